@@ -210,7 +210,9 @@ func (e *Event) setAttr(name, value string) error {
 	case AttrDataSchema:
 		e.DataSchema = value
 	default:
-		e.Extensions = append(e.Extensions, Attr{Name: name, Value: value})
+		if value != "" { // an empty extension is an absent one
+			e.Extensions = append(e.Extensions, Attr{Name: name, Value: value})
+		}
 	}
 	return nil
 }
