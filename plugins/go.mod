@@ -1,0 +1,3 @@
+module github.com/evhost/evhost/plugins
+
+go 1.24

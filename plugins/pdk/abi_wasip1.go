@@ -1,0 +1,149 @@
+//go:build wasip1
+
+package pdk
+
+// The WebAssembly side of ABI v1: the exports the host calls and the core
+// host functions. kv_* and http_request are declared in kv_wasip1.go and
+// http_wasip1.go; the Go linker keeps a //go:wasmimport function, and so the
+// import, only when something that the plugin calls reaches it.
+
+import (
+	"runtime"
+	"unsafe"
+)
+
+//go:wasmimport evhost log
+func wasmLog(level int32, ptr unsafe.Pointer, n uint32)
+
+//go:wasmimport evhost emit
+func wasmEmit(ptr unsafe.Pointer, n uint32) int32
+
+//go:wasmimport evhost fail
+func wasmFail(ptr unsafe.Pointer, n uint32)
+
+//go:wasmimport evhost config_get
+func wasmConfigGet(ptr unsafe.Pointer, n uint32) int64
+
+// Memory handed to the host by evhost_alloc.
+var (
+	// eventBuf is the block for the next event: reused, grown on demand.
+	eventBuf []byte
+	// blocks are the result blocks handed out during the current
+	// evhost_handle call (or during a host call outside one, such as
+	// config_get in an init function), referenced here so that the GC keeps
+	// them; the references are dropped when evhost_handle returns.
+	blocks [][]byte
+	// handling is true during evhost_handle, inHostCall during a host
+	// function that returns a block.
+	handling, inHostCall bool
+)
+
+// maxAlloc is the largest block evhost_alloc hands out; larger requests get
+// 0 (out of memory) instead of a runtime crash.
+const maxAlloc = 1<<31 - 1
+
+//go:wasmexport evhost_abi_version
+func evhostABIVersion() int32 { return ABIVersion }
+
+// evhostAlloc implements evhost_alloc. Between calls it returns the reused
+// event buffer, grown as needed. During evhost_handle, or during a host
+// function called outside it, it returns a fresh block that stays referenced
+// until the current (or next) evhost_handle returns: these are result blocks
+// for config_get, kv_get and http_request, and the event buffer, which the
+// current event's Data aliases, must not be handed out again.
+//
+//go:wasmexport evhost_alloc
+func evhostAlloc(size uint32) uint32 {
+	if size > maxAlloc {
+		return 0
+	}
+	n := max(int(size), 1)
+	if handling || inHostCall {
+		b := make([]byte, n)
+		blocks = append(blocks, b)
+		return addr(b)
+	}
+	if cap(eventBuf) < n {
+		eventBuf = make([]byte, n, max(n, cap(eventBuf)+cap(eventBuf)/4, 4096))
+	}
+	eventBuf = eventBuf[:n]
+	return addr(eventBuf)
+}
+
+//go:wasmexport evhost_handle
+func evhostHandle(ptr, n uint32) int32 {
+	env, ok := within(eventBuf, ptr, n)
+	if !ok {
+		hostFail("pdk: the event is not in the block evhost_alloc returned")
+		return int32(StatusReject)
+	}
+	handling = true
+	st := dispatch(nil, env)
+	handling = false
+	clearBlocks()
+	return int32(st)
+}
+
+func clearBlocks() {
+	clear(blocks)
+	blocks = blocks[:0]
+}
+
+// addr returns the linear-memory address of b's first byte.
+func addr(b []byte) uint32 { return uint32(uintptr(unsafe.Pointer(unsafe.SliceData(b)))) }
+
+// within returns the n bytes at address ptr when they lie inside b.
+func within(b []byte, ptr, n uint32) ([]byte, bool) {
+	if n == 0 {
+		return b[:0], true
+	}
+	base := addr(b)
+	if ptr < base || uint64(ptr-base)+uint64(n) > uint64(len(b)) {
+		return nil, false
+	}
+	off := ptr - base
+	return b[off : off+n : off+n], true
+}
+
+// result turns the i64 result of a host function into the bytes of the
+// block it names (one that evhost_alloc handed out during this call) or a
+// negative error code.
+func result(r int64) ([]byte, int32) {
+	if r < 0 {
+		return nil, int32(max(r, -1<<31))
+	}
+	ptr, n := uint32(r>>32), uint32(r)
+	if n == 0 {
+		return []byte{}, 0
+	}
+	for i := len(blocks) - 1; i >= 0; i-- {
+		if b, ok := within(blocks[i], ptr, n); ok {
+			return b, 0
+		}
+	}
+	return nil, -2 // the host broke the ABI; report it as malformed
+}
+
+func hostLog(level Level, msg string) {
+	wasmLog(int32(level), unsafe.Pointer(unsafe.StringData(msg)), uint32(len(msg)))
+	runtime.KeepAlive(msg)
+}
+
+func hostEmit(env []byte) int32 {
+	r := wasmEmit(unsafe.Pointer(unsafe.SliceData(env)), uint32(len(env)))
+	runtime.KeepAlive(env)
+	return r
+}
+
+func hostFail(reason string) {
+	wasmFail(unsafe.Pointer(unsafe.StringData(reason)), uint32(len(reason)))
+	runtime.KeepAlive(reason)
+}
+
+func hostConfigGet(key string) ([]byte, int32) {
+	inHostCall = true
+	r := wasmConfigGet(unsafe.Pointer(unsafe.StringData(key)), uint32(len(key)))
+	inHostCall = false
+	runtime.KeepAlive(key)
+	return result(r)
+}
