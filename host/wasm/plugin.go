@@ -1,0 +1,294 @@
+package wasm
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/evhost/evhost/host/event"
+	"github.com/evhost/evhost/host/kv"
+)
+
+// Errors an HTTPClient returns to have http_request answer the guest with
+// the matching ABI error code; any other error is -5 (transient).
+var (
+	ErrNotAllowed = errors.New("wasm: not permitted")  // -3
+	ErrTooLarge   = errors.New("wasm: limit exceeded") // -4
+)
+
+// HTTPClient performs a plugin's outbound requests (the http_request
+// capability). It enforces the plugin's allow-list, returning
+// ErrNotAllowed, and its size caps, returning ErrTooLarge.
+type HTTPClient interface {
+	Do(ctx context.Context, req *HTTPRequest) (*HTTPResponse, error)
+}
+
+// Defaults of PluginOptions.
+const (
+	DefaultTimeout     = 5 * time.Second
+	DefaultMemoryLimit = 64 << 20
+	DefaultMaxEmits    = 100
+	DefaultMaxDepth    = 16
+	DefaultMaxLogBytes = 64 << 10
+	DefaultMaxCalls    = 100_000
+	DefaultMaxAge      = time.Hour
+)
+
+// PluginOptions configures one plugin version. Zero values take the
+// defaults above.
+type PluginOptions struct {
+	// Name identifies the plugin in logs, errors and emitted ids.
+	Name string
+	// Source is the CloudEvents source of the events it emits. Empty means
+	// "evhost://plugins/" + Name.
+	Source string
+	// Timeout bounds every call, guest code and host functions included.
+	Timeout time.Duration
+	// MemoryLimit bounds each instance's linear memory, in bytes (rounded
+	// up to 64 KiB pages).
+	MemoryLimit uint64
+	// MaxEmits caps the events one call may emit; MaxDepth caps the depth
+	// of emitted events (the loop guard).
+	MaxEmits int
+	MaxDepth int
+	// MaxLogBytes caps the log volume of one call; lines past it are
+	// dropped and counted.
+	MaxLogBytes int
+	// MinInstances are created at load and kept warm; MaxInstances bounds
+	// concurrent calls (callers wait for a free instance).
+	MinInstances int
+	MaxInstances int
+	// An instance is recycled after MaxCalls calls or MaxAge.
+	MaxCalls int
+	MaxAge   time.Duration
+	// Config holds the plugin's configuration values, already rendered as
+	// text (config_get).
+	Config map[string]string
+	// Env holds the environment variables the WASI guest may read.
+	Env map[string]string
+	// KV grants the kv_* functions when non-nil.
+	KV kv.Store
+	// HTTP grants http_request when non-nil.
+	HTTP HTTPClient
+	// AllowEmit, when non-nil, says which event types the plugin may emit
+	// (-3 otherwise).
+	AllowEmit func(eventType string) bool
+	// Logger receives the plugin's log lines, attributed to the plugin and
+	// the event. Nil means the runtime's logger.
+	Logger *slog.Logger
+}
+
+func (o *PluginOptions) granted(capability string) bool {
+	switch capability {
+	case "kv":
+		return o.KV != nil
+	case "http":
+		return o.HTTP != nil
+	}
+	return false
+}
+
+func (o *PluginOptions) setDefaults(r *Runtime) {
+	if o.Source == "" {
+		o.Source = "evhost://plugins/" + o.Name
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.MemoryLimit == 0 {
+		o.MemoryLimit = DefaultMemoryLimit
+	}
+	if o.MaxEmits <= 0 {
+		o.MaxEmits = DefaultMaxEmits
+	}
+	if o.MaxDepth <= 0 {
+		o.MaxDepth = DefaultMaxDepth
+	}
+	if o.MaxLogBytes <= 0 {
+		o.MaxLogBytes = DefaultMaxLogBytes
+	}
+	if o.MaxInstances <= 0 {
+		o.MaxInstances = 4
+	}
+	if o.MinInstances < 0 {
+		o.MinInstances = 0
+	}
+	if o.MinInstances > o.MaxInstances {
+		o.MinInstances = o.MaxInstances
+	}
+	if o.MaxCalls <= 0 {
+		o.MaxCalls = DefaultMaxCalls
+	}
+	if o.MaxAge <= 0 {
+		o.MaxAge = DefaultMaxAge
+	}
+	if o.Logger == nil {
+		o.Logger = r.logger
+	}
+	o.Logger = o.Logger.With(slog.String("plugin", o.Name))
+}
+
+// Status is the outcome of a call (ABI v1, section 5).
+type Status int
+
+// Statuses of a call.
+const (
+	// Done: acknowledge; the emitted events are published.
+	Done Status = 0
+	// Retry: failed; retry later with backoff, then dead-letter.
+	Retry Status = 1
+	// Reject: failed; dead-letter now.
+	Reject Status = 2
+)
+
+func (s Status) String() string {
+	switch s {
+	case Done:
+		return "done"
+	case Retry:
+		return "retry"
+	case Reject:
+		return "reject"
+	}
+	return "unknown"
+}
+
+// Result is the outcome of one call.
+type Result struct {
+	Status Status
+	// Reason says why a call failed: the reason the guest gave with fail,
+	// or what the host saw (a trap, a timeout, a limit).
+	Reason string
+	// Err is the host-side error behind a failure, if any (ErrTimeout,
+	// ErrCanceled, ErrGuestFault, a trap).
+	Err error
+	// Emits are the events the call emitted, in order, with the
+	// host-owned attributes filled in. Nil unless Status is Done.
+	Emits []*event.Event
+	// LogsDropped counts the log lines dropped past the log cap.
+	LogsDropped int
+}
+
+// Stats are counters of a plugin version.
+type Stats struct {
+	Instances      int    // live instances
+	Idle           int    // idle instances
+	Instantiations uint64 // instances created
+	Discards       uint64 // instances discarded after a failure
+	Recycles       uint64 // instances retired after MaxCalls or MaxAge
+	Calls          uint64
+}
+
+// Plugin is one loaded version of a plugin module. It is safe for
+// concurrent use.
+type Plugin struct {
+	r        *Runtime
+	name     string
+	hash     string
+	kind     Kind
+	opts     PluginOptions
+	c        *compiled
+	loadedAt time.Time
+	pool     *pool
+
+	calls, instantiations, discards, recycles atomic.Uint64
+
+	closeOnce sync.Once
+}
+
+// Load compiles and checks one version of a plugin and, for a reactor,
+// pre-warms its pool with MinInstances instances (at least one, which
+// checks _initialize and the ABI version). A module that breaks any rule
+// of ABI v1 is refused with a *LoadError that names the problem.
+func (r *Runtime) Load(ctx context.Context, wasmBytes []byte, opts PluginOptions) (*Plugin, error) {
+	opts.setDefaults(r)
+	c, err := r.compile(ctx, opts.Name, wasmBytes, &opts)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plugin{
+		r: r, name: opts.Name, hash: Hash(wasmBytes), kind: c.kind,
+		opts: opts, c: c, loadedAt: time.Now(),
+	}
+	if c.kind == Reactor {
+		p.pool = newPool(p)
+		if err := p.pool.prewarm(ctx, max(1, opts.MinInstances)); err != nil {
+			p.Close()
+			p.pool.wait(ctx)
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// Name returns the plugin's name.
+func (p *Plugin) Name() string { return p.name }
+
+// Hash returns the hex sha256 of the module bytes this version was loaded
+// from.
+func (p *Plugin) Hash() string { return p.hash }
+
+// Kind returns the kind of module.
+func (p *Plugin) Kind() Kind { return p.kind }
+
+// LoadedAt returns when this version was loaded.
+func (p *Plugin) LoadedAt() time.Time { return p.loadedAt }
+
+// Stats returns the plugin's counters.
+func (p *Plugin) Stats() Stats {
+	s := Stats{
+		Calls:          p.calls.Load(),
+		Instantiations: p.instantiations.Load(),
+		Discards:       p.discards.Load(),
+		Recycles:       p.recycles.Load(),
+	}
+	if p.pool != nil {
+		s.Instances, s.Idle = p.pool.counts()
+	}
+	return s
+}
+
+// Call runs the plugin on one event and returns the outcome. ctx bounds
+// the wait for a free instance and cancels the call; the plugin's Timeout
+// bounds the call itself. A failure of the guest is reported in the
+// Result, never as a panic, and the instance it ran on is discarded.
+func (p *Plugin) Call(ctx context.Context, ev *event.Event) Result {
+	p.calls.Add(1)
+	if p.kind == Command {
+		return p.callCommand(ctx, ev)
+	}
+	in, err := p.pool.acquire(ctx)
+	if err != nil {
+		return Result{Status: Retry, Reason: err.Error(), Err: err}
+	}
+	res := in.call(ctx, ev)
+	p.pool.release(in, res.Err != nil)
+	return res
+}
+
+// Close retires this version: calls that have not started fail with
+// ErrClosed, calls in flight finish, and each instance is closed when its
+// call returns. Done reports when the last one is closed.
+func (p *Plugin) Close() {
+	p.closeOnce.Do(func() {
+		if p.pool != nil {
+			p.pool.close()
+		} else {
+			p.c.mod.Close(context.Background())
+		}
+	})
+}
+
+// Done returns a channel closed when a closed plugin's last instance has
+// been released and its compiled code freed.
+func (p *Plugin) Done() <-chan struct{} {
+	if p.pool != nil {
+		return p.pool.done
+	}
+	ch := make(chan struct{})
+	close(ch)
+	return ch
+}

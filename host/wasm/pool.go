@@ -1,0 +1,242 @@
+package wasm
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// pool holds the instances of one reactor plugin version. Acquire and
+// release are a mutex and a slice on the fast path; a caller that finds
+// every instance busy and the pool at MaxInstances waits in FIFO order.
+type pool struct {
+	p *Plugin
+
+	mu      sync.Mutex
+	idle    []*instance
+	total   int // live instances, idle or busy, plus those being created
+	waiters []chan *instance
+	closed  bool
+	done    chan struct{}
+	refill  sync.WaitGroup
+}
+
+func newPool(p *Plugin) *pool {
+	return &pool{p: p, idle: make([]*instance, 0, p.opts.MaxInstances), done: make(chan struct{})}
+}
+
+// prewarm creates n instances; the first failure is returned.
+func (pl *pool) prewarm(ctx context.Context, n int) error {
+	for i := 0; i < n; i++ {
+		pl.mu.Lock()
+		pl.total++
+		pl.mu.Unlock()
+		in, err := newInstance(ctx, pl.p)
+		if err != nil {
+			pl.mu.Lock()
+			pl.total--
+			pl.mu.Unlock()
+			return err
+		}
+		pl.release(in, false)
+	}
+	return nil
+}
+
+// acquire returns an idle instance, creates one while the pool is below
+// MaxInstances, or waits for one to be released.
+func (pl *pool) acquire(ctx context.Context) (*instance, error) {
+	pl.mu.Lock()
+	if pl.closed {
+		pl.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if n := len(pl.idle); n > 0 {
+		in := pl.idle[n-1]
+		pl.idle = pl.idle[:n-1]
+		pl.mu.Unlock()
+		return in, nil
+	}
+	if pl.total < pl.p.opts.MaxInstances {
+		pl.total++
+		pl.mu.Unlock()
+		return pl.create(ctx)
+	}
+	ch := make(chan *instance, 1)
+	pl.waiters = append(pl.waiters, ch)
+	pl.mu.Unlock()
+
+	select {
+	case in := <-ch:
+		return pl.handed(ctx, in)
+	case <-ctx.Done():
+		pl.mu.Lock()
+		for i, w := range pl.waiters {
+			if w == ch {
+				pl.waiters = append(pl.waiters[:i], pl.waiters[i+1:]...)
+				pl.mu.Unlock()
+				return nil, ctx.Err()
+			}
+		}
+		pl.mu.Unlock()
+		// A release handed us something meanwhile: pass it on.
+		in, err := pl.handed(ctx, <-ch)
+		if err == nil {
+			pl.release(in, false)
+		}
+		return nil, ctx.Err()
+	}
+}
+
+// handed turns what a waiter received into an instance: nil means a slot
+// was freed and the waiter creates the instance itself.
+func (pl *pool) handed(ctx context.Context, in *instance) (*instance, error) {
+	if in != nil {
+		return in, nil
+	}
+	pl.mu.Lock()
+	closed := pl.closed
+	pl.mu.Unlock()
+	if closed {
+		pl.mu.Lock()
+		pl.total--
+		pl.finishIfDoneLocked()
+		pl.mu.Unlock()
+		return nil, ErrClosed
+	}
+	return pl.create(ctx)
+}
+
+// create instantiates an instance for a slot already counted in total.
+func (pl *pool) create(ctx context.Context) (*instance, error) {
+	in, err := newInstance(ctx, pl.p)
+	if err != nil {
+		pl.mu.Lock()
+		pl.total--
+		pl.wakeLocked()
+		pl.finishIfDoneLocked()
+		pl.mu.Unlock()
+		return nil, err
+	}
+	return in, nil
+}
+
+// release returns an instance after a call. A failed instance, one past
+// MaxCalls or MaxAge, or any instance of a closed pool is closed instead.
+func (pl *pool) release(in *instance, failed bool) {
+	retire := failed || in.calls >= pl.p.opts.MaxCalls || time.Since(in.born) >= pl.p.opts.MaxAge
+	pl.mu.Lock()
+	if pl.closed || retire {
+		pl.total--
+		if !pl.closed {
+			pl.wakeLocked()
+			if failed {
+				pl.p.discards.Add(1)
+			} else {
+				pl.p.recycles.Add(1)
+			}
+			pl.refillLocked()
+		}
+		pl.finishIfDoneLocked()
+		pl.mu.Unlock()
+		in.close()
+		return
+	}
+	if len(pl.waiters) > 0 {
+		w := pl.waiters[0]
+		pl.waiters = pl.waiters[1:]
+		pl.mu.Unlock()
+		w <- in
+		return
+	}
+	pl.idle = append(pl.idle, in)
+	pl.mu.Unlock()
+}
+
+// wakeLocked gives a freed slot to the first waiter, if any.
+func (pl *pool) wakeLocked() {
+	if len(pl.waiters) > 0 && pl.total < pl.p.opts.MaxInstances {
+		w := pl.waiters[0]
+		pl.waiters = pl.waiters[1:]
+		pl.total++
+		w <- nil
+	}
+}
+
+// refillLocked keeps MinInstances warm in the background after a retire.
+func (pl *pool) refillLocked() {
+	if pl.total >= pl.p.opts.MinInstances {
+		return
+	}
+	pl.total++
+	pl.refill.Add(1)
+	go func() {
+		defer pl.refill.Done()
+		in, err := newInstance(context.Background(), pl.p)
+		if err != nil {
+			pl.p.opts.Logger.Warn("refilling instance pool", "err", err)
+			pl.mu.Lock()
+			pl.total--
+			pl.finishIfDoneLocked()
+			pl.mu.Unlock()
+			return
+		}
+		pl.release(in, false)
+	}()
+}
+
+// close retires the pool: idle instances are closed now, busy ones when
+// released.
+func (pl *pool) close() {
+	pl.mu.Lock()
+	if pl.closed {
+		pl.mu.Unlock()
+		return
+	}
+	pl.closed = true
+	idle := pl.idle
+	pl.idle = nil
+	pl.total -= len(idle)
+	for _, w := range pl.waiters {
+		pl.total++ // the waiter gets nil, sees closed, and gives it back
+		close(w)
+	}
+	pl.waiters = nil
+	pl.finishIfDoneLocked()
+	pl.mu.Unlock()
+	for _, in := range idle {
+		in.close()
+	}
+}
+
+// finishIfDoneLocked frees the compiled module once a closed pool has no
+// instances left.
+func (pl *pool) finishIfDoneLocked() {
+	if !pl.closed || pl.total != 0 {
+		return
+	}
+	select {
+	case <-pl.done:
+		return
+	default:
+	}
+	close(pl.done)
+	go func() {
+		pl.refill.Wait()
+		pl.p.c.mod.Close(context.Background())
+	}()
+}
+
+// wait blocks until the pool is done or ctx ends.
+func (pl *pool) wait(ctx context.Context) {
+	select {
+	case <-pl.done:
+	case <-ctx.Done():
+	}
+}
+
+func (pl *pool) counts() (total, idle int) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	return pl.total, len(pl.idle)
+}
