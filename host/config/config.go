@@ -1,0 +1,226 @@
+package config
+
+import (
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Config is a decoded, defaulted and validated evhost configuration: the
+// content of one config.toml. Every duration, size and limit in it is
+// resolved (a plugin's limits already include the [defaults] it did not
+// override), so its consumers need no defaults of their own.
+//
+// A Config is a plain value: Load and Parse return a new one each time, and
+// nothing changes it afterwards, so it may be read from any goroutine. Reload
+// means loading a new Config and swapping it in.
+type Config struct {
+	// File is the name of the file as given to Load or Parse; it prefixes
+	// every error message.
+	File string
+	// Dir is the directory that relative paths in the file resolve against:
+	// the directory of File (absolute when the Config comes from Load).
+	Dir string
+
+	Host     Host     // [host]
+	Broker   Broker   // [broker]
+	Defaults Limits   // [defaults]
+	Plugins  []Plugin // [plugins.NAME], in the order the file first names them
+	Webhooks []Webhook
+}
+
+// Host is the [host] table: the daemon itself.
+type Host struct {
+	// Listen is the address of the HTTP API (key listen, default
+	// "127.0.0.1:8080": loopback only).
+	Listen string
+	// DataDir is the data directory as written (key data_dir, default
+	// "./data"); ResolvedDataDir is the same resolved against Config.Dir.
+	DataDir         string
+	ResolvedDataDir string
+	// Token is the bearer token that protects the HTTP API except health and
+	// metrics (keys token, token_env, token_file); unset means no token.
+	Token Secret
+	// MaxBody is the largest request body the API accepts (key max_body,
+	// default "1MiB").
+	MaxBody Size
+	// ShutdownTimeout bounds how long a drain on SIGINT or SIGTERM waits for
+	// in-flight work (key shutdown_timeout, default "30s").
+	ShutdownTimeout time.Duration
+	// LogFormat is "text" or "json" (key log_format, default "text").
+	LogFormat string
+	// LogLevel is the minimum level logged (key log_level: "debug", "info",
+	// "warn" or "error", default "info").
+	LogLevel slog.Level
+}
+
+// Broker kinds accepted in [broker] kind.
+const (
+	BrokerMemory   = "memory"   // in-process channels; nothing survives the process
+	BrokerEmbedded = "embedded" // NATS JetStream inside the process, stored under data_dir
+	BrokerNATS     = "nats"     // an external NATS JetStream cluster at url
+)
+
+// Broker is the [broker] table: where events are journaled and delivered.
+type Broker struct {
+	// Kind is BrokerMemory (the default for now), BrokerEmbedded or BrokerNATS (key kind).
+	Kind string
+	// URL is the comma-separated list of server URLs of a NATS cluster (key
+	// url); required with kind "nats" and refused with the others.
+	URL string
+}
+
+// DeliveryLimits are the limits of any subscription, a plugin or a webhook:
+// how its events are queued, run and retried.
+type DeliveryLimits struct {
+	// Timeout bounds one handler call or one webhook request (key timeout, default "5s").
+	Timeout time.Duration
+	// Concurrency is the number of calls of this subscription that run at
+	// once (key concurrency, default 16); 1 gives in-order handling.
+	Concurrency int
+	// Queue is the bound of this subscription's queue of pending events; when
+	// it is full, ingest of events for it is refused (key queue, default 1024).
+	Queue int
+	// MaxAttempts is the number of attempts before an event is dead-lettered,
+	// the first included (key max_attempts, default 5).
+	MaxAttempts int
+	// Backoff is the delay before the first retry; each retry doubles it, with
+	// jitter (key backoff, default "100ms").
+	Backoff time.Duration
+	// MaxBackoff caps the delay between retries (key max_backoff, default "30s").
+	MaxBackoff time.Duration
+}
+
+// GuestLimits are the limits of a plugin's sandbox and of its instance pool.
+type GuestLimits struct {
+	// Memory is the memory limit of one instance, at most 2GiB (key memory,
+	// default "64MiB"); the wasm engine rounds it up to whole 64KiB pages.
+	Memory Size
+	// MaxEmits caps the events one call may emit (key max_emits, default 100).
+	MaxEmits int
+	// MaxDepth is the loop guard: an emit whose depth would exceed it is
+	// refused (key max_depth, default 16).
+	MaxDepth int
+	// MaxLogBytes caps the log output of one call; lines past it are dropped
+	// and counted (key max_log_bytes, default "64KiB").
+	MaxLogBytes Size
+	// MinInstances is the number of instances kept warm (key min_instances, default 1).
+	MinInstances int
+	// MaxInstances caps the instances of one plugin version; 0 means as many as
+	// Concurrency (key max_instances, default 0).
+	MaxInstances int
+	// MaxCalls recycles an instance after that many calls; 0 means never (key
+	// max_calls, default 0).
+	MaxCalls int
+	// MaxAge recycles an instance after that long; 0 means never (key max_age,
+	// default "0s").
+	MaxAge time.Duration
+}
+
+// Limits are all the per-plugin limits: the [defaults] table, and the keys of
+// the same names that a [plugins.NAME] table may override.
+type Limits struct {
+	DeliveryLimits
+	GuestLimits
+}
+
+// Plugin is one [plugins.NAME] table: a wasm handler and its subscription.
+type Plugin struct {
+	// Name is the NAME of the table; it names the subscription too. It is 1 to
+	// 64 characters of A-Z, a-z, 0-9, '_' and '-'.
+	Name string
+	// Enabled is false when the table says enabled = false: the plugin is
+	// validated but not run (default true).
+	Enabled bool
+	// Path is the plugin's .wasm file, or a Go package directory that evhost
+	// builds, as written (key path, required); ResolvedPath is the same
+	// resolved against Config.Dir. Neither is checked for existence here.
+	Path         string
+	ResolvedPath string
+	// Events are the event types the plugin handles: exact types and
+	// NATS-style patterns, where "*" matches one dot-separated token and a
+	// final ">" one or more (key events, required, not empty).
+	Events []string
+	// Emits is the allow-list of the types the plugin may emit, in the same
+	// syntax (key emits); nil allows every type and an empty list none.
+	Emits []string
+	// Limits are the plugin's limits: the [defaults], overridden by the keys
+	// of the same names in the plugin's table.
+	Limits
+	// Config holds the plugin's configuration values (key config, a table of
+	// any TOML values, and the keys config_env and config_file, tables that
+	// name an environment variable or a file per key; their values are
+	// Secrets). The plugin reads them with config_get; see ConfigText.
+	Config map[string]any
+	// Env are the environment variables granted to the WASI guest (key env); none by default.
+	Env map[string]string
+	// AllowedHosts grants http_request to these hosts: "host", "host:port" or
+	// "*.domain" (key allowed_hosts); none by default.
+	AllowedHosts []string
+	// KV grants the kv_* host functions (key kv: true, or a table of quotas).
+	KV KV
+}
+
+// KV is a plugin's grant of a key-value namespace (key kv of a plugin):
+// kv = true grants it with the default quotas, kv = { max_value_bytes = ...,
+// max_bytes = ... } with others.
+type KV struct {
+	// Enabled reports whether the plugin may use kv_* (default false).
+	Enabled bool
+	// MaxValueBytes caps one value (key max_value_bytes, default "64KiB").
+	MaxValueBytes Size
+	// MaxBytes caps the namespace as a whole (key max_bytes, default "16MiB").
+	MaxBytes Size
+}
+
+// IsWasmFile reports whether the plugin's path names a .wasm file rather than
+// a Go package directory to build.
+func (p *Plugin) IsWasmFile() bool {
+	return strings.EqualFold(filepath.Ext(p.Path), ".wasm")
+}
+
+// Webhook is one [[webhooks]] entry: an HTTP(S) endpoint subscribed to event
+// types, delivered to per the Standard Webhooks specification.
+type Webhook struct {
+	// Name names the endpoint and its subscription (key name, required; the
+	// same syntax as a plugin name, and unique among plugins and webhooks).
+	Name string
+	// Enabled is false when the entry says enabled = false (default true).
+	Enabled bool
+	// Events are the event types delivered, as in Plugin.Events (key events, required).
+	Events []string
+	// URL is the http or https endpoint (key url, required).
+	URL string
+	// Secret signs the deliveries (keys secret, secret_env, secret_file;
+	// required). Its value is one or more whsec_ secrets separated by spaces:
+	// during a rotation each delivery carries a signature per secret.
+	Secret Secret
+	// Headers are extra request headers (key headers); webhook-* and the
+	// headers the delivery sets itself are refused.
+	Headers map[string]string
+	// DeliveryLimits are the [defaults] overridden by the keys of the same
+	// names in the entry.
+	DeliveryLimits
+}
+
+// Plugin returns the plugin called name, or nil.
+func (c *Config) Plugin(name string) *Plugin {
+	for i := range c.Plugins {
+		if c.Plugins[i].Name == name {
+			return &c.Plugins[i]
+		}
+	}
+	return nil
+}
+
+// Resolve returns path resolved against c.Dir: unchanged when absolute,
+// joined to c.Dir otherwise.
+func (c *Config) Resolve(path string) string { return resolvePath(c.Dir, path) }
+
+func resolvePath(dir, path string) string {
+	if path == "" || filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(dir, path)
+}

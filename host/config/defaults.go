@@ -1,0 +1,75 @@
+package config
+
+import (
+	"log/slog"
+	"time"
+)
+
+// This file is the one place where defaults live. The decoder starts from
+// Default() and overlays what the file says; a plugin or a webhook starts from
+// the [defaults] the file ended up with.
+
+// Default returns the configuration of an empty config.toml in the current
+// directory: no plugins, no webhooks, every default filled in.
+func Default() *Config {
+	c := &Config{
+		Dir: ".",
+		Host: Host{
+			Listen:          "127.0.0.1:8080",
+			DataDir:         "./data",
+			MaxBody:         1 * MiB,
+			ShutdownTimeout: 30 * time.Second,
+			LogFormat:       "text",
+			LogLevel:        slog.LevelInfo,
+		},
+		Broker:   Broker{Kind: BrokerMemory},
+		Defaults: DefaultLimits(),
+	}
+	c.Host.ResolvedDataDir = c.Resolve(c.Host.DataDir)
+	return c
+}
+
+// DefaultLimits returns the built-in [defaults].
+func DefaultLimits() Limits {
+	return Limits{
+		DeliveryLimits: DeliveryLimits{
+			Timeout:     5 * time.Second,
+			Concurrency: 16,
+			Queue:       1024,
+			MaxAttempts: 5,
+			Backoff:     100 * time.Millisecond,
+			MaxBackoff:  30 * time.Second,
+		},
+		GuestLimits: GuestLimits{
+			Memory:       64 * MiB,
+			MaxEmits:     100,
+			MaxDepth:     16,
+			MaxLogBytes:  64 * KiB,
+			MinInstances: 1,
+			MaxInstances: 0,
+			MaxCalls:     0,
+			MaxAge:       0,
+		},
+	}
+}
+
+// NewPlugin returns a plugin called name with every default filled in (its
+// limits are c.Defaults); the caller sets at least Path and Events.
+func (c *Config) NewPlugin(name string) Plugin {
+	return Plugin{
+		Name:    name,
+		Enabled: true,
+		Limits:  c.Defaults,
+		KV:      KV{MaxValueBytes: 64 * KiB, MaxBytes: 16 * MiB},
+	}
+}
+
+// NewWebhook returns a webhook called name with every default filled in (its
+// limits are c.Defaults); the caller sets at least URL, Events and Secret.
+func (c *Config) NewWebhook(name string) Webhook {
+	return Webhook{
+		Name:           name,
+		Enabled:        true,
+		DeliveryLimits: c.Defaults.DeliveryLimits,
+	}
+}
