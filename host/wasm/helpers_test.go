@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,12 +59,11 @@ func load(t testing.TB, r *wasm.Runtime, b []byte, opts wasm.PluginOptions) *was
 	return p
 }
 
-var evSeq int
+var evSeq atomic.Int64
 
 func testEvent(typ string, data string) *event.Event {
-	evSeq++
 	e := &event.Event{
-		ID: fmt.Sprintf("ev-%d", evSeq), Source: "/test", Type: typ, SpecVersion: "1.0",
+		ID: fmt.Sprintf("ev-%d", evSeq.Add(1)), Source: "/test", Type: typ, SpecVersion: "1.0",
 		Time: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC),
 	}
 	if data != "" {

@@ -213,6 +213,10 @@ func (r *Runtime) Load(ctx context.Context, wasmBytes []byte, opts PluginOptions
 		r: r, name: opts.Name, hash: Hash(wasmBytes), kind: c.kind,
 		opts: opts, c: c, loadedAt: time.Now(),
 	}
+	if err := r.track(p); err != nil {
+		c.mod.Close(ctx)
+		return nil, err
+	}
 	if c.kind == Reactor {
 		p.pool = newPool(p)
 		if err := p.pool.prewarm(ctx, max(1, opts.MinInstances)); err != nil {
@@ -278,6 +282,7 @@ func (p *Plugin) Close() {
 			p.pool.close()
 		} else {
 			p.c.mod.Close(context.Background())
+			p.r.untrack(p)
 		}
 	})
 }

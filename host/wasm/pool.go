@@ -12,13 +12,14 @@ import (
 type pool struct {
 	p *Plugin
 
-	mu      sync.Mutex
-	idle    []*instance
-	total   int // live instances, idle or busy, plus those being created
-	waiters []chan *instance
-	closed  bool
-	done    chan struct{}
-	refill  sync.WaitGroup
+	mu       sync.Mutex
+	idle     []*instance
+	total    int // live instances, idle or busy, plus those being created
+	waiters  []chan *instance
+	closed   bool
+	finished bool          // the last instance is gone; done closes soon
+	done     chan struct{} // closed once the compiled module is freed
+	refill   sync.WaitGroup
 }
 
 func newPool(p *Plugin) *pool {
@@ -212,18 +213,15 @@ func (pl *pool) close() {
 // finishIfDoneLocked frees the compiled module once a closed pool has no
 // instances left.
 func (pl *pool) finishIfDoneLocked() {
-	if !pl.closed || pl.total != 0 {
+	if !pl.closed || pl.total != 0 || pl.finished {
 		return
 	}
-	select {
-	case <-pl.done:
-		return
-	default:
-	}
-	close(pl.done)
+	pl.finished = true
 	go func() {
 		pl.refill.Wait()
 		pl.p.c.mod.Close(context.Background())
+		pl.p.r.untrack(pl.p)
+		close(pl.done)
 	}()
 }
 

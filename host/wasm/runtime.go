@@ -61,14 +61,15 @@ type Runtime struct {
 	logger  *slog.Logger
 	wasiFns map[string]api.FunctionDefinition
 
-	mu     sync.Mutex
-	closed bool
+	mu      sync.Mutex
+	closed  bool
+	plugins map[*Plugin]struct{} // loaded and not yet done
 }
 
 // NewRuntime creates a runtime with the compiler engine, the compilation
 // cache, and the evhost and WASI host modules.
 func NewRuntime(ctx context.Context, opts RuntimeOptions) (*Runtime, error) {
-	r := &Runtime{workers: opts.CompilationWorkers, logger: opts.Logger}
+	r := &Runtime{workers: opts.CompilationWorkers, logger: opts.Logger, plugins: map[*Plugin]struct{}{}}
 	if r.workers <= 0 {
 		r.workers = runtime.NumCPU()
 	}
@@ -110,15 +111,32 @@ func NewRuntime(ctx context.Context, opts RuntimeOptions) (*Runtime, error) {
 	return r, nil
 }
 
-// Close releases the runtime and everything compiled or instantiated in
-// it. Plugins loaded from it stop working.
+// Close closes every plugin loaded from the runtime, waits until their
+// calls in flight have returned (or ctx ends), then releases the runtime
+// and everything compiled or instantiated in it.
 func (r *Runtime) Close(ctx context.Context) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.closed {
+		r.mu.Unlock()
 		return nil
 	}
 	r.closed = true
+	plugins := make([]*Plugin, 0, len(r.plugins))
+	for p := range r.plugins {
+		plugins = append(plugins, p)
+	}
+	r.mu.Unlock()
+	for _, p := range plugins {
+		p.Close()
+	}
+	for _, p := range plugins {
+		select {
+		case <-p.Done():
+		case <-ctx.Done():
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	var err error
 	if r.rt != nil {
 		err = r.rt.Close(ctx)
@@ -129,6 +147,29 @@ func (r *Runtime) Close(ctx context.Context) error {
 		}
 	}
 	return err
+}
+
+func (r *Runtime) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
+}
+
+// track registers a loaded plugin until it is done.
+func (r *Runtime) track(p *Plugin) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	r.plugins[p] = struct{}{}
+	return nil
+}
+
+func (r *Runtime) untrack(p *Plugin) {
+	r.mu.Lock()
+	delete(r.plugins, p)
+	r.mu.Unlock()
 }
 
 // Kind says how a plugin module is run.
@@ -215,10 +256,7 @@ func (s sig) equal(o sig) bool {
 
 // compile instruments, compiles and checks a module's exports and imports.
 func (r *Runtime) compile(ctx context.Context, name string, wasm []byte, opts *PluginOptions) (*compiled, error) {
-	r.mu.Lock()
-	closed := r.closed
-	r.mu.Unlock()
-	if closed {
+	if r.isClosed() {
 		return nil, ErrClosed
 	}
 	pages := uint32((opts.MemoryLimit + pageSize - 1) / pageSize)
