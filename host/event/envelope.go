@@ -30,11 +30,35 @@ func EnvelopeSize(e *Event) int {
 		attrSize(AttrSubject, e.Subject) + attrSize(AttrDataContentType, e.DataContentType) +
 		attrSize(AttrDataSchema, e.DataSchema)
 	if !e.Time.IsZero() {
-		var buf [64]byte
-		n += attrSize(AttrTime, string(e.Time.AppendFormat(buf[:0], TimeFormat)))
+		n += 1 + len(AttrTime) + 4 + timeLen(e.Time)
 	}
 	for _, a := range e.Extensions {
 		n += attrSize(a.Name, a.Value)
+	}
+	return n
+}
+
+// timeLen returns the length of t formatted with TimeFormat, without
+// formatting it: 19 bytes of date and clock, the fraction with its
+// trailing zeros trimmed, and Z or a ±hh:mm offset.
+func timeLen(t time.Time) int {
+	if y := t.Year(); y < 0 || y > 9999 {
+		var buf [64]byte
+		return len(t.AppendFormat(buf[:0], TimeFormat))
+	}
+	n := 19
+	if ns := t.Nanosecond(); ns != 0 {
+		digits := 9
+		for ns%10 == 0 {
+			ns /= 10
+			digits--
+		}
+		n += 1 + digits
+	}
+	if _, off := t.Zone(); off == 0 {
+		n++
+	} else {
+		n += 6
 	}
 	return n
 }

@@ -129,3 +129,21 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		}
 	})
 }
+
+func TestEnvelopeSizeMatchesForAnyTime(t *testing.T) {
+	for _, tm := range []time.Time{
+		time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		time.Date(2026, 1, 2, 3, 4, 5, 100, time.UTC),
+		time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC),
+		time.Date(2026, 1, 2, 3, 4, 5, 120000000, time.FixedZone("x", 5*3600+1800)),
+		time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("y", -3600)),
+		time.Date(12345, 1, 2, 3, 4, 5, 0, time.UTC),
+		time.Date(-5, 1, 2, 3, 4, 5, 0, time.UTC),
+		time.Now(),
+	} {
+		e := &event.Event{ID: "1", Time: tm}
+		if got, want := event.EnvelopeSize(e), len(event.AppendEnvelope(nil, e)); got != want {
+			t.Errorf("%v: EnvelopeSize %d, encoded %d", tm, got, want)
+		}
+	}
+}

@@ -122,10 +122,16 @@ func (pl *pool) create(ctx context.Context) (*instance, error) {
 	return in, nil
 }
 
+// ageCheckEvery is how often (in calls) an instance's age is checked
+// against MaxAge: reading the clock on every call would cost more than
+// the call itself for a small handler.
+const ageCheckEvery = 32
+
 // release returns an instance after a call. A failed instance, one past
 // MaxCalls or MaxAge, or any instance of a closed pool is closed instead.
 func (pl *pool) release(in *instance, failed bool) {
-	retire := failed || in.calls >= pl.p.opts.MaxCalls || time.Since(in.born) >= pl.p.opts.MaxAge
+	retire := failed || in.calls >= pl.p.opts.MaxCalls ||
+		in.calls%ageCheckEvery == 0 && time.Since(in.born) >= pl.p.opts.MaxAge
 	pl.mu.Lock()
 	if pl.closed || retire {
 		pl.total--
