@@ -3,6 +3,7 @@ package wasm_test
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -231,5 +232,45 @@ func TestAcquireHonoursContext(t *testing.T) {
 	res := p.Call(ctx, testEvent("t", ""))
 	if !errors.Is(res.Err, context.DeadlineExceeded) || res.Status != wasm.Retry {
 		t.Fatalf("%+v", res)
+	}
+}
+
+// A restarted runtime (a new process in production) finds the compiled code
+// in the on-disk cache instead of compiling again: the cache gains no entry.
+func TestCompilationCacheSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	bin := goPlugin(t, "bytecount")
+	entries := func() int {
+		n := 0
+		filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	firstEntries := 0
+	for i := 0; i < 2; i++ {
+		r, err := wasm.NewRuntime(context.Background(), wasm.RuntimeOptions{CacheDir: dir, Logger: discard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := r.Load(context.Background(), bin, wasm.PluginOptions{Name: "cached"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res := p.Call(context.Background(), testEvent("t", "x")); res.Status != wasm.Done {
+			t.Fatal(res.Reason)
+		}
+		r.Close(context.Background())
+		if n := entries(); i == 0 && n == 0 {
+			t.Fatal("nothing written to the compilation cache")
+		} else if i == 1 && n != firstEntries {
+			t.Fatalf("the restarted runtime compiled again: %d cache entries, then %d", firstEntries, n)
+		}
+		if i == 0 {
+			firstEntries = entries()
+		}
 	}
 }
