@@ -1,0 +1,14 @@
+# Two commands for a newcomer: `make run` starts the daemon on ./config.toml
+# (embedded broker, first-party plugins built from source); `make test` runs
+# the tests of every Go module in the tree.
+
+.PHONY: run test bench
+
+run:
+	go run ./cmd/evhost run
+
+test:
+	./.ci/test
+
+bench:
+	go test -run XXX -bench . -benchtime 200000x ./host/wasm
