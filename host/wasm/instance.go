@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -421,55 +420,14 @@ func (in *instance) emitEvent(e *event.Event) int32 {
 		return codeLimit
 	}
 	parent := in.ev
-	depth := 1
-	if d, ok := parent.Ext(event.ExtDepth); ok {
-		if n, err := strconv.Atoi(d); err == nil && n >= 0 {
-			depth = n + 1
-		}
-	}
+	depth := event.ChildDepth(parent)
 	if depth > o.MaxDepth {
 		in.reject = fmt.Sprintf("depth limit exceeded: emitting %q at depth %d, limit %d", e.Type, depth, o.MaxDepth)
 		return codeLimit
 	}
-	if e.ID == "" {
-		e.ID = emitID(parent, o.Name, len(in.emits))
-	}
-	e.Source = o.Source
-	e.SpecVersion = event.SpecVersion
-	e.Time = time.Now().UTC()
-	e.SetExt(event.ExtCausationID, parent.ID)
-	corr, ok := parent.Ext(event.ExtCorrelationID)
-	if !ok || corr == "" {
-		corr = parent.ID
-	}
-	e.SetExt(event.ExtCorrelationID, corr)
-	e.SetExt(event.ExtDepth, strconv.Itoa(depth))
-	if tp, ok := parent.Ext(event.ExtTraceParent); ok {
-		e.SetExt(event.ExtTraceParent, tp)
-	} else {
-		e.DeleteExt(event.ExtTraceParent)
-	}
+	event.StampChild(e, parent, o.Source, o.Name, len(in.emits), time.Now().UTC())
 	in.emits = append(in.emits, e)
 	return 0
-}
-
-// emitID derives the id of the index-th event emitted by handler name for
-// parent, so that a redelivered handler emits the same ids and the bus
-// deduplicates them. It is a UUID (version 8, name-based with SHA-256).
-func emitID(parent *event.Event, name string, index int) string {
-	h := sha256.New()
-	h.Write([]byte(parent.Source))
-	h.Write([]byte{0})
-	h.Write([]byte(parent.ID))
-	h.Write([]byte{0})
-	h.Write([]byte(name))
-	h.Write([]byte{0})
-	h.Write([]byte(strconv.Itoa(index)))
-	var u [16]byte
-	copy(u[:], h.Sum(nil))
-	u[6] = u[6]&0x0f | 0x80 // version 8
-	u[8] = u[8]&0x3f | 0x80 // RFC 9562 variant
-	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
 }
 
 // lineWriter turns a guest's stdout or stderr into plugin log lines.
