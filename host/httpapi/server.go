@@ -1,0 +1,261 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/evhost/evhost/host/bus"
+	"github.com/evhost/evhost/host/event"
+)
+
+// Publisher is what ingest needs of the bus: bus.Bus's PublishBatch, with
+// its contract (events[:len(acks)] accepted, the error about
+// events[len(acks)]).
+type Publisher interface {
+	PublishBatch(ctx context.Context, events []*event.Event) ([]bus.PubAck, error)
+}
+
+// Readiness reports whether the daemon is ready to take events: Ready
+// returns nil when it is, and an error saying why not otherwise (starting,
+// draining). It must be safe for concurrent use and quick.
+type Readiness interface {
+	Ready() error
+}
+
+// Defaults of Options' zero fields.
+const (
+	DefaultMaxBody    = 1 << 20 // 1 MiB
+	DefaultSource     = "evhost://ingest/http"
+	DefaultRetryAfter = time.Second
+)
+
+// Options configure a Server.
+type Options struct {
+	// Publisher receives the events accepted. Required.
+	Publisher Publisher
+	// Ready gates ingest and /readyz; nil means always ready.
+	Ready Readiness
+	// Token, when not empty, is the bearer token that every route but
+	// /healthz, /readyz and those mounted with HandlePublic requires.
+	Token string
+	// MaxBody caps the body of a request, in bytes; a larger one gets 413.
+	// Zero or less means DefaultMaxBody.
+	MaxBody int64
+	// Source is stamped on events that have no source. Empty means
+	// DefaultSource.
+	Source string
+	// RetryAfter is the delay that 429 and 503 responses ask producers to
+	// wait (Retry-After, whole seconds, at least 1). Zero or less means
+	// DefaultRetryAfter.
+	RetryAfter time.Duration
+	// Logger receives the package's log lines; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock that stamps the time of events without one; nil
+	// means time.Now.
+	Now func() time.Time
+}
+
+// Server is the daemon's HTTP handler. It is safe for concurrent use; Handle
+// and HandlePublic may be called while it serves.
+type Server struct {
+	mux        *http.ServeMux
+	pub        Publisher
+	ready      Readiness
+	tokenHash  *[sha256.Size]byte // nil: no token
+	maxBody    int64
+	retryAfter string // seconds, for the Retry-After header
+	stamp      stamper
+	log        *slog.Logger
+}
+
+var _ http.Handler = (*Server)(nil)
+
+// Log attribute keys, shared with the rest of the host.
+const (
+	logEventID      = "event_id"
+	logEventType    = "event_type"
+	logSubscription = "subscription"
+)
+
+// New returns a Server with the routes of the package. It panics if
+// opts.Publisher is nil.
+func New(opts Options) *Server {
+	if opts.Publisher == nil {
+		panic("httpapi: Options.Publisher is nil")
+	}
+	if opts.MaxBody <= 0 {
+		opts.MaxBody = DefaultMaxBody
+	}
+	if opts.Source == "" {
+		opts.Source = DefaultSource
+	}
+	if opts.RetryAfter <= 0 {
+		opts.RetryAfter = DefaultRetryAfter
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Server{
+		mux:        http.NewServeMux(),
+		pub:        opts.Publisher,
+		ready:      opts.Ready,
+		maxBody:    opts.MaxBody,
+		retryAfter: strconv.FormatInt(int64((opts.RetryAfter+time.Second-1)/time.Second), 10),
+		stamp:      stamper{source: opts.Source, now: opts.Now},
+		log:        opts.Logger.With(slog.String("component", "httpapi")),
+	}
+	if opts.Token != "" {
+		h := sha256.Sum256([]byte(opts.Token))
+		s.tokenHash = &h
+	}
+	s.HandlePublic("GET /healthz", http.HandlerFunc(s.healthz))
+	s.HandlePublic("GET /readyz", http.HandlerFunc(s.readyz))
+	s.Handle("POST /v1/events", http.HandlerFunc(s.postEvents))
+	s.Handle("POST /v1/events/{type}", http.HandlerFunc(s.postTypedEvent))
+	return s
+}
+
+// Handle mounts h on pattern (an http.ServeMux pattern, such as
+// "GET /v1/plugins"), behind the bearer token. It panics, as
+// http.ServeMux.Handle does, if pattern is invalid or conflicts with a
+// pattern already mounted.
+func (s *Server) Handle(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, s.requireToken(h))
+}
+
+// HandlePublic mounts h on pattern without the bearer token, for the
+// endpoints that the design leaves open, such as /metrics. It panics as
+// Handle does.
+func (s *Server) HandlePublic(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, h)
+}
+
+// ServeHTTP routes r. Unknown paths get a 404 and known paths with another
+// method a 405 (with Allow), both in JSON, and both behind the token, so
+// that a client without it learns nothing of the routes.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h, pattern := s.mux.Handler(r)
+	if pattern != "" {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	if !s.authorized(r) {
+		s.unauthorized(w, r)
+		return
+	}
+	// The mux's own 404 or 405: keep its status and Allow, render JSON.
+	c := &captureWriter{header: make(http.Header)}
+	h.ServeHTTP(c, r)
+	switch c.status {
+	case http.StatusMethodNotAllowed:
+		if allow := c.header.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		writeError(w, c.status, &ErrorResponse{Error: "method " + r.Method + " is not allowed on " + r.URL.Path +
+			" (allowed: " + c.header.Get("Allow") + ")"})
+	case http.StatusNotFound, 0:
+		writeError(w, http.StatusNotFound, &ErrorResponse{Error: "no such endpoint: " + r.URL.Path})
+	default:
+		writeError(w, c.status, &ErrorResponse{Error: strings.ToLower(http.StatusText(c.status))})
+	}
+}
+
+// captureWriter records what the mux's internal error handlers write.
+type captureWriter struct {
+	header http.Header
+	status int
+}
+
+func (c *captureWriter) Header() http.Header { return c.header }
+
+func (c *captureWriter) Write(b []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	return len(b), nil
+}
+
+func (c *captureWriter) WriteHeader(status int) {
+	if c.status == 0 {
+		c.status = status
+	}
+}
+
+func (s *Server) requireToken(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.authorized(r) {
+			s.unauthorized(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// authorized reports whether r carries the token, or no token is needed.
+// The comparison is of SHA-256 sums, in constant time, so that neither the
+// token's bytes nor its length leak through timing.
+func (s *Server) authorized(r *http.Request) bool {
+	if s.tokenHash == nil {
+		return true
+	}
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
+	return subtle.ConstantTimeCompare(sum[:], s.tokenHash[:]) == 1
+}
+
+func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request) {
+	msg := "this endpoint requires Authorization: Bearer <token>"
+	challenge := `Bearer realm="evhost"`
+	if r.Header.Get("Authorization") != "" {
+		msg = "the bearer token is wrong"
+		challenge += `, error="invalid_token"`
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
+	writeError(w, http.StatusUnauthorized, &ErrorResponse{Error: msg, Field: "Authorization"})
+}
+
+// healthBody is the body of a 200 from /healthz and /readyz.
+type healthBody struct {
+	Status string `json:"status"`
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, healthBody{Status: "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if err := s.checkReady(); err != nil {
+		w.Header().Set("Retry-After", s.retryAfter)
+		writeError(w, http.StatusServiceUnavailable, &ErrorResponse{Error: err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, healthBody{Status: "ready"})
+}
+
+// checkReady returns why the server may not take events, or nil.
+func (s *Server) checkReady() error {
+	if s.ready == nil {
+		return nil
+	}
+	if err := s.ready.Ready(); err != nil {
+		return &notReadyError{err}
+	}
+	return nil
+}
+
+type notReadyError struct{ err error }
+
+func (e *notReadyError) Error() string { return "not ready: " + e.err.Error() }
+func (e *notReadyError) Unwrap() error { return e.err }
