@@ -1,0 +1,196 @@
+package bus
+
+import (
+	"context"
+	"time"
+
+	"github.com/evhost/evhost/host/event"
+)
+
+// Bus carries events from producers to subscriptions. See the package
+// documentation for the guarantees every implementation gives.
+type Bus interface {
+	// Publish offers e to every subscription whose patterns match e.Type.
+	//
+	// On a nil error e is accepted: it is enqueued for each of those
+	// subscriptions, or it is a duplicate (PubAck.Duplicate) of an event
+	// with the same Source and ID accepted within the dedup window, and is
+	// enqueued nowhere. An event that matches no subscription is accepted
+	// too (durable buses journal it).
+	//
+	// On an error e is enqueued nowhere and is not remembered for
+	// deduplication, so the same event may be published again:
+	//   - ErrInvalidEvent (wrapped) when e fails e.Validate or
+	//     event.ValidType(e.Type); retrying will not help;
+	//   - a *BackpressureError (errors.Is ErrBackpressure) naming the first
+	//     matching subscription found full; retry later;
+	//   - ErrClosed once Close has begun; ctx.Err() if ctx is done.
+	//
+	// Publish never waits for room in a queue. The bus keeps e: the caller
+	// must not modify it afterwards.
+	Publish(ctx context.Context, e *event.Event) (PubAck, error)
+
+	// PublishBatch publishes events in order, as Publish would one by one,
+	// and stops at the first event refused. It returns the receipts of the
+	// events accepted, which are always events[:len(acks)], and the error
+	// of events[len(acks)] if one was refused. Each event is all or nothing
+	// on its own; the batch is not.
+	PublishBatch(ctx context.Context, events []*event.Event) (acks []PubAck, err error)
+
+	// Subscribe attaches a new consumer to the subscription named sub.Name,
+	// creating the subscription if it does not exist. A subscription
+	// receives the events accepted after it was created, never earlier
+	// ones. Subscribing again under an existing name attaches one more
+	// consumer that shares the subscription's work (each delivery goes to
+	// one consumer); if sub's settings differ from the subscription's, the
+	// subscription takes the new ones: patterns for events published from
+	// then on, the others for deliveries made from then on; events already
+	// queued stay queued.
+	//
+	// It returns ErrInvalidSubscription (wrapped) when sub.Validate fails,
+	// and ErrClosed after Close.
+	Subscribe(ctx context.Context, sub Subscription) (Subscriber, error)
+
+	// Unsubscribe deletes the subscription named name: it stops receiving
+	// events (and no longer counts for backpressure), the events it holds
+	// are dropped (not dead-lettered), and its consumers' Next and Fetch
+	// return ErrClosed. Settling one of its unsettled deliveries has no
+	// effect, and returns ErrClosed (wrapped) where the bus can tell. It
+	// returns ErrNotFound (wrapped) if there is no such subscription. Dead
+	// letters of the subscription are kept.
+	Unsubscribe(ctx context.Context, name string) error
+
+	// DeadLetters lists the dead letters that f selects, oldest first.
+	DeadLetters(ctx context.Context, f DeadLetterFilter) ([]DeadLetter, error)
+
+	// Redrive puts the event of the dead letter id back into the queue of
+	// its subscription, as a fresh event (its attempts start again at 1),
+	// and removes the dead letter. It bypasses deduplication. It returns
+	// ErrNotFound (wrapped) if there is no such dead letter or its
+	// subscription no longer exists (the dead letter is then kept), and a
+	// *BackpressureError if the subscription is full.
+	Redrive(ctx context.Context, id uint64) error
+
+	// Close stops the bus: Publish, Subscribe and the settling of
+	// deliveries return ErrClosed from then on, and consumers blocked in
+	// Next or Fetch return ErrClosed. It waits for the bus's goroutines to
+	// end, or for ctx to be done (then it returns ctx.Err(), and the
+	// goroutines still end on their own). What a bus without durability
+	// held is lost. Close is idempotent.
+	Close(ctx context.Context) error
+}
+
+// PubAck is the receipt of an accepted event.
+type PubAck struct {
+	// Seq is the event's position in the bus's journal, increasing with
+	// every accepted event. For a duplicate, it is the original's.
+	Seq uint64
+	// Duplicate is true when an event with the same source and id had been
+	// accepted within the dedup window: this one was not enqueued.
+	Duplicate bool
+}
+
+// Subscriber is one consumer attached to a subscription. Consumers pull:
+// nothing is delivered to a Subscriber until it asks.
+//
+// Next and Fetch may be called from several goroutines at once; each
+// delivery goes to one caller.
+type Subscriber interface {
+	// Next waits for the next delivery of the subscription and returns
+	// it. It returns ctx.Err() when ctx is done first, and ErrClosed
+	// (wrapped) when the Subscriber, its subscription or the bus is
+	// closed.
+	Next(ctx context.Context) (Delivery, error)
+
+	// Fetch waits, as Next does, until at least one delivery is ready,
+	// then fills buf with up to len(buf) deliveries that are ready without
+	// waiting any longer, and returns how many it stored. Each must be
+	// settled on its own. Fetch with an empty buf returns 0, nil at once.
+	Fetch(ctx context.Context, buf []Delivery) (int, error)
+
+	// Close detaches this consumer. Its blocked Next and Fetch calls
+	// return ErrClosed; deliveries it already received stay valid and
+	// should still be settled (a graceful stop finishes and settles its
+	// in-flight work after Close). The subscription itself lives on: see
+	// Bus.Unsubscribe. Close is idempotent and returns nil.
+	Close() error
+}
+
+// Subscription is the configuration of a durable subscription.
+type Subscription struct {
+	// Name identifies the subscription (a durable consumer name): 1 to 64
+	// characters of A-Z, a-z, 0-9, '_' and '-'.
+	Name string
+	// Patterns select the event types it receives: exact types and
+	// NATS-style patterns (see event.ParsePattern); at least one.
+	Patterns []string
+	// Queue bounds the events the subscription holds unsettled: waiting,
+	// in flight and waiting for redelivery. When it is reached, Publish
+	// refuses events for it with ErrBackpressure. Zero means the bus's
+	// default.
+	Queue int
+	// MaxAttempts is the number of deliveries of an event (the first
+	// included) that may fail before the bus dead-letters it. Zero means
+	// DefaultMaxAttempts.
+	MaxAttempts int
+	// AckWait is how long a delivery may stay unsettled; after that it
+	// counts as a failed attempt (reason ReasonAckWait) and the event is
+	// delivered again. Zero means DefaultAckWait.
+	AckWait time.Duration
+	// Backoff gives the redelivery delay of a Nak with a negative delay
+	// (see Delivery.Nak).
+	Backoff Backoff
+}
+
+// Defaults of a Subscription's zero fields.
+const (
+	DefaultMaxAttempts = 5
+	DefaultAckWait     = 30 * time.Second
+)
+
+// ReasonAckWait is the reason recorded for an attempt whose delivery was not
+// settled within the subscription's AckWait.
+const ReasonAckWait = "ack wait expired"
+
+// DeadLetter is the record of an event that a subscription gave up on.
+type DeadLetter struct {
+	// ID identifies the record in the bus's dead-letter store; IDs
+	// increase with time.
+	ID uint64
+	// Event is the event, as published. It must not be modified.
+	Event *event.Event
+	// Subscription is the name of the subscription that gave up.
+	Subscription string
+	// Reason is the Term reason, or the reason of the last failed attempt
+	// (a Nak reason or ReasonAckWait).
+	Reason string
+	// Attempts is the number of deliveries made, the last one included.
+	Attempts int
+	// Terminated is true when a consumer called Term, false when the
+	// attempts ran out.
+	Terminated bool
+	// Time is when the event was dead-lettered.
+	Time time.Time
+}
+
+// DeadLetterFilter selects dead letters. Its zero value selects all of them.
+type DeadLetterFilter struct {
+	// Subscription keeps the dead letters of this subscription only, when
+	// not empty.
+	Subscription string
+	// EventID keeps the dead letters of events with this id only, when not
+	// empty.
+	EventID string
+	// After keeps the dead letters whose ID is greater (a cursor: the last
+	// ID of the previous page).
+	After uint64
+	// Limit caps the number of dead letters returned, when positive.
+	Limit int
+}
+
+// Match reports whether f selects dl.
+func (f *DeadLetterFilter) Match(dl *DeadLetter) bool {
+	return dl.ID > f.After &&
+		(f.Subscription == "" || f.Subscription == dl.Subscription) &&
+		(f.EventID == "" || dl.Event != nil && f.EventID == dl.Event.ID)
+}

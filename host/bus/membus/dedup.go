@@ -1,0 +1,145 @@
+package membus
+
+import (
+	"hash/maphash"
+	"math/bits"
+)
+
+// dedupKey is the identity of an event, as CloudEvents defines it.
+type dedupKey struct{ source, id string }
+
+// dedup remembers the events accepted recently, in two generations: ids go
+// into cur; when cur is a window old (or holds half the maximum), prev is
+// forgotten and cur becomes prev. An id is thus remembered for at least the
+// window (unless the maximum is reached first) and less than twice the
+// window, and no id is ever deleted on its own. See RATIONALE.md for why
+// this is not a Go map. It is guarded by Bus.pubMu.
+type dedup struct {
+	window   int64 // in nanoseconds; 0 disables deduplication
+	half     int   // the most ids one generation holds
+	seed     maphash.Seed
+	cur      dedupGen
+	prev     dedupGen
+	curStart int64 // bus time when cur began
+}
+
+func newDedup(window int64, limit int) dedup {
+	return dedup{window: window, half: max(limit/2, 1), seed: maphash.MakeSeed()}
+}
+
+// hashKey returns the hash of key under seed.
+func hashKey(seed maphash.Seed, key dedupKey) uint64 {
+	return maphash.String(seed, key.id) ^ bits.RotateLeft64(maphash.String(seed, key.source), 29)
+}
+
+// lookup returns the sequence number of the event accepted with key within
+// the window, if any, and the key's hash for add.
+func (d *dedup) lookup(key dedupKey, now int64) (seq, hash uint64, ok bool) {
+	if d.window == 0 {
+		return 0, 0, false
+	}
+	if age := now - d.curStart; age >= d.window {
+		// Every id of prev is older than the window; so is every id of cur
+		// when cur began two windows ago (ids are added to cur only while
+		// it is younger than a window).
+		if age >= 2*d.window {
+			d.cur.reset()
+		}
+		d.rotate(now)
+	}
+	h := hashKey(d.seed, key)
+	if seq, ok := d.cur.find(h, key); ok {
+		return seq, h, true
+	}
+	seq, ok = d.prev.find(h, key)
+	return seq, h, ok
+}
+
+// add records key, of hash h, which lookup did not find, as accepted at now.
+func (d *dedup) add(key dedupKey, h, seq uint64, now int64) {
+	if d.window == 0 {
+		return
+	}
+	if len(d.cur.ents) >= d.half {
+		d.rotate(now)
+	}
+	d.cur.insert(d.seed, h, key, seq)
+}
+
+// rotate forgets prev and starts a new generation.
+func (d *dedup) rotate(now int64) {
+	d.prev.reset()
+	d.prev, d.cur = d.cur, d.prev
+	d.curStart = now
+}
+
+// dedupGen is one generation: an open-addressing hash set with linear
+// probing, at most half full, whose 8-byte slots hold 32 bits of a key's
+// hash and the index of the key in ents, in insertion order. A lookup of a
+// new id, the usual case, touches one slot and its neighbours: one cache
+// line, in a table small enough to stay in cache longer than a Go map's.
+type dedupGen struct {
+	slots []dedupSlot // len is zero or a power of two
+	ents  []dedupEntry
+}
+
+type dedupSlot struct {
+	tag uint32 // the high half of the key's hash, never 0; 0 if empty
+	idx uint32 // index in ents
+}
+
+// tag returns the slot tag of hash h.
+func tag(h uint64) uint32 { return uint32(h>>32) | 1 }
+
+type dedupEntry struct {
+	key dedupKey
+	seq uint64
+}
+
+func (g *dedupGen) find(h uint64, key dedupKey) (uint64, bool) {
+	if len(g.slots) == 0 {
+		return 0, false
+	}
+	mask, t := uint64(len(g.slots)-1), tag(h)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := g.slots[i]
+		if s.tag == 0 {
+			return 0, false
+		}
+		if s.tag == t && g.ents[s.idx].key == key {
+			return g.ents[s.idx].seq, true
+		}
+	}
+}
+
+func (g *dedupGen) insert(seed maphash.Seed, h uint64, key dedupKey, seq uint64) {
+	if 2*(len(g.ents)+1) > len(g.slots) {
+		g.grow(seed)
+	}
+	g.ents = append(g.ents, dedupEntry{key: key, seq: seq})
+	g.place(h, uint32(len(g.ents)-1))
+}
+
+func (g *dedupGen) place(h uint64, idx uint32) {
+	mask := uint64(len(g.slots) - 1)
+	i := h & mask
+	for g.slots[i].tag != 0 {
+		i = (i + 1) & mask
+	}
+	g.slots[i] = dedupSlot{tag: tag(h), idx: idx}
+}
+
+// grow doubles the slots (to 1024 at first) and places the entries again.
+func (g *dedupGen) grow(seed maphash.Seed) {
+	g.slots = make([]dedupSlot, max(1024, 2*len(g.slots)))
+	for i := range g.ents {
+		g.place(hashKey(seed, g.ents[i].key), uint32(i))
+	}
+}
+
+// reset empties g, keeping its memory.
+func (g *dedupGen) reset() {
+	clear(g.slots)
+	clear(g.ents) // release the keys' strings
+	g.ents = g.ents[:0]
+}

@@ -1,0 +1,355 @@
+package membus_test
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/evhost/evhost/host/bus"
+	"github.com/evhost/evhost/host/bus/bustest"
+	"github.com/evhost/evhost/host/bus/membus"
+	"github.com/evhost/evhost/host/event"
+)
+
+func TestConformance(t *testing.T) {
+	bustest.Run(t, func(t *testing.T) bus.Bus { return membus.New(membus.Options{}) })
+}
+
+func newEvent(id, typ string) *event.Event {
+	return &event.Event{ID: id, Source: "/membus", Type: typ, SpecVersion: event.SpecVersion}
+}
+
+func newBus(t *testing.T, opts membus.Options) *membus.Bus {
+	t.Helper()
+	b := membus.New(opts)
+	t.Cleanup(func() {
+		if err := b.Close(context.Background()); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return b
+}
+
+func subscribe(t *testing.T, b bus.Bus, sub bus.Subscription) bus.Subscriber {
+	t.Helper()
+	s, err := b.Subscribe(context.Background(), sub)
+	if err != nil {
+		t.Fatalf("Subscribe: %v", err)
+	}
+	return s
+}
+
+func next(t *testing.T, s bus.Subscriber) bus.Delivery {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d, err := s.Next(ctx)
+	if err != nil {
+		t.Fatalf("Next: %v", err)
+	}
+	return d
+}
+
+// A delivery whose ack wait expired is settled by the bus: its handle is
+// stale, and settling it changes nothing.
+func TestStaleHandleAfterAckWait(t *testing.T) {
+	b := newBus(t, membus.Options{})
+	s := subscribe(t, b, bus.Subscription{Name: "s", Patterns: []string{"a"}, AckWait: 50 * time.Millisecond})
+	if _, err := b.Publish(context.Background(), newEvent("1", "a")); err != nil {
+		t.Fatal(err)
+	}
+	stale := next(t, s)
+	fresh := next(t, s)
+	if fresh.Attempt() != 2 {
+		t.Fatalf("attempt %d, want 2", fresh.Attempt())
+	}
+	for name, err := range map[string]error{"Ack": stale.Ack(), "Nak": stale.Nak(0, "x"), "Term": stale.Term("x")} {
+		if !errors.Is(err, bus.ErrSettled) {
+			t.Errorf("%s of an expired delivery: %v, want ErrSettled", name, err)
+		}
+	}
+	if err := fresh.Ack(); err != nil {
+		t.Fatalf("Ack: %v", err)
+	}
+}
+
+// Slots are recycled: a handle of an acked delivery must not settle the
+// delivery that reuses its slot.
+func TestStaleHandleAfterReuse(t *testing.T) {
+	b := newBus(t, membus.Options{})
+	s := subscribe(t, b, bus.Subscription{Name: "s", Patterns: []string{"a"}, Queue: 1})
+	b.Publish(context.Background(), newEvent("1", "a"))
+	d1 := next(t, s)
+	if err := d1.Ack(); err != nil {
+		t.Fatal(err)
+	}
+	b.Publish(context.Background(), newEvent("2", "a"))
+	d2 := next(t, s)
+	if err := d1.Ack(); !errors.Is(err, bus.ErrSettled) {
+		t.Fatalf("second Ack of a recycled delivery: %v, want ErrSettled", err)
+	}
+	if err := d2.Ack(); err != nil {
+		t.Fatalf("Ack of the delivery in the recycled slot: %v", err)
+	}
+}
+
+func TestDedupWindowExpires(t *testing.T) {
+	b := newBus(t, membus.Options{DedupWindow: 30 * time.Millisecond})
+	ctx := context.Background()
+	if ack, _ := b.Publish(ctx, newEvent("1", "a")); ack.Duplicate {
+		t.Fatal("first publish is a duplicate")
+	}
+	if ack, _ := b.Publish(ctx, newEvent("1", "a")); !ack.Duplicate {
+		t.Fatal("second publish within the window is not a duplicate")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ack, _ := b.Publish(ctx, newEvent("1", "a"))
+		if !ack.Duplicate {
+			break // remembered no longer
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the dedup window never expired")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestDedupMaxForgetsOldest(t *testing.T) {
+	b := newBus(t, membus.Options{DedupMax: 2})
+	ctx := context.Background()
+	for _, id := range []string{"1", "2", "3"} {
+		b.Publish(ctx, newEvent(id, "a"))
+	}
+	if ack, _ := b.Publish(ctx, newEvent("3", "a")); !ack.Duplicate {
+		t.Error("the newest id was forgotten")
+	}
+	if ack, _ := b.Publish(ctx, newEvent("1", "a")); ack.Duplicate {
+		t.Error("the oldest id was remembered past DedupMax")
+	}
+}
+
+func TestDedupOff(t *testing.T) {
+	b := newBus(t, membus.Options{DedupWindow: -1})
+	s := subscribe(t, b, bus.Subscription{Name: "s", Patterns: []string{"a"}})
+	for range 2 {
+		if ack, _ := b.Publish(context.Background(), newEvent("1", "a")); ack.Duplicate {
+			t.Fatal("duplicate with deduplication off")
+		}
+	}
+	next(t, s).Ack()
+	next(t, s).Ack()
+}
+
+func TestMaxDeadLetters(t *testing.T) {
+	b := newBus(t, membus.Options{MaxDeadLetters: 2})
+	s := subscribe(t, b, bus.Subscription{Name: "s", Patterns: []string{"a"}})
+	for _, id := range []string{"1", "2", "3"} {
+		b.Publish(context.Background(), newEvent(id, "a"))
+		if err := next(t, s).Term("no"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dls, _ := b.DeadLetters(context.Background(), bus.DeadLetterFilter{})
+	if len(dls) != 2 || dls[0].Event.ID != "2" || dls[1].Event.ID != "3" {
+		t.Fatalf("dead letters %+v, want those of 2 and 3", dls)
+	}
+}
+
+// Delayed redeliveries use the bus's one goroutine, not one per event.
+func TestNoGoroutinePerDelayedEvent(t *testing.T) {
+	b := newBus(t, membus.Options{})
+	s := subscribe(t, b, bus.Subscription{Name: "s", Patterns: []string{"a"}})
+	before := runtime.NumGoroutine()
+	const n = 200
+	for i := range n {
+		b.Publish(context.Background(), newEvent(strconv.Itoa(i), "a"))
+	}
+	for range n {
+		if err := next(t, s).Nak(time.Hour, "later"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := runtime.NumGoroutine(); after > before+5 {
+		t.Errorf("%d goroutines with %d delayed events, %d before", after, n, before)
+	}
+}
+
+// Close waits for the bus's goroutine.
+func TestCloseStopsGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	b := membus.New(membus.Options{})
+	s := subscribe(t, b, bus.Subscription{Name: "s", Patterns: []string{"a"}})
+	b.Publish(context.Background(), newEvent("1", "a"))
+	next(t, s).Nak(time.Hour, "later")
+	if err := b.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines after Close, %d before New", runtime.NumGoroutine(), before)
+		}
+		runtime.Gosched()
+	}
+}
+
+// The hot path of an already-created event allocates nothing in the bus.
+func TestPublishAckDoesNotAllocate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	b := newBus(t, membus.Options{DedupWindow: -1})
+	s := subscribe(t, b, bus.Subscription{Name: "s", Patterns: []string{"a.>"}})
+	e := newEvent("1", "a.b")
+	ctx := context.Background()
+	buf := make([]bus.Delivery, 1)
+	// Warm up: grow the slab and the rings.
+	for range 10 {
+		b.Publish(ctx, e)
+		s.Fetch(ctx, buf)
+		buf[0].Ack()
+	}
+	allocs := testing.AllocsPerRun(1000, func() {
+		b.Publish(ctx, e)
+		s.Fetch(ctx, buf)
+		buf[0].Ack()
+	})
+	if allocs != 0 {
+		t.Errorf("publish, fetch and ack allocate %v times, want 0", allocs)
+	}
+}
+
+// benchEvent is the template of the benchmarks' events.
+var benchEvent = event.Event{ID: "x", Source: "/bench", Type: "order.placed", SpecVersion: event.SpecVersion, Data: []byte(`{"id":42}`)}
+
+// benchPublishAck measures events published and acked, end to end, with
+// consumers goroutines pulling batches of 64 and acking each delivery.
+func benchPublishAck(b *testing.B, consumers, batch int, fresh, dedup bool) {
+	opts := membus.Options{Queue: 1 << 14}
+	if !dedup {
+		opts.DedupWindow = -1
+	}
+	mb := membus.New(opts)
+	defer mb.Close(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sub := bus.Subscription{Name: "bench", Patterns: []string{"order.>"}}
+	// Fresh events are new ones, each with its own id (two allocations per
+	// event, counted), as a producer makes them; otherwise one event is
+	// published again and again (deduplication must be off), and the
+	// bus's own allocations show.
+	batchBuf := make([]*event.Event, 0, max(batch, 1))
+	newEvents := func(from, n int) []*event.Event {
+		batchBuf = batchBuf[:0]
+		for i := from; i < from+n; i++ {
+			if !fresh {
+				batchBuf = append(batchBuf, &benchEvent)
+				continue
+			}
+			e := new(event.Event)
+			*e = benchEvent
+			e.ID = strconv.Itoa(i)
+			batchBuf = append(batchBuf, e)
+		}
+		return batchBuf
+	}
+
+	var acked sync.WaitGroup
+	acked.Add(b.N)
+	var wg sync.WaitGroup
+	for range consumers {
+		s, err := mb.Subscribe(ctx, sub)
+		if err != nil {
+			b.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]bus.Delivery, 64)
+			for {
+				n, err := s.Fetch(ctx, buf)
+				if err != nil {
+					return
+				}
+				for _, d := range buf[:n] {
+					if d.Ack() != nil {
+						panic("ack failed")
+					}
+				}
+				acked.Add(-n)
+			}
+		}()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	var pending []*event.Event
+	for i := 0; i < b.N; {
+		if len(pending) == 0 {
+			pending = newEvents(i, min(max(batch, 1), b.N-i))
+		}
+		var err error
+		if batch <= 1 {
+			_, err = mb.Publish(ctx, pending[0])
+			if err == nil {
+				pending, i = pending[1:], i+1
+			}
+		} else {
+			var acks []bus.PubAck
+			acks, err = mb.PublishBatch(ctx, pending)
+			pending, i = pending[len(acks):], i+len(acks)
+		}
+		if err != nil {
+			if !errors.Is(err, bus.ErrBackpressure) {
+				b.Fatal(err)
+			}
+			runtime.Gosched()
+		}
+	}
+	acked.Wait()
+	b.StopTimer()
+	cancel()
+	wg.Wait()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
+
+func BenchmarkPublishAck(b *testing.B) {
+	for _, bc := range []struct {
+		name         string
+		consumers    int
+		batch        int
+		fresh, dedup bool
+	}{
+		{"consumers=1", 1, 1, true, true},
+		{"consumers=2", 2, 1, true, true},
+		{"consumers=1/batch=64", 1, 64, true, true},
+		{"consumers=2/batch=64", 2, 64, true, true},
+		{"consumers=1/nodedup", 1, 1, true, false},
+		{"consumers=2/nodedup", 2, 1, true, false},
+		{"consumers=1/nodedup/reused", 1, 1, false, false},
+		{"consumers=2/nodedup/reused", 2, 1, false, false},
+	} {
+		b.Run(bc.name, func(b *testing.B) { benchPublishAck(b, bc.consumers, bc.batch, bc.fresh, bc.dedup) })
+	}
+}
+
+// BenchmarkPublishAckSerial is publish, fetch and ack on one goroutine:
+// the bus's own cost per event, without any handoff between cores.
+func BenchmarkPublishAckSerial(b *testing.B) {
+	mb := membus.New(membus.Options{DedupWindow: -1})
+	defer mb.Close(context.Background())
+	ctx := context.Background()
+	s, _ := mb.Subscribe(ctx, bus.Subscription{Name: "bench", Patterns: []string{"order.>"}})
+	e := &benchEvent
+	buf := make([]bus.Delivery, 1)
+	b.ReportAllocs()
+	for b.Loop() {
+		mb.Publish(ctx, e)
+		s.Fetch(ctx, buf)
+		buf[0].Ack()
+	}
+}
