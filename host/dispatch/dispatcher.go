@@ -1,0 +1,337 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/evhost/evhost/host/bus"
+	"github.com/evhost/evhost/host/event"
+)
+
+// Route is one subscription and the handler that serves it.
+type Route struct {
+	// Name is the subscription's (durable) name.
+	Name string
+	// Patterns select the event types it receives.
+	Patterns []string
+	// Handler serves its deliveries. To swap what serves a route without
+	// touching the subscription (a plugin's new version), swap behind the
+	// Handler: the dispatcher calls it afresh for every delivery.
+	Handler Handler
+	// Concurrency is the number of deliveries handled at once (default 1:
+	// in order).
+	Concurrency int
+	// Queue, MaxAttempts, AckWait and Backoff configure the subscription
+	// (see bus.Subscription).
+	Queue       int
+	MaxAttempts int
+	AckWait     time.Duration
+	Backoff     bus.Backoff
+}
+
+func (r *Route) subscription() bus.Subscription {
+	return bus.Subscription{
+		Name: r.Name, Patterns: r.Patterns, Queue: r.Queue,
+		MaxAttempts: r.MaxAttempts, AckWait: r.AckWait, Backoff: r.Backoff,
+	}
+}
+
+// sameSubscription reports whether a and b need no restart of the workers
+// (a new handler alone is swapped in place).
+func sameSubscription(a, b *Route) bool {
+	return a.Concurrency == b.Concurrency && reflect.DeepEqual(a.subscription(), b.subscription())
+}
+
+// Observer is told about every handled delivery (metrics, tracing, the
+// run log). Its methods are called from the dispatcher's workers and must
+// be safe for concurrent use and quick.
+type Observer interface {
+	Handled(route string, ev *event.Event, attempt int, out Outcome, took time.Duration)
+}
+
+// Options configures a Dispatcher.
+type Options struct {
+	// Logger receives failures (every line carries the event's id and
+	// type, the subscription and the attempt). Nil means slog.Default().
+	Logger *slog.Logger
+	// Observer, if set, is told about every handled delivery.
+	Observer Observer
+	// Batch is the number of deliveries a worker takes from the bus at
+	// once when they are ready (default 8). Larger batches cost fewer
+	// trips to the bus; a worker holds at most Batch deliveries unsettled,
+	// so a subscription's AckWait should exceed Batch times its handler's
+	// timeout.
+	Batch int
+	// Middleware wraps every route's handler, outermost first, around
+	// Recover, which always wraps the handler itself.
+	Middleware []Middleware
+}
+
+// Dispatcher runs a set of routes against a bus. It is safe for
+// concurrent use.
+type Dispatcher struct {
+	bus  bus.Bus
+	opts Options
+	log  *slog.Logger
+
+	hardCtx  context.Context // cancelled to stop handlers hard
+	hardStop context.CancelFunc
+
+	mu     sync.Mutex
+	routes map[string]*runner
+	closed bool
+}
+
+// New returns a dispatcher over b with no routes.
+func New(b bus.Bus, opts Options) *Dispatcher {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Batch <= 0 {
+		opts.Batch = 8
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Dispatcher{bus: b, opts: opts, log: opts.Logger, hardCtx: ctx, hardStop: cancel, routes: map[string]*runner{}}
+}
+
+// ErrClosed is returned by Apply after Close.
+var ErrClosed = errors.New("dispatch: dispatcher closed")
+
+// Apply makes the running routes those given: it starts the new ones,
+// stops and deletes the subscriptions of those no longer given (their
+// in-flight deliveries finish first), and restarts the changed ones. It
+// stops at the first error, leaving the routes applied so far running.
+func (d *Dispatcher) Apply(ctx context.Context, routes []Route) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return ErrClosed
+	}
+	want := make(map[string]*Route, len(routes))
+	for i := range routes {
+		r := &routes[i]
+		if _, dup := want[r.Name]; dup {
+			return fmt.Errorf("dispatch: route %q given twice", r.Name)
+		}
+		want[r.Name] = r
+	}
+	// Removed routes: stop their workers, then delete the subscription.
+	for name, run := range d.routes {
+		if _, ok := want[name]; ok {
+			continue
+		}
+		run.stop(ctx)
+		delete(d.routes, name)
+		if err := d.bus.Unsubscribe(ctx, name); err != nil && !errors.Is(err, bus.ErrNotFound) {
+			return fmt.Errorf("dispatch: removing route %q: %w", name, err)
+		}
+	}
+	for i := range routes {
+		r := routes[i]
+		old := d.routes[r.Name]
+		if old != nil && sameSubscription(&old.route, &r) {
+			if r.Handler == nil {
+				return fmt.Errorf("dispatch: route %q has no handler", r.Name)
+			}
+			old.handler.Store(&handlerBox{d.wrap(r.Handler)})
+			continue
+		}
+		// Subscribe the new workers before stopping the old ones, so that
+		// the subscription always has a consumer.
+		run, err := d.start(ctx, r)
+		if err != nil {
+			return err
+		}
+		if old != nil {
+			old.stop(ctx)
+		}
+		d.routes[r.Name] = run
+	}
+	return nil
+}
+
+// Routes returns the names of the running routes.
+func (d *Dispatcher) Routes() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	names := make([]string, 0, len(d.routes))
+	for n := range d.routes {
+		names = append(names, n)
+	}
+	return names
+}
+
+// Close stops every route gracefully: workers take no new deliveries and
+// finish the ones they hold. If ctx ends first, handlers' contexts are
+// cancelled (wasm calls stop at once and their deliveries are Nak'ed) and
+// Close waits for the workers to return. Subscriptions are kept (a durable
+// bus redelivers what was not settled).
+func (d *Dispatcher) Close(ctx context.Context) error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	runs := make([]*runner, 0, len(d.routes))
+	for _, r := range d.routes {
+		runs = append(runs, r)
+	}
+	d.mu.Unlock()
+	for _, r := range runs {
+		r.sub.Close()
+	}
+	done := make(chan struct{})
+	go func() {
+		for _, r := range runs {
+			r.wg.Wait()
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+		d.hardStop()
+		return nil
+	case <-ctx.Done():
+		d.hardStop()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// runner is the workers of one route.
+type runner struct {
+	d       *Dispatcher
+	route   Route
+	handler atomic.Pointer[handlerBox]
+	sub     bus.Subscriber
+	log     *slog.Logger
+	wg      sync.WaitGroup
+}
+
+func (d *Dispatcher) start(ctx context.Context, r Route) (*runner, error) {
+	if r.Handler == nil {
+		return nil, fmt.Errorf("dispatch: route %q has no handler", r.Name)
+	}
+	if r.Concurrency <= 0 {
+		r.Concurrency = 1
+	}
+	sub, err := d.bus.Subscribe(ctx, r.subscription())
+	if err != nil {
+		return nil, fmt.Errorf("dispatch: route %q: %w", r.Name, err)
+	}
+	run := &runner{d: d, route: r, sub: sub, log: d.log.With(slog.String("subscription", r.Name))}
+	run.handler.Store(&handlerBox{d.wrap(r.Handler)})
+	run.wg.Add(r.Concurrency)
+	for i := 0; i < r.Concurrency; i++ {
+		go run.work()
+	}
+	return run, nil
+}
+
+type handlerBox struct{ h Handler }
+
+// wrap applies the middleware to h.
+func (d *Dispatcher) wrap(h Handler) Handler {
+	h = Recover(h)
+	for i := len(d.opts.Middleware) - 1; i >= 0; i-- {
+		h = d.opts.Middleware[i](h)
+	}
+	return h
+}
+
+// stop detaches the runner's consumer and waits for its workers to settle
+// what they hold (or for ctx, then handlers are not interrupted: the
+// caller's Close does that).
+func (r *runner) stop(ctx context.Context) {
+	r.sub.Close()
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+}
+
+func (r *runner) work() {
+	defer r.wg.Done()
+	buf := make([]bus.Delivery, r.d.opts.Batch)
+	for {
+		n, err := r.sub.Fetch(r.d.hardCtx, buf)
+		for i := 0; i < n; i++ {
+			r.handle(buf[i])
+			buf[i] = bus.Delivery{}
+		}
+		if err != nil {
+			if !errors.Is(err, bus.ErrClosed) && !errors.Is(err, context.Canceled) {
+				r.log.Error("fetching deliveries", slog.Any("err", err))
+			}
+			return
+		}
+	}
+}
+
+// handle runs one delivery and settles it.
+func (r *runner) handle(dl bus.Delivery) {
+	ev := dl.Event()
+	var start time.Time
+	obs := r.d.opts.Observer
+	if obs != nil {
+		start = time.Now()
+	}
+	out := r.handler.Load().h.Handle(r.d.hardCtx, ev, dl.Attempt())
+	var err error
+	switch out.Status {
+	case Done:
+		if len(out.Emits) > 0 {
+			if _, perr := r.d.bus.PublishBatch(r.d.hardCtx, out.Emits); perr != nil {
+				// Emits published before the failure have deterministic
+				// ids: the retry's are deduplicated.
+				out = Outcome{Status: Retry, Reason: "publishing emitted events: " + perr.Error()}
+				if errors.Is(perr, bus.ErrInvalidEvent) {
+					out.Status = Reject
+				}
+				break
+			}
+		}
+		err = dl.Ack()
+	}
+	switch out.Status {
+	case Done:
+	case Reject:
+		err = dl.Term(out.Reason)
+		r.failed(slog.LevelError, "event dead-lettered", ev, dl.Attempt(), out.Reason)
+	default:
+		err = dl.Nak(bus.UseBackoff, out.Reason)
+		if dl.Attempt() >= r.maxAttempts() {
+			r.failed(slog.LevelError, "event dead-lettered after its last attempt", ev, dl.Attempt(), out.Reason)
+		} else {
+			r.failed(slog.LevelWarn, "handler failed; will retry", ev, dl.Attempt(), out.Reason)
+		}
+	}
+	if err != nil && !errors.Is(err, bus.ErrClosed) {
+		r.failed(slog.LevelWarn, "settling delivery", ev, dl.Attempt(), err.Error())
+	}
+	if obs != nil {
+		obs.Handled(r.route.Name, ev, dl.Attempt(), out, time.Since(start))
+	}
+}
+
+func (r *runner) maxAttempts() int {
+	if r.route.MaxAttempts > 0 {
+		return r.route.MaxAttempts
+	}
+	return bus.DefaultMaxAttempts
+}
+
+func (r *runner) failed(level slog.Level, msg string, ev *event.Event, attempt int, reason string) {
+	r.log.LogAttrs(context.Background(), level, msg,
+		slog.String("event_id", ev.ID), slog.String("event_type", ev.Type),
+		slog.Int("attempt", attempt), slog.String("reason", reason))
+}

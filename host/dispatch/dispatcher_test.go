@@ -1,0 +1,321 @@
+package dispatch_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/evhost/evhost/host/bus"
+	"github.com/evhost/evhost/host/bus/membus"
+	"github.com/evhost/evhost/host/dispatch"
+	"github.com/evhost/evhost/host/event"
+)
+
+const waitLimit = 20 * time.Second // a failure bound only, never a synchronisation
+
+func setup(t *testing.T) (bus.Bus, *dispatch.Dispatcher) {
+	t.Helper()
+	b := membus.New(membus.Options{})
+	d := dispatch.New(b, dispatch.Options{Logger: slog.New(slog.DiscardHandler)})
+	t.Cleanup(func() {
+		d.Close(context.Background())
+		b.Close(context.Background())
+	})
+	return b, d
+}
+
+var seq atomic.Int64
+
+func ev(typ string) *event.Event {
+	return &event.Event{ID: fmt.Sprintf("e%d", seq.Add(1)), Source: "/t", Type: typ, SpecVersion: "1.0"}
+}
+
+func publish(t *testing.T, b bus.Bus, e *event.Event) {
+	t.Helper()
+	if _, err := b.Publish(context.Background(), e); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// recv waits for one value or fails the test.
+func recv[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(waitLimit):
+		t.Fatal("timed out waiting")
+		panic("unreachable")
+	}
+}
+
+func TestEveryMatchingRouteGetsEveryEvent(t *testing.T) {
+	b, d := setup(t)
+	got := make(chan string, 100)
+	h := func(name string) dispatch.Handler {
+		return dispatch.HandlerFunc(func(_ context.Context, e *event.Event, _ int) dispatch.Outcome {
+			got <- name + ":" + e.Type
+			return dispatch.Outcome{}
+		})
+	}
+	err := d.Apply(context.Background(), []dispatch.Route{
+		{Name: "orders", Patterns: []string{"order.*"}, Handler: h("orders"), Concurrency: 4},
+		{Name: "audit", Patterns: []string{">"}, Handler: h("audit"), Concurrency: 2},
+		{Name: "payments", Patterns: []string{"payment.charged"}, Handler: h("payments")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(t, b, ev("order.placed"))
+	publish(t, b, ev("payment.charged"))
+	seen := map[string]int{}
+	for i := 0; i < 4; i++ {
+		seen[recv(t, got)]++
+	}
+	for _, want := range []string{"orders:order.placed", "audit:order.placed", "audit:payment.charged", "payments:payment.charged"} {
+		if seen[want] != 1 {
+			t.Errorf("%s delivered %d times (%v)", want, seen[want], seen)
+		}
+	}
+}
+
+// Emits are published only when the handler succeeds, and a chain runs.
+func TestEmitsOnlyOnSuccess(t *testing.T) {
+	b, d := setup(t)
+	got := make(chan *event.Event, 10)
+	var calls atomic.Int32
+	err := d.Apply(context.Background(), []dispatch.Route{
+		{Name: "payment", Patterns: []string{"order.placed"}, MaxAttempts: 3, Backoff: bus.Backoff{Initial: time.Millisecond},
+			Handler: dispatch.HandlerFunc(func(_ context.Context, e *event.Event, attempt int) dispatch.Outcome {
+				child := &event.Event{Type: "payment.charged"}
+				event.StampChild(child, e, "/payment", "payment", 0, time.Now())
+				calls.Add(1)
+				if attempt == 1 { // fails once, with an emit that must not be published
+					return dispatch.Outcome{Status: dispatch.Retry, Reason: "card declined", Emits: []*event.Event{child}}
+				}
+				return dispatch.Outcome{Emits: []*event.Event{child}}
+			})},
+		{Name: "email", Patterns: []string{"payment.charged"},
+			Handler: dispatch.HandlerFunc(func(_ context.Context, e *event.Event, _ int) dispatch.Outcome {
+				got <- e
+				return dispatch.Outcome{}
+			})},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := ev("order.placed")
+	publish(t, b, root)
+	e := recv(t, got)
+	if c, _ := e.Ext(event.ExtCausationID); c != root.ID {
+		t.Fatalf("causationid %q", c)
+	}
+	// Nothing else arrives: the failed attempt's emit was dropped, and the
+	// retry's emit (same deterministic id) was published once.
+	publish(t, b, ev("order.placed"))
+	recv(t, got)
+	select {
+	case extra := <-got:
+		t.Fatalf("unexpected extra event %+v", extra)
+	default:
+	}
+	if calls.Load() != 4 { // each event: one failed attempt, one success
+		t.Fatalf("%d calls, want 4", calls.Load())
+	}
+}
+
+func TestRetriesThenDeadLetter(t *testing.T) {
+	b, d := setup(t)
+	var attempts []int
+	var mu sync.Mutex
+	done := make(chan struct{})
+	err := d.Apply(context.Background(), []dispatch.Route{{
+		Name: "flaky", Patterns: []string{"t"}, MaxAttempts: 3, Backoff: bus.Backoff{Initial: time.Millisecond, Jitter: 0.5},
+		Handler: dispatch.HandlerFunc(func(_ context.Context, e *event.Event, attempt int) dispatch.Outcome {
+			mu.Lock()
+			attempts = append(attempts, attempt)
+			if attempt == 3 {
+				close(done)
+			}
+			mu.Unlock()
+			return dispatch.Outcome{Status: dispatch.Retry, Reason: fmt.Sprintf("attempt %d failed", attempt)}
+		}),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := ev("t")
+	publish(t, b, e)
+	recv(t, done)
+	dls := waitDeadLetters(t, b, "flaky", 1)
+	if dls[0].Event.ID != e.ID || dls[0].Attempts != 3 || dls[0].Reason != "attempt 3 failed" || dls[0].Terminated {
+		t.Fatalf("dead letter %+v", dls[0])
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(attempts) != "[1 2 3]" {
+		t.Fatalf("attempts %v", attempts)
+	}
+}
+
+func TestRejectAndPanic(t *testing.T) {
+	b, d := setup(t)
+	err := d.Apply(context.Background(), []dispatch.Route{
+		{Name: "rejecter", Patterns: []string{"bad"}, Handler: dispatch.HandlerFunc(func(context.Context, *event.Event, int) dispatch.Outcome {
+			return dispatch.Outcome{Status: dispatch.Reject, Reason: "malformed order"}
+		})},
+		{Name: "panicker", Patterns: []string{"boom"}, MaxAttempts: 2, Backoff: bus.Backoff{Initial: time.Millisecond},
+			Handler: dispatch.HandlerFunc(func(context.Context, *event.Event, int) dispatch.Outcome { panic("kaboom") })},
+		{Name: "bad-emit", Patterns: []string{"emit"}, Handler: dispatch.HandlerFunc(func(_ context.Context, e *event.Event, _ int) dispatch.Outcome {
+			child := &event.Event{Type: "not a valid type"}
+			event.StampChild(child, e, "/x", "bad-emit", 0, time.Now())
+			return dispatch.Outcome{Emits: []*event.Event{child}}
+		})},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(t, b, ev("bad"))
+	publish(t, b, ev("boom"))
+	publish(t, b, ev("emit"))
+	if dl := waitDeadLetters(t, b, "rejecter", 1)[0]; !dl.Terminated || dl.Attempts != 1 || dl.Reason != "malformed order" {
+		t.Fatalf("%+v", dl)
+	}
+	if dl := waitDeadLetters(t, b, "panicker", 1)[0]; dl.Attempts != 2 || !strings.Contains(dl.Reason, "kaboom") {
+		t.Fatalf("%+v", dl)
+	}
+	if dl := waitDeadLetters(t, b, "bad-emit", 1)[0]; !dl.Terminated || !strings.Contains(dl.Reason, "publishing emitted events") {
+		t.Fatalf("%+v", dl)
+	}
+}
+
+// A handler stuck on every one of its slots does not stop another route
+// from completing its events.
+func TestStuckHandlerDoesNotStopOthers(t *testing.T) {
+	b, d := setup(t)
+	release := make(chan struct{})
+	stuck := make(chan struct{}, 10)
+	var fast atomic.Int32
+	fastDone := make(chan struct{})
+	err := d.Apply(context.Background(), []dispatch.Route{
+		{Name: "stuck", Patterns: []string{"t"}, Concurrency: 2, Handler: dispatch.HandlerFunc(func(ctx context.Context, _ *event.Event, _ int) dispatch.Outcome {
+			stuck <- struct{}{}
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return dispatch.Outcome{}
+		})},
+		{Name: "fast", Patterns: []string{"t"}, Concurrency: 1, Handler: dispatch.HandlerFunc(func(context.Context, *event.Event, int) dispatch.Outcome {
+			if fast.Add(1) == 100 {
+				close(fastDone)
+			}
+			return dispatch.Outcome{}
+		})},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		publish(t, b, ev("t"))
+	}
+	recv(t, stuck)
+	recv(t, stuck) // both slots of "stuck" are held
+	recv(t, fastDone)
+	close(release)
+}
+
+// Apply adds and removes routes while events flow: an added route gets the
+// events published after it, a removed route stops cleanly.
+func TestApplyAddsAndRemovesRoutes(t *testing.T) {
+	b, d := setup(t)
+	counts := map[string]*atomic.Int32{"a": {}, "b": {}}
+	h := func(name string) dispatch.Handler {
+		return dispatch.HandlerFunc(func(context.Context, *event.Event, int) dispatch.Outcome {
+			counts[name].Add(1)
+			return dispatch.Outcome{}
+		})
+	}
+	a := dispatch.Route{Name: "a", Patterns: []string{"t"}, Handler: h("a"), Concurrency: 2}
+	bb := dispatch.Route{Name: "b", Patterns: []string{"t"}, Handler: h("b"), Concurrency: 2}
+	if err := d.Apply(context.Background(), []dispatch.Route{a}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 50; i++ {
+		publish(t, b, ev("t"))
+	}
+	if err := d.Apply(context.Background(), []dispatch.Route{a, bb}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 50; i++ {
+		publish(t, b, ev("t"))
+	}
+	waitFor(t, func() bool { return counts["a"].Load() == 100 && counts["b"].Load() == 50 })
+	if err := d.Apply(context.Background(), []dispatch.Route{bb}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 50; i++ {
+		publish(t, b, ev("t"))
+	}
+	waitFor(t, func() bool { return counts["b"].Load() == 100 })
+	if n := counts["a"].Load(); n != 100 {
+		t.Fatalf("removed route handled %d events, want 100", n)
+	}
+	if got := d.Routes(); len(got) != 1 || got[0] != "b" {
+		t.Fatalf("routes %v", got)
+	}
+}
+
+// Close lets in-flight calls finish.
+func TestCloseDrains(t *testing.T) {
+	b, d := setup(t)
+	started := make(chan struct{})
+	finished := make(chan struct{})
+	if err := d.Apply(context.Background(), []dispatch.Route{{Name: "slow", Patterns: []string{"t"}, Handler: dispatch.HandlerFunc(
+		func(context.Context, *event.Event, int) dispatch.Outcome {
+			close(started)
+			time.Sleep(50 * time.Millisecond) // work in progress when Close is called
+			close(finished)
+			return dispatch.Outcome{}
+		})}}); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, b, ev("t"))
+	recv(t, started)
+	if err := d.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-finished:
+	default:
+		t.Fatal("Close returned before the in-flight call finished")
+	}
+}
+
+func waitDeadLetters(t *testing.T, b bus.Bus, sub string, n int) []bus.DeadLetter {
+	t.Helper()
+	var dls []bus.DeadLetter
+	waitFor(t, func() bool {
+		var err error
+		dls, err = b.DeadLetters(context.Background(), bus.DeadLetterFilter{Subscription: sub})
+		return err == nil && len(dls) >= n
+	})
+	return dls
+}
+
+// waitFor polls a condition that the system under test will make true.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

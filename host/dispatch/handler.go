@@ -1,0 +1,88 @@
+// Package dispatch runs subscriptions: it pulls deliveries from the bus,
+// calls each subscription's handler with bounded concurrency, publishes the
+// events a handler emits when (and only when) it succeeds, and settles
+// every delivery with the broker verb its outcome calls for (Ack, Nak with
+// backoff, Term).
+//
+// It imports host/event and host/bus only. Handlers are whatever the
+// daemon wires in (wasm plugins, native Go functions, webhooks); the
+// dispatcher never knows which.
+package dispatch
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/evhost/evhost/host/event"
+)
+
+// Status is what a handler asks the dispatcher to do with an event.
+type Status int
+
+// Statuses of an Outcome; they mirror the plugin ABI's (section 5).
+const (
+	// Done: the event is handled; its emits are published, then it is
+	// acknowledged.
+	Done Status = iota
+	// Retry: the attempt failed; redeliver after the subscription's
+	// backoff, up to its max attempts, then dead-letter.
+	Retry
+	// Reject: the event can never be handled; dead-letter it now.
+	Reject
+)
+
+func (s Status) String() string {
+	switch s {
+	case Done:
+		return "done"
+	case Retry:
+		return "retry"
+	case Reject:
+		return "reject"
+	}
+	return fmt.Sprintf("status(%d)", int(s))
+}
+
+// Outcome is the result of one handler call.
+type Outcome struct {
+	Status Status
+	// Reason says why the call failed; it is kept with the retry and the
+	// dead letter.
+	Reason string
+	// Emits are the events to publish if Status is Done, with their
+	// host-owned attributes filled in (see event.StampChild).
+	Emits []*event.Event
+}
+
+// Handler handles one delivery's event. ctx is cancelled when the
+// dispatcher stops hard. A Handler is called from many goroutines at once,
+// up to its subscription's concurrency.
+type Handler interface {
+	Handle(ctx context.Context, ev *event.Event, attempt int) Outcome
+}
+
+// HandlerFunc adapts a function to a Handler.
+type HandlerFunc func(ctx context.Context, ev *event.Event, attempt int) Outcome
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, ev *event.Event, attempt int) Outcome {
+	return f(ctx, ev, attempt)
+}
+
+// Middleware wraps a Handler (watermill's router middleware, for evhost's
+// deliveries).
+type Middleware func(Handler) Handler
+
+// Recover turns a panic of the handler into a Retry outcome, so that a bug
+// in a native handler fails its event, not the process.
+func Recover(next Handler) Handler {
+	return HandlerFunc(func(ctx context.Context, ev *event.Event, attempt int) (out Outcome) {
+		defer func() {
+			if r := recover(); r != nil {
+				out = Outcome{Status: Retry, Reason: fmt.Sprintf("handler panicked: %v\n%s", r, debug.Stack())}
+			}
+		}()
+		return next.Handle(ctx, ev, attempt)
+	})
+}
