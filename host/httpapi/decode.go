@@ -2,9 +2,7 @@ package httpapi
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -484,7 +482,7 @@ func (s *stamper) finish(e *event.Event, o origin) *requestError {
 		return o.errorf(event.AttrType, "%s", strings.TrimPrefix(err.Error(), "event: "))
 	}
 	if e.ID == "" {
-		e.ID = newUUID()
+		e.ID = event.NewID()
 	}
 	if e.Source == "" {
 		e.Source = s.source
@@ -528,23 +526,4 @@ func badValue(v string) string {
 		}
 	}
 	return ""
-}
-
-// newUUID returns a random UUID, version 4 (RFC 9562), from crypto/rand.
-func newUUID() string {
-	var b [16]byte
-	rand.Read(b[:]) // never fails (it crashes the program if it could)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var s [36]byte
-	hex.Encode(s[0:8], b[0:4])
-	s[8] = '-'
-	hex.Encode(s[9:13], b[4:6])
-	s[13] = '-'
-	hex.Encode(s[14:18], b[6:8])
-	s[18] = '-'
-	hex.Encode(s[19:23], b[8:10])
-	s[23] = '-'
-	hex.Encode(s[24:], b[10:])
-	return string(s[:])
 }

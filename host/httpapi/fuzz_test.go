@@ -304,7 +304,7 @@ func TestDecodeHeaderValue(t *testing.T) {
 func TestNewUUID(t *testing.T) {
 	seen := map[string]bool{}
 	for range 100 {
-		u := newUUID()
+		u := event.NewID()
 		if len(u) != 36 || u[14] != '4' || !strings.ContainsRune("89ab", rune(u[19])) || seen[u] {
 			t.Fatalf("bad or repeated UUIDv4 %q", u)
 		}

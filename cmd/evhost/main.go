@@ -1,0 +1,96 @@
+// Command evhost is the evhost daemon and its command-line client.
+//
+//	evhost run       start the daemon on ./config.toml
+//	evhost publish   send an event to a running daemon
+//	evhost validate  check a config and its plugins without running
+//	evhost call      run one plugin on one event locally
+//	evhost version   print the version
+//
+// Run `evhost help` or `evhost COMMAND -h` for details.
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// Exit codes, one per outcome, so that scripts can tell them apart.
+const (
+	exitOK         = 0 // success; for publish: every event accepted
+	exitError      = 1 // a failure of evhost itself (I/O, an invalid config, a plugin refused)
+	exitUsage      = 2 // bad command line
+	exitRetry      = 3 // call: the handler failed and asks for a retry; publish: backpressure, try later
+	exitRejected   = 4 // call: the handler rejected the event; publish: the daemon refused it as malformed
+	exitAuth       = 5 // publish: the token was refused
+	exitUnreachble = 6 // publish: no daemon answered at the address
+)
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, env *env) int
+}
+
+// env is what a command may touch: no globals, so tests run commands in
+// process.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+var commands []command
+
+func init() {
+	commands = []command{
+		{"run", "start the daemon (config.toml in the current directory by default)", cmdRun},
+		{"publish", "publish an event to a running daemon over HTTP", cmdPublish},
+		{"validate", "check a config file and load its plugins, without running", cmdValidate},
+		{"call", "run one plugin on one event locally; print its emits and logs", cmdCall},
+		{"version", "print the version of evhost and of its plugin ABI", cmdVersion},
+	}
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	if len(args) == 0 {
+		usage(stderr)
+		return exitUsage
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		usage(stdout)
+		return exitOK
+	}
+	for _, c := range commands {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], e)
+		}
+	}
+	fprintf(stderr, "evhost: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fprintf(w, `evhost runs event handlers written as WebAssembly plugins.
+
+Usage:
+  evhost COMMAND [flags] [arguments]
+
+Commands:
+`)
+	for _, c := range commands {
+		fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fprintf(w, `
+Run 'evhost COMMAND -h' for the flags of a command.
+
+Exit codes: 0 ok, 1 error, 2 usage, 3 retry later (handler retry, backpressure),
+4 rejected (handler reject, malformed event), 5 unauthorized, 6 daemon unreachable.
+`)
+}

@@ -1,0 +1,86 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/evhost/evhost/host/dispatch"
+	"github.com/evhost/evhost/host/event"
+	"github.com/evhost/evhost/host/wasm"
+)
+
+// pluginHandler serves a plugin's subscription with whichever version of
+// the plugin is current when a call starts. A reload stores a new version
+// and closes the old one; a call that raced the swap and found the old
+// version closed runs again on the new one, so a swap never fails an event.
+type pluginHandler struct {
+	name string
+	cur  atomic.Pointer[wasm.Plugin]
+}
+
+var _ dispatch.Handler = (*pluginHandler)(nil)
+
+// Handle implements dispatch.Handler.
+func (p *pluginHandler) Handle(ctx context.Context, ev *event.Event, _ int) dispatch.Outcome {
+	for {
+		v := p.cur.Load()
+		res := v.Call(ctx, ev)
+		if errors.Is(res.Err, wasm.ErrClosed) && p.cur.Load() != v {
+			continue
+		}
+		return dispatch.Outcome{Status: dispatch.Status(res.Status), Reason: res.Reason, Emits: res.Emits}
+	}
+}
+
+// swap makes v the current version and returns the previous one.
+func (p *pluginHandler) swap(v *wasm.Plugin) *wasm.Plugin { return p.cur.Swap(v) }
+
+// NativeFunc is a handler written in Go. It may call emit to publish
+// follow-up events (published only if it returns nil). Its error decides
+// the outcome: nil is done, an error made with Reject dead-letters the
+// event now, any other error retries it with backoff.
+type NativeFunc func(ctx context.Context, ev *event.Event, emit func(*event.Event)) error
+
+// Reject wraps err so that a NativeFunc returning it dead-letters its
+// event at once: retrying would not help.
+func Reject(err error) error { return &rejectError{err} }
+
+type rejectError struct{ err error }
+
+func (e *rejectError) Error() string { return e.err.Error() }
+func (e *rejectError) Unwrap() error { return e.err }
+
+type nativeHandler struct {
+	name     string
+	fn       NativeFunc
+	maxDepth int
+}
+
+// Handle implements dispatch.Handler.
+func (n *nativeHandler) Handle(ctx context.Context, ev *event.Event, _ int) dispatch.Outcome {
+	var emits []*event.Event
+	depthErr := ""
+	now := time.Now().UTC()
+	err := n.fn(ctx, ev, func(e *event.Event) {
+		if d := event.ChildDepth(ev); d > n.maxDepth {
+			depthErr = fmt.Sprintf("depth limit exceeded: emitting %q at depth %d, limit %d", e.Type, d, n.maxDepth)
+			return
+		}
+		event.StampChild(e, ev, "evhost://go/"+n.name, n.name, len(emits), now)
+		emits = append(emits, e)
+	})
+	var rej *rejectError
+	switch {
+	case depthErr != "":
+		return dispatch.Outcome{Status: dispatch.Reject, Reason: depthErr}
+	case err == nil:
+		return dispatch.Outcome{Status: dispatch.Done, Emits: emits}
+	case errors.As(err, &rej):
+		return dispatch.Outcome{Status: dispatch.Reject, Reason: err.Error()}
+	default:
+		return dispatch.Outcome{Status: dispatch.Retry, Reason: err.Error()}
+	}
+}

@@ -1,0 +1,400 @@
+// Package host is evhost as a Go library, and the composition root of the
+// daemon: it turns a config.Config into a running event host (the wasm
+// runtime and its plugins, the bus, the dispatcher, the HTTP API) and lets
+// a Go program publish events and register native Go handlers beside the
+// wasm ones.
+//
+// Architecture, dependencies pointing down:
+//
+//	host (this package: config -> components, Run, Close)
+//	 ├─ httpapi   ingest and admin over HTTP
+//	 ├─ dispatch  subscriptions -> bounded concurrent handler calls -> Ack/Nak/Term
+//	 ├─ wasm      plugins: compile, check, pool, sandbox, ABI v1
+//	 ├─ bus       the broker contract; membus (in-process)
+//	 ├─ config    TOML -> Config
+//	 └─ event     the Event value, envelope and JSON codecs, patterns
+//
+// Only this package imports config; the others take their own options.
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/evhost/evhost/host/bus"
+	"github.com/evhost/evhost/host/bus/membus"
+	"github.com/evhost/evhost/host/config"
+	"github.com/evhost/evhost/host/dispatch"
+	"github.com/evhost/evhost/host/event"
+	"github.com/evhost/evhost/host/gobuild"
+	"github.com/evhost/evhost/host/httpapi"
+	"github.com/evhost/evhost/host/kv"
+	"github.com/evhost/evhost/host/wasm"
+)
+
+// Options are the parts of a Host that do not come from the config.
+type Options struct {
+	// Logger receives the host's and the plugins' log lines. Nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// Bus, when set, replaces the broker the config names (tests,
+	// embedding). The Host closes it.
+	Bus bus.Bus
+}
+
+// Host is a running set of subscriptions over one bus. Create it with New,
+// register native handlers with Handle, then Start it (or Run it, which
+// also serves the HTTP API), and Close it.
+type Host struct {
+	cfg  *config.Config
+	log  *slog.Logger
+	rt   *wasm.Runtime
+	bus  bus.Bus
+	disp *dispatch.Dispatcher
+
+	draining atomic.Bool
+	addr     atomic.Value // string
+
+	mu      sync.Mutex
+	api     *httpapi.Server
+	plugins map[string]*pluginHandler
+	natives []dispatch.Route
+	started bool
+	closed  bool
+}
+
+// New builds a host from cfg: it opens the bus, creates the wasm runtime
+// with its compilation cache under the data directory, and loads (building
+// Go source directories first) every enabled plugin. Nothing runs until
+// Start.
+func New(ctx context.Context, cfg *config.Config, opts Options) (h *Host, err error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	h = &Host{cfg: cfg, log: opts.Logger, plugins: map[string]*pluginHandler{}}
+	defer func() {
+		if err != nil {
+			h.Close(context.Background())
+		}
+	}()
+	h.bus = opts.Bus
+	if h.bus == nil {
+		switch cfg.Broker.Kind {
+		case config.BrokerMemory, "":
+			h.bus = membus.New(membus.Options{Queue: cfg.Defaults.Queue, Logger: h.log.With(slog.String("component", "bus"))})
+		default:
+			return nil, fmt.Errorf("host: broker kind %q is not available in this build yet; use kind = \"memory\"", cfg.Broker.Kind)
+		}
+	}
+	dataDir := cfg.Host.ResolvedDataDir
+	if dataDir == "" {
+		dataDir = "data"
+	}
+	h.rt, err = wasm.NewRuntime(ctx, wasm.RuntimeOptions{
+		CacheDir: filepath.Join(dataDir, "cache", "wazero"),
+		Logger:   h.log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := h.loadPlugins(ctx, dataDir); err != nil {
+		return nil, err
+	}
+	h.disp = dispatch.New(h.bus, dispatch.Options{Logger: h.log})
+	return h, nil
+}
+
+// loadPlugins loads every enabled plugin, a few at a time.
+func (h *Host) loadPlugins(ctx context.Context, dataDir string) error {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+		sem  = make(chan struct{}, max(1, runtime.NumCPU()))
+	)
+	for i := range h.cfg.Plugins {
+		p := &h.cfg.Plugins[i]
+		if !p.Enabled {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			ph, err := h.loadPlugin(ctx, p, dataDir)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("plugin %q (%s): %w", p.Name, p.Path, err))
+				return
+			}
+			h.plugins[p.Name] = ph
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (h *Host) loadPlugin(ctx context.Context, p *config.Plugin, dataDir string) (*pluginHandler, error) {
+	start := time.Now()
+	bin, err := readPlugin(ctx, p, dataDir)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := h.pluginOptions(p)
+	if err != nil {
+		return nil, err
+	}
+	v, err := h.rt.Load(ctx, bin, opts)
+	if err != nil {
+		return nil, err
+	}
+	h.log.Info("plugin loaded", slog.String("plugin", p.Name), slog.String("kind", v.Kind().String()),
+		slog.String("version", v.Hash()[:12]), slog.Duration("took", time.Since(start)))
+	ph := &pluginHandler{name: p.Name}
+	ph.cur.Store(v)
+	return ph, nil
+}
+
+// readPlugin returns the module bytes of p: its .wasm file, or the build
+// of its Go package directory.
+func readPlugin(ctx context.Context, p *config.Plugin, dataDir string) ([]byte, error) {
+	if p.IsWasmFile() {
+		return os.ReadFile(p.ResolvedPath)
+	}
+	fi, err := os.Stat(p.ResolvedPath)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("path is neither a .wasm file nor a Go package directory")
+	}
+	return gobuild.Build(ctx, p.ResolvedPath, filepath.Join(dataDir, "tmp"))
+}
+
+// pluginOptions maps a plugin's config to the runtime's options.
+func (h *Host) pluginOptions(p *config.Plugin) (wasm.PluginOptions, error) {
+	o := wasm.PluginOptions{
+		Name:         p.Name,
+		Timeout:      p.Timeout,
+		MemoryLimit:  uint64(p.Memory),
+		MaxEmits:     p.MaxEmits,
+		MaxDepth:     p.MaxDepth,
+		MaxLogBytes:  int(p.MaxLogBytes),
+		MinInstances: p.MinInstances,
+		MaxInstances: p.MaxInstances,
+		MaxCalls:     p.MaxCalls,
+		MaxAge:       p.MaxAge,
+		Env:          p.Env,
+		Logger:       h.log,
+		Config:       map[string]string{},
+	}
+	if o.MaxInstances <= 0 {
+		o.MaxInstances = max(1, p.Concurrency)
+	}
+	if o.MaxCalls <= 0 {
+		o.MaxCalls = math.MaxInt
+	}
+	if o.MaxAge <= 0 {
+		o.MaxAge = math.MaxInt64
+	}
+	for k := range p.Config {
+		if v, ok := p.ConfigText(k); ok {
+			o.Config[k] = v
+		}
+	}
+	if p.KV.Enabled {
+		o.KV = kv.NewMemory(int(p.KV.MaxBytes))
+	}
+	if len(p.AllowedHosts) > 0 {
+		return o, errors.New("allowed_hosts: the http_request capability is not available in this build yet")
+	}
+	if p.Emits != nil {
+		pats, err := compilePatterns(p.Emits)
+		if err != nil {
+			return o, fmt.Errorf("emits: %w", err)
+		}
+		o.AllowEmit = func(t string) bool { return matchAny(pats, t) }
+	}
+	return o, nil
+}
+
+func compilePatterns(ss []string) ([]event.Pattern, error) {
+	pats := make([]event.Pattern, 0, len(ss))
+	for _, s := range ss {
+		p, err := event.ParsePattern(s)
+		if err != nil {
+			return nil, err
+		}
+		pats = append(pats, p)
+	}
+	return pats, nil
+}
+
+func matchAny(pats []event.Pattern, t string) bool {
+	for _, p := range pats {
+		if p.Match(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// Handle registers a native Go handler as a subscription named name, for
+// the event types that patterns select, beside the config's plugins. It
+// must be called before Start. The route takes the [defaults] limits.
+func (h *Host) Handle(name string, patterns []string, fn NativeFunc) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.started {
+		return errors.New("host: Handle after Start")
+	}
+	if _, clash := h.plugins[name]; clash {
+		return fmt.Errorf("host: a plugin is already named %q", name)
+	}
+	r := h.route(name, patterns, h.cfg.Defaults.DeliveryLimits)
+	r.Handler = &nativeHandler{name: name, fn: fn, maxDepth: h.cfg.Defaults.MaxDepth}
+	h.natives = append(h.natives, r)
+	return nil
+}
+
+func (h *Host) route(name string, patterns []string, l config.DeliveryLimits) dispatch.Route {
+	return dispatch.Route{
+		Name:        name,
+		Patterns:    patterns,
+		Concurrency: l.Concurrency,
+		Queue:       l.Queue,
+		MaxAttempts: l.MaxAttempts,
+		// A worker holds up to a batch of deliveries: the ack wait covers
+		// them all running to their timeout.
+		AckWait: max(30*time.Second, 10*l.Timeout),
+		Backoff: bus.Backoff{Initial: l.Backoff, Max: l.MaxBackoff, Jitter: 0.2},
+	}
+}
+
+// routes returns every subscription: the plugins' and the native ones.
+func (h *Host) routes() []dispatch.Route {
+	var rs []dispatch.Route
+	for i := range h.cfg.Plugins {
+		p := &h.cfg.Plugins[i]
+		ph, ok := h.plugins[p.Name]
+		if !ok {
+			continue
+		}
+		r := h.route(p.Name, p.Events, p.DeliveryLimits)
+		r.Handler = ph
+		rs = append(rs, r)
+	}
+	return append(rs, h.natives...)
+}
+
+// Start subscribes every route and starts dispatching.
+func (h *Host) Start(ctx context.Context) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return errors.New("host: closed")
+	}
+	if h.started {
+		return nil
+	}
+	if err := h.disp.Apply(ctx, h.routes()); err != nil {
+		return err
+	}
+	h.started = true
+	return nil
+}
+
+// Publish publishes one event, filling in a missing id (a random UUID),
+// source ("evhost://go") and time, and specversion 1.0.
+func (h *Host) Publish(ctx context.Context, ev *event.Event) (bus.PubAck, error) {
+	Stamp(ev, "evhost://go", time.Now())
+	return h.bus.Publish(ctx, ev)
+}
+
+// Stamp fills in the attributes a producer may leave out: id (a random
+// UUID), source, time, and specversion.
+func Stamp(ev *event.Event, source string, now time.Time) {
+	if ev.ID == "" {
+		ev.ID = event.NewID()
+	}
+	if ev.Source == "" {
+		ev.Source = source
+	}
+	if ev.Time.IsZero() {
+		ev.Time = now.UTC()
+	}
+	if ev.SpecVersion == "" {
+		ev.SpecVersion = event.SpecVersion
+	}
+}
+
+// Bus returns the host's bus.
+func (h *Host) Bus() bus.Bus { return h.bus }
+
+// Plugin returns the version of the plugin name that serves calls now.
+func (h *Host) Plugin(name string) *wasm.Plugin {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if ph, ok := h.plugins[name]; ok {
+		return ph.cur.Load()
+	}
+	return nil
+}
+
+// Close stops dispatching (in-flight calls finish, or are stopped when ctx
+// ends), then closes the bus and the plugins. It is idempotent.
+func (h *Host) Close(ctx context.Context) error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	h.mu.Unlock()
+	var errs []error
+	if h.disp != nil {
+		errs = append(errs, h.disp.Close(ctx))
+	}
+	if h.bus != nil {
+		errs = append(errs, h.bus.Close(ctx))
+	}
+	if h.rt != nil {
+		errs = append(errs, h.rt.Close(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// CallOnce loads the plugin name of cfg on its own and runs it on one
+// event, for `evhost call`: nothing is published. The plugin's log lines go
+// to logger.
+func CallOnce(ctx context.Context, cfg *config.Config, name string, ev *event.Event, logger *slog.Logger) (wasm.Result, *wasm.Plugin, error) {
+	p := cfg.Plugin(name)
+	if p == nil {
+		return wasm.Result{}, nil, fmt.Errorf("host: no plugin %q in %s", name, cfg.File)
+	}
+	dataDir := cfg.Host.ResolvedDataDir
+	rt, err := wasm.NewRuntime(ctx, wasm.RuntimeOptions{CacheDir: filepath.Join(dataDir, "cache", "wazero"), Logger: logger})
+	if err != nil {
+		return wasm.Result{}, nil, err
+	}
+	defer rt.Close(context.Background())
+	h := &Host{cfg: cfg, log: logger, rt: rt}
+	ph, err := h.loadPlugin(ctx, p, dataDir)
+	if err != nil {
+		return wasm.Result{}, nil, fmt.Errorf("plugin %q: %w", name, err)
+	}
+	v := ph.cur.Load()
+	Stamp(ev, "evhost://cli", time.Now())
+	return v.Call(ctx, ev), v, nil
+}

@@ -1,0 +1,105 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/evhost/evhost/host/httpapi"
+)
+
+// Handler returns the host's HTTP API (ingest, health), for serving it
+// yourself; Run serves it on [host] listen.
+func (h *Host) Handler() http.Handler {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.api == nil {
+		h.api = httpapi.New(httpapi.Options{
+			Publisher: h.bus,
+			Ready:     readiness{h},
+			Token:     h.cfg.Host.Token.Value(),
+			MaxBody:   int64(h.cfg.Host.MaxBody),
+			Logger:    h.log.With(slog.String("component", "http")),
+		})
+	}
+	return h.api
+}
+
+type readiness struct{ h *Host }
+
+// Ready implements httpapi.Readiness: ready once started, until draining.
+func (r readiness) Ready() error {
+	switch {
+	case r.h.draining.Load():
+		return errors.New("draining")
+	case !r.h.isStarted():
+		return errors.New("starting")
+	}
+	return nil
+}
+
+func (h *Host) isStarted() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.started
+}
+
+// Run starts the host and serves the HTTP API on [host] listen until ctx
+// ends, then drains: the API answers 503 to new events, in-flight handler
+// calls finish (up to [host] shutdown_timeout, after which they are
+// stopped), and everything is closed.
+func (h *Host) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", h.cfg.Host.Listen)
+	if err != nil {
+		h.Close(context.Background())
+		return err
+	}
+	return h.Serve(ctx, ln)
+}
+
+// Serve is Run on a listener of the caller's.
+func (h *Host) Serve(ctx context.Context, ln net.Listener) error {
+	if err := h.Start(ctx); err != nil {
+		ln.Close()
+		h.Close(context.Background())
+		return err
+	}
+	srv := &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	h.addr.Store(ln.Addr().String())
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	h.log.Info("serving the HTTP API", slog.String("addr", ln.Addr().String()))
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+	}
+	h.draining.Store(true)
+	timeout := h.cfg.Host.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	// Stop taking events first, then finish what was taken.
+	if serr := srv.Shutdown(sctx); serr != nil && err == nil {
+		err = serr
+	}
+	if cerr := h.Close(sctx); cerr != nil && err == nil && !errors.Is(cerr, context.DeadlineExceeded) {
+		err = cerr
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Addr returns the address the API listens on once serving ("" before).
+func (h *Host) Addr() string {
+	s, _ := h.addr.Load().(string)
+	return s
+}
