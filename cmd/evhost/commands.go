@@ -49,11 +49,26 @@ func parse(fs *flag.FlagSet, args []string) (int, bool) {
 	return 0, true
 }
 
-func loadConfig(e *env, path string) (*config.Config, bool) {
-	cfg, err := config.Load(path)
+// configFlags are the flags of every command that loads a config.
+type configFlags struct {
+	path, dataDir *string
+}
+
+func addConfigFlags(fs *flag.FlagSet) configFlags {
+	return configFlags{
+		path:    fs.String("config", "config.toml", "config file"),
+		dataDir: fs.String("data-dir", "", "data directory (overrides [host] data_dir)"),
+	}
+}
+
+func (c configFlags) load(e *env) (*config.Config, bool) {
+	cfg, err := config.Load(*c.path)
 	if err != nil {
 		fprintf(e.stderr, "%v\n", err)
 		return nil, false
+	}
+	if *c.dataDir != "" {
+		cfg.Host.DataDir, cfg.Host.ResolvedDataDir = *c.dataDir, *c.dataDir
 	}
 	return cfg, true
 }
@@ -86,14 +101,15 @@ func cmdVersion(_ context.Context, args []string, e *env) int {
 
 func cmdValidate(ctx context.Context, args []string, e *env) int {
 	fs := newFlags(e, "validate", "", "Check the config file (every error with file:line:column) and load every enabled\nplugin (building Go source directories), without running anything.")
-	cfgPath := fs.String("config", "config.toml", "config file")
+	cf := addConfigFlags(fs)
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	cfg, ok := loadConfig(e, *cfgPath)
+	cfg, ok := cf.load(e)
 	if !ok {
 		return exitError
 	}
+	cfgPath := cf.path
 	h, err := host.New(ctx, cfg, host.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		fprintf(e.stderr, "%s: %v\n", *cfgPath, err)
@@ -125,7 +141,7 @@ func readData(e *env, arg string) ([]byte, error) {
 func cmdCall(ctx context.Context, args []string, e *env) int {
 	fs := newFlags(e, "call", "PLUGIN TYPE [DATA|@file|-]",
 		"Run the plugin PLUGIN of the config on one event of type TYPE, locally: nothing is\npublished. Prints the emitted events as JSON lines on stdout and the plugin's log\nlines on stderr. Exit code 0 when the handler succeeds, 3 when it asks for a retry,\n4 when it rejects the event.")
-	cfgPath := fs.String("config", "config.toml", "config file")
+	cf := addConfigFlags(fs)
 	ct := fs.String("content-type", "application/json", "datacontenttype of the event")
 	subject := fs.String("subject", "", "subject of the event")
 	if code, ok := parse(fs, args); !ok {
@@ -135,7 +151,7 @@ func cmdCall(ctx context.Context, args []string, e *env) int {
 		fs.Usage()
 		return exitUsage
 	}
-	cfg, ok := loadConfig(e, *cfgPath)
+	cfg, ok := cf.load(e)
 	if !ok {
 		return exitError
 	}

@@ -9,12 +9,12 @@ import (
 
 func cmdRun(ctx context.Context, args []string, e *env) int {
 	fs := newFlags(e, "run", "", "Start the daemon: load the plugins of the config, subscribe them, and serve the\nHTTP API. SIGINT or SIGTERM drains in-flight work (up to [host] shutdown_timeout);\na second signal exits at once.")
-	cfgPath := fs.String("config", "config.toml", "config file")
+	cf := addConfigFlags(fs)
 	listen := fs.String("listen", "", "address of the HTTP API (overrides [host] listen)")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	cfg, ok := loadConfig(e, *cfgPath)
+	cfg, ok := cf.load(e)
 	if !ok {
 		return exitError
 	}
