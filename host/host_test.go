@@ -26,7 +26,7 @@ import (
 const waitLimit = 2 * time.Minute // a failure bound only
 
 // writeWasm writes a module into dir and returns its path.
-func writeWasm(t *testing.T, dir, name string, bin []byte) string {
+func writeWasm(t testing.TB, dir, name string, bin []byte) string {
 	t.Helper()
 	p := filepath.Join(dir, name+".wasm")
 	if err := os.WriteFile(p, bin, 0o644); err != nil {

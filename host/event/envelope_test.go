@@ -147,3 +147,25 @@ func TestEnvelopeSizeMatchesForAnyTime(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendTimeMatchesTheStandardLibrary(t *testing.T) {
+	for _, tm := range []time.Time{
+		time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		time.Date(2026, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(9, 10, 11, 12, 13, 14, 100, time.UTC),
+		time.Date(2026, 1, 2, 3, 4, 5, 120000000, time.FixedZone("x", 3600)),
+		time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("UTC0", 0)),
+		time.Now().UTC(),
+		time.Now(),
+	} {
+		e := &event.Event{Time: tm}
+		got, err := event.DecodeEnvelope(event.AppendEnvelope(nil, e))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := event.AppendEnvelope(nil, e)
+		if want := tm.Format(event.TimeFormat); !bytes.Contains(b, []byte(want)) || !got.Time.Equal(tm) {
+			t.Errorf("%v: envelope %q lacks %q", tm, b, want)
+		}
+	}
+}

@@ -6,12 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
-
 	"github.com/evhost/evhost/host/event"
 	"github.com/evhost/evhost/host/wasm"
+	"github.com/evhost/evhost/internal/rawwasm"
 )
 
 // benchEvent is a ~200-byte event (its envelope is 200 bytes).
@@ -24,66 +21,19 @@ func benchEvent() *event.Event {
 	}
 }
 
-// rawModule is the baseline the pool is measured against: the same module
-// instantiated once with plain wazero, its exports looked up once,
-// evhost_alloc + the same envelope write + evhost_handle with
-// CallWithStack, no pool and no interrupt mechanism. The host functions
-// it imports are no-ops.
-type rawModule struct {
-	rt            wazero.Runtime
-	mem           api.Memory
-	alloc, handle api.Function
-	stack         [2]uint64
-}
-
-func newRawModule(b *testing.B, bin []byte) *rawModule {
+func newRawModule(b *testing.B, bin []byte) *rawwasm.Module {
 	b.Helper()
 	ctx := context.Background()
-	cache, err := wazero.NewCompilationCacheWithDir(cacheDir())
+	r, err := rawwasm.New(ctx, bin, cacheDir())
 	if err != nil {
 		b.Fatal(err)
 	}
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigCompiler().WithCompilationCache(cache))
-	b.Cleanup(func() { rt.Close(ctx); cache.Close(ctx) })
-	wasi_snapshot_preview1.MustInstantiate(ctx, rt)
-	hb := rt.NewHostModuleBuilder("evhost")
-	noop := func(name string, params, results []api.ValueType) {
-		hb.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(context.Context, api.Module, []uint64) {}), params, results).Export(name)
-	}
-	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
-	noop("log", []api.ValueType{i32, i32, i32}, nil)
-	noop("emit", []api.ValueType{i32, i32}, []api.ValueType{i32})
-	noop("fail", []api.ValueType{i32, i32}, nil)
-	noop("config_get", []api.ValueType{i32, i32}, []api.ValueType{i64})
-	if _, err := hb.Instantiate(ctx); err != nil {
-		b.Fatal(err)
-	}
-	mod, err := rt.InstantiateWithConfig(ctx, bin, wazero.NewModuleConfig().WithStartFunctions().WithName(""))
+	b.Cleanup(func() { r.Close(ctx) })
+	m, err := r.Instantiate(ctx)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if f := mod.ExportedFunction("_initialize"); f != nil {
-		if _, err := f.Call(ctx); err != nil {
-			b.Fatal(err)
-		}
-	}
-	return &rawModule{rt: rt, mem: mod.ExportedMemory("memory"),
-		alloc: mod.ExportedFunction("evhost_alloc"), handle: mod.ExportedFunction("evhost_handle")}
-}
-
-func (m *rawModule) call(ctx context.Context, ev *event.Event) {
-	size := event.EnvelopeSize(ev)
-	m.stack[0] = uint64(size)
-	if err := m.alloc.CallWithStack(ctx, m.stack[:1]); err != nil {
-		panic(err)
-	}
-	ptr := uint32(m.stack[0])
-	buf, _ := m.mem.Read(ptr, uint32(size))
-	event.AppendEnvelope(buf[:0], ev)
-	m.stack[0], m.stack[1] = uint64(ptr), uint64(size)
-	if err := m.handle.CallWithStack(ctx, m.stack[:]); err != nil {
-		panic(err)
-	}
+	return m
 }
 
 // BenchmarkCall measures a call through the pool (timeouts and memory
@@ -111,7 +61,7 @@ func BenchmarkCall(b *testing.B) {
 				b.Fatalf("%+v", res)
 			}
 			interleave(b,
-				func() { raw.call(ctx, ev) },
+				func() { raw.Call(ctx, ev) },
 				func() {
 					if res := p.Call(ctx, ev); res.Status != wasm.Done {
 						b.Fatal(res.Reason)

@@ -1,0 +1,142 @@
+package host_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/evhost/evhost/host"
+	"github.com/evhost/evhost/host/bus"
+	"github.com/evhost/evhost/host/config"
+	"github.com/evhost/evhost/host/event"
+	"github.com/evhost/evhost/internal/rawwasm"
+	"github.com/evhost/evhost/internal/wasmbuild"
+)
+
+func benchEvents(n int) []*event.Event {
+	evs := make([]*event.Event, n)
+	t := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	for i := range evs {
+		evs[i] = &event.Event{
+			ID: fmt.Sprintf("%036d", i), Source: "/shop", Type: "order.placed", SpecVersion: "1.0",
+			Time: t, DataContentType: "application/json",
+			Data: []byte(`{"id":42,"product_id":"sku-1","qty":2}`),
+		}
+	}
+	return evs
+}
+
+// BenchmarkThroughput measures in-process publish -> handled with the
+// memory bus and the Go byte-count plugin, with 1 and 2 workers, and the
+// throughput of a raw wazero loop over as many instances of the same
+// module (no bus, no pool, no limits) in the same run. Metrics: events/s
+// of each and their ratio.
+func BenchmarkThroughput(b *testing.B) {
+	bin := wasmbuild.Go(b, "wasm/testdata/goplugins/bytecount")
+	for _, workers := range []int{1, 2} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			dir := b.TempDir()
+			path := writeWasm(b, dir, "bytecount", bin)
+			cfg, err := config.Parse(filepath.Join(dir, "config.toml"), []byte(fmt.Sprintf(`
+[host]
+data_dir = "data"
+[defaults]
+queue = 65536
+[plugins.count]
+path = %q
+events = ["order.placed"]
+concurrency = %d
+`, path, workers)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			h, err := host.New(ctx, cfg, host.Options{Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer h.Close(ctx)
+			if err := h.Start(ctx); err != nil {
+				b.Fatal(err)
+			}
+			raw := newRawLoop(b, bin, workers)
+			evs := benchEvents(b.N)
+			plugin := h.Plugin("count")
+
+			b.ReportAllocs()
+			b.ResetTimer()
+			// evhost: publish everything (waiting when the queue is full),
+			// then wait until every event has been handled.
+			start := time.Now()
+			base := plugin.Stats().Calls
+			for i := 0; i < len(evs); {
+				acks, err := h.Bus().PublishBatch(ctx, evs[i:min(i+256, len(evs))])
+				i += len(acks) // the accepted prefix
+				switch {
+				case err == nil:
+				case errors.Is(err, bus.ErrBackpressure):
+					time.Sleep(50 * time.Microsecond) // the queue is full: let the workers drain it
+				default:
+					b.Fatal(err)
+				}
+			}
+			for plugin.Stats().Calls-base < uint64(b.N) {
+				time.Sleep(50 * time.Microsecond) // polling: the workers own the CPUs
+			}
+			evhost := time.Since(start)
+			rawTook := raw.run(evs)
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/evhost.Seconds(), "evhost-events/s")
+			b.ReportMetric(float64(b.N)/rawTook.Seconds(), "raw-events/s")
+			b.ReportMetric(rawTook.Seconds()/evhost.Seconds(), "evhost/raw")
+		})
+	}
+}
+
+type rawLoop struct {
+	mods []*rawwasm.Module
+}
+
+func newRawLoop(b *testing.B, bin []byte, n int) *rawLoop {
+	ctx := context.Background()
+	r, err := rawwasm.New(ctx, bin, filepath.Join(wasmbuild.CacheDir(), "wazero"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { r.Close(ctx) })
+	l := &rawLoop{}
+	for i := 0; i < n; i++ {
+		m, err := r.Instantiate(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		l.mods = append(l.mods, m)
+	}
+	return l
+}
+
+// run calls every event once, split across the instances, one goroutine
+// each, and returns how long it took.
+func (l *rawLoop) run(evs []*event.Event) time.Duration {
+	ctx := context.Background()
+	start := time.Now()
+	var wg sync.WaitGroup
+	per := (len(evs) + len(l.mods) - 1) / len(l.mods)
+	for i, m := range l.mods {
+		part := evs[min(i*per, len(evs)):min((i+1)*per, len(evs))]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, e := range part {
+				m.Call(ctx, e)
+			}
+		}()
+	}
+	wg.Wait()
+	return time.Since(start)
+}
