@@ -35,6 +35,10 @@ func handle(e *pdk.Event) error {
 		return pdk.Rejectf("%d", recurse(0))
 	case "sleep":
 		time.Sleep(10 * time.Second)
+	case "nap":
+		pdk.Info("nap start")
+		time.Sleep(500 * time.Millisecond)
+		pdk.Info("nap done")
 	case "panic":
 		panic("boom")
 	case "membomb":
