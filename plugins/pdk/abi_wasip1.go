@@ -9,6 +9,7 @@ package pdk
 
 import (
 	"runtime"
+	"runtime/debug"
 	"unsafe"
 )
 
@@ -63,8 +64,8 @@ func evhostAlloc(size uint32) uint32 {
 		blocks = append(blocks, b)
 		return addr(b)
 	}
-	if cap(eventBuf) < n {
-		eventBuf = make([]byte, n, max(n, cap(eventBuf)+cap(eventBuf)/4, 4096))
+	if cap(eventBuf)-envelopePadding < n { // the decoder reads ahead
+		eventBuf = make([]byte, n, max(n+envelopePadding, cap(eventBuf)+cap(eventBuf)/4, 4096))
 	}
 	eventBuf = eventBuf[:n]
 	return addr(eventBuf)
@@ -77,11 +78,44 @@ func evhostHandle(ptr, n uint32) int32 {
 		hostFail("pdk: the event is not in the block evhost_alloc returned")
 		return int32(StatusReject)
 	}
+	if ptr == addr(eventBuf) {
+		env = eventBuf[:n] // with the spare capacity that the decoder reads
+	}
 	handling = true
+	if handled++; handled%gcCheckInterval == 0 {
+		finishGC() // in the call, as if the handler blocked for a moment
+	}
 	st := dispatch(nil, env)
 	handling = false
-	clearBlocks()
+	if len(blocks) != 0 {
+		clearBlocks()
+	}
 	return int32(st)
+}
+
+// handled counts evhost_handle calls.
+var handled uint32
+
+// gcCheckInterval is how often (in events) evhost_handle lets a garbage
+// collection that is under way finish.
+const gcCheckInterval = 256
+
+// finishGC lets a garbage collection cycle that is under way finish now.
+//
+// In a reactor, Go code runs only inside export calls, and the runtime's
+// background goroutines (the GC's mark workers among them) run only when the
+// goroutine of a call blocks. A cycle, started by an allocation, then
+// advances only by the assists of later allocations: it stays in its mark
+// phase for thousands of events, all of which pay for the write barrier on
+// every pointer store, the assists, and the flushing of the barrier's
+// buffers. Turning the collector off waits for the cycle's mark phase to
+// end (runtime.setGCPercent: "wait for any concurrent GC mark to finish"),
+// and in that wait the mark workers run at full speed; then the previous
+// setting is restored. It costs about a microsecond when no cycle is under
+// way. (Other goroutines of the plugin may run in the wait, as they may
+// whenever a handler blocks.)
+func finishGC() {
+	debug.SetGCPercent(debug.SetGCPercent(-1))
 }
 
 func clearBlocks() {

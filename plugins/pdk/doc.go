@@ -65,17 +65,25 @@
 // # Memory and lifetimes
 //
 // A plugin instance handles one event at a time; the host runs several
-// instances side by side, so package-level variables are per instance. The
-// *Event a handler gets is reused for the next event, and its Data aliases
-// the buffer the host wrote the event into (a copy saved on every event):
-// neither may be kept after the handler returns. Copy what you keep, or use
-// Event.Clone. Decoding an event costs one allocation for its attributes
-// once the PDK's buffers are warm.
+// instances side by side, so package-level variables are per instance.
+// The *Event a handler gets, and everything in it, is valid only until the
+// handler returns: the struct and its Extensions map are reused for the
+// next event, and its strings and Data point into the buffer the host
+// wrote the event into, which the next event overwrites. Decoding an event
+// thus costs neither a copy nor an allocation. Copy what you keep
+// (strings.Clone, bytes.Clone), or use Event.Clone. Handing the values to
+// Emit, the log functions, KVSet or DoHTTP within the call is fine: they
+// copy them before they return. The ABI promises UTF-8 names and values
+// and RFC 3339 times, and the PDK takes the host's word for it (Event.Time
+// parses the time only when asked); Event.UnmarshalBinary, for envelopes
+// from anywhere else, checks both.
 //
 // # Testing
 //
 // Package pdktest runs a handler natively under go test, with configuration,
 // an in-memory KV store and a fake HTTP transport, and returns the status,
 // the failure reason, the emitted events and the log lines. It goes through
-// the same envelope encoder and decoder as the WebAssembly build.
+// the same envelope encoder and decoder as the WebAssembly build, and it
+// overwrites the event after the call as the host does, so that a handler
+// that keeps part of its event without copying it fails in tests too.
 package pdk

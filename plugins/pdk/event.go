@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/evhost/evhost/plugins/pdk/internal/envelope"
@@ -35,17 +36,20 @@ const (
 // Event is one CloudEvent: its context attributes, its extensions and its
 // data.
 //
-// The *Event that a Handler receives is owned by the PDK and reused for the
-// next event: it, its Extensions map and above all its Data (which aliases
-// the buffer the host wrote the event into, to save a copy) are valid only
-// until the handler returns. The string fields themselves are ordinary Go
-// strings and may be kept. Use Clone to keep the whole event.
+// The *Event that a Handler receives, and everything in it, is valid only
+// until the handler returns: the PDK reuses the struct and its Extensions
+// map for the next event, and its strings (the attributes, the names and
+// values of the extensions) and its Data point straight into the buffer
+// the host wrote the event into, which the next event overwrites. Decoding
+// an event thus costs no copy and no allocation. To keep a value, copy it
+// (strings.Clone, bytes.Clone); to keep the event, Clone it. Passing values
+// on within the call is fine: Emit, the log functions, KVSet and DoHTTP
+// copy what they are given before they return.
 type Event struct {
 	ID              string
 	Source          string
 	Type            string
 	SpecVersion     string
-	Time            time.Time // zero when absent; RFC 3339 on the wire
 	Subject         string
 	DataContentType string
 	DataSchema      string
@@ -55,11 +59,40 @@ type Event struct {
 	Extensions map[string]string
 	// Data is the payload; nil when the event has none.
 	Data []byte
+
+	// rawTime is the time attribute as on the wire, in RFC 3339: parsed
+	// only when asked (Time), because most handlers never look at it.
+	rawTime string
 }
 
-// Attr returns the value of the attribute name in its canonical string
-// form (time as RFC 3339), whether a context attribute such as "subject" or
-// an extension such as "correlationid", and whether it is present.
+// Time returns the time attribute: when the event happened, as its
+// producer stamped it. It is the zero Time when the event has none (or,
+// which the host never sends, one that is not RFC 3339). Time parses the
+// attribute on each call; Attr(AttrTime) returns its text.
+func (e *Event) Time() time.Time {
+	if e.rawTime == "" {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, e.rawTime)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+// SetTime sets the time attribute, in RFC 3339 with nanoseconds as the host
+// writes it; the zero Time removes it.
+func (e *Event) SetTime(t time.Time) {
+	if t.IsZero() {
+		e.rawTime = ""
+		return
+	}
+	e.rawTime = t.Format(time.RFC3339Nano)
+}
+
+// Attr returns the value of the attribute name as text (time in RFC 3339),
+// whether a context attribute such as "subject" or an extension such as
+// "correlationid", and whether it is present.
 func (e *Event) Attr(name string) (string, bool) {
 	var v string
 	switch name {
@@ -72,10 +105,7 @@ func (e *Event) Attr(name string) (string, bool) {
 	case AttrSpecVersion:
 		v = e.SpecVersion
 	case AttrTime:
-		if e.Time.IsZero() {
-			return "", false
-		}
-		return e.Time.Format(time.RFC3339Nano), true
+		v = e.rawTime
 	case AttrSubject:
 		v = e.Subject
 	case AttrDataContentType:
@@ -102,10 +132,25 @@ func (e *Event) Decode(v any) error {
 	return nil
 }
 
-// Clone returns a deep copy of e that shares no memory with it.
+// Clone returns a deep copy of e that shares no memory with it, strings
+// included: what a handler can keep of the event it receives.
 func (e *Event) Clone() *Event {
-	c := *e
-	c.Extensions = maps.Clone(e.Extensions)
+	c := Event{
+		ID:              strings.Clone(e.ID),
+		Source:          strings.Clone(e.Source),
+		Type:            strings.Clone(e.Type),
+		SpecVersion:     strings.Clone(e.SpecVersion),
+		Subject:         strings.Clone(e.Subject),
+		DataContentType: strings.Clone(e.DataContentType),
+		DataSchema:      strings.Clone(e.DataSchema),
+		rawTime:         strings.Clone(e.rawTime),
+	}
+	if e.Extensions != nil {
+		c.Extensions = make(map[string]string, len(e.Extensions))
+		for k, v := range e.Extensions {
+			c.Extensions[strings.Clone(k)] = strings.Clone(v)
+		}
+	}
 	if e.Data != nil {
 		c.Data = slices.Clone(e.Data)
 	}
@@ -125,9 +170,7 @@ func (e *Event) AppendBinary(b []byte) ([]byte, error) {
 	b = appendAttr(b, AttrSource, e.Source)
 	b = appendAttr(b, AttrType, e.Type)
 	b = appendAttr(b, AttrSpecVersion, e.SpecVersion)
-	if !e.Time.IsZero() {
-		b = appendAttr(b, AttrTime, e.Time.Format(time.RFC3339Nano))
-	}
+	b = appendAttr(b, AttrTime, e.rawTime)
 	b = appendAttr(b, AttrSubject, e.Subject)
 	b = appendAttr(b, AttrDataContentType, e.DataContentType)
 	b = appendAttr(b, AttrDataSchema, e.DataSchema)
@@ -146,12 +189,19 @@ func (e *Event) AppendBinary(b []byte) ([]byte, error) {
 // a time that is not RFC 3339.
 func (e *Event) UnmarshalBinary(b []byte) error {
 	var attrs [16]envelope.Attr
-	*e = Event{}
-	if _, err := e.decode(b, attrs[:0]); err != nil {
+	if _, _, err := envelope.Scan(attrs[:0], b); err != nil {
 		return err
 	}
-	if e.Data != nil {
-		e.Data = slices.Clone(e.Data)
+	*e = Event{}
+	// The strings and Data alias a copy of b that nothing else sees.
+	c := append(make([]byte, 0, len(b)+envelopePadding), b...)
+	if err := decode(e, c); err != nil {
+		return err
+	}
+	if e.rawTime != "" {
+		if _, err := time.Parse(time.RFC3339Nano, e.rawTime); err != nil {
+			return fmt.Errorf("%w: time %q is not RFC 3339", ErrMalformed, e.rawTime)
+		}
 	}
 	return nil
 }
@@ -182,61 +232,4 @@ func isContextAttr(name string) bool {
 		return true
 	}
 	return false
-}
-
-// decode decodes the envelope b into e, reusing e's Extensions map (cleared)
-// and attrs (scratch for the attribute offsets, returned for reuse). Data
-// aliases b. All strings are substrings of one copy of the attribute block,
-// so decoding costs one allocation when the storage is warm. e must be
-// cleared by the caller except for the Extensions map.
-func (e *Event) decode(b []byte, attrs []envelope.Attr) ([]envelope.Attr, error) {
-	attrs, dataStart, err := envelope.Scan(attrs[:0], b)
-	if err != nil {
-		return attrs, err
-	}
-	hdr := string(b[:dataStart])
-	var seen uint8 // one bit per context attribute
-	for _, a := range attrs {
-		name, value := hdr[a.NameStart:a.NameEnd], hdr[a.ValueStart:a.ValueEnd]
-		var bit uint8
-		switch name {
-		case AttrID:
-			bit, e.ID = 1<<0, value
-		case AttrSource:
-			bit, e.Source = 1<<1, value
-		case AttrType:
-			bit, e.Type = 1<<2, value
-		case AttrSpecVersion:
-			bit, e.SpecVersion = 1<<3, value
-		case AttrTime:
-			bit = 1 << 4
-			t, err := time.Parse(time.RFC3339Nano, value)
-			if err != nil {
-				return attrs, fmt.Errorf("%w: time %q is not RFC 3339", ErrMalformed, value)
-			}
-			e.Time = t
-		case AttrSubject:
-			bit, e.Subject = 1<<5, value
-		case AttrDataContentType:
-			bit, e.DataContentType = 1<<6, value
-		case AttrDataSchema:
-			bit, e.DataSchema = 1<<7, value
-		default:
-			if e.Extensions == nil {
-				e.Extensions = make(map[string]string, len(attrs))
-			} else if _, dup := e.Extensions[name]; dup {
-				return attrs, fmt.Errorf("%w: attribute %q given twice", ErrMalformed, name)
-			}
-			e.Extensions[name] = value
-			continue
-		}
-		if seen&bit != 0 {
-			return attrs, fmt.Errorf("%w: attribute %q given twice", ErrMalformed, name)
-		}
-		seen |= bit
-	}
-	if dataStart < len(b) {
-		e.Data = b[dataStart:]
-	}
-	return attrs, nil
 }

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
-
-	"github.com/evhost/evhost/plugins/pdk/internal/envelope"
 )
 
 // ABIVersion is the version of the evhost plugin ABI that this PDK
@@ -110,17 +108,15 @@ func StatusOf(err error) Status {
 	return StatusRetry
 }
 
-// The event being handled, its attribute offsets: reused from call to call.
-var (
-	current      Event
-	currentAttrs []envelope.Attr
-)
+// current is the event being handled, reused from call to call.
+var current Event
 
 // dispatch is the body of evhost_handle for both the WebAssembly export and
 // the native harness: decode env into the reused current event, run h (the
 // registered handler when nil), report the failure reason with fail, and
-// return the status.
-func dispatch(h Handler, env []byte) Status {
+// return the status. The event's strings and Data alias env, which must not
+// change until dispatch returns.
+func dispatch(h Handler, env []byte) (st Status) {
 	if h == nil {
 		h = handler
 	}
@@ -128,35 +124,37 @@ func dispatch(h Handler, env []byte) Status {
 		hostFail("pdk: no handler registered: call pdk.Handle from an init function of package main")
 		return StatusRetry
 	}
-	ext := current.Extensions
-	clear(ext)
-	current = Event{Extensions: ext}
-	var err error
-	currentAttrs, err = current.decode(env, currentAttrs)
-	if err != nil {
+	if err := decode(&current, env); err != nil {
 		hostFail("pdk: cannot decode the event: " + err.Error())
 		return StatusReject
 	}
-	st := call(h, &current)
-	current.Data = nil // do not pin the event buffer's contents
-	return st
-}
-
-// call runs h and turns a panic into a failure with status 1: the Go runtime
-// unwinds cleanly, so the instance stays usable.
-func call(h Handler, e *Event) (st Status) {
+	// A panic in h becomes a failure with status 1: the Go runtime unwinds
+	// cleanly, so the instance stays usable. The deferred function calls
+	// recover only when h did not return (recover is a runtime call, and
+	// the deferred function runs for every event).
+	returned := false
 	defer func() {
-		if r := recover(); r != nil {
-			reason := fmt.Sprintf("pdk: handler panicked: %v", r)
-			hostLog(LevelError, reason+"\n"+string(debug.Stack()))
-			hostFail(reason)
-			st = StatusRetry
+		current.Data = nil // do not pin the event block
+		if !returned {
+			if r := recover(); r != nil {
+				st = handlerPanicked(r)
+			}
 		}
 	}()
-	err := h(e)
+	err := h(&current)
+	returned = true
 	if err == nil {
 		return StatusDone
 	}
 	hostFail(err.Error())
 	return StatusOf(err)
+}
+
+// handlerPanicked reports a handler's panic with the value r: the reason
+// for fail, the stack as an error log line.
+func handlerPanicked(r any) Status {
+	reason := fmt.Sprintf("pdk: handler panicked: %v", r)
+	hostLog(LevelError, reason+"\n"+string(debug.Stack()))
+	hostFail(reason)
+	return StatusRetry
 }

@@ -12,6 +12,11 @@
 // records the status, the failure reason, the events that the host would
 // publish and the log lines.
 //
+// After the handler returns, Run overwrites the bytes of the event with '#'
+// (Overwritten), as the host overwrites them with the next event: a handler
+// that keeps a string or the Data of its event without copying it sees
+// them change in tests too.
+//
 // Runs are serialised process-wide (the pdk's host functions are package
 // state, as in one WebAssembly instance), so tests that use pdktest may run
 // in parallel but their handler calls will not overlap.
@@ -22,13 +27,19 @@ package pdktest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/evhost/evhost/plugins/pdk"
 	"github.com/evhost/evhost/plugins/pdk/internal/hostabi"
 )
+
+// Overwritten is the byte that Run writes over the event after the handler
+// returns.
+const Overwritten = '#'
 
 // DefaultSource is the source that Host gives the plugin's emitted events
 // when Host.Source is empty, and the source of a test event without one.
@@ -113,10 +124,11 @@ func (h *Host) run(fn pdk.Handler, e pdk.Event) *Result {
 	if e.SpecVersion == "" {
 		e.SpecVersion = "1.0"
 	}
-	if e.Time.IsZero() {
-		e.Time = h.now()
+	if e.Time().IsZero() {
+		e.SetTime(h.now())
 	}
-	env, err := e.MarshalBinary()
+	env, err := e.AppendBinary(make([]byte, 0, 512))
+	env = slices.Grow(env, hostabi.Padding) // the decoder reads ahead
 	if err != nil {
 		panic(fmt.Sprintf("pdktest: cannot encode the test event: %v", err))
 	}
@@ -127,6 +139,12 @@ func (h *Host) run(fn pdk.Handler, e pdk.Event) *Result {
 		handler = fn
 	}
 	hostabi.Run(c, func() { st = hostabi.Dispatch(handler, env) })
+	// The host writes the next event over this one: so does Run, so that a
+	// handler that keeps a string or the Data of its event without copying
+	// it fails in tests too.
+	for i := range env {
+		env[i] = Overwritten
+	}
 	res := &Result{Status: pdk.Status(st), Logs: c.logs}
 	switch {
 	case c.limitHit != "":
@@ -162,13 +180,15 @@ type call struct {
 func (c *call) Log(level int32, msg string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.logs = append(c.logs, Log{Level: pdk.Level(level), Text: msg})
+	// Copies, as the host copies out of the guest's memory: msg may alias
+	// the event, which Run overwrites.
+	c.logs = append(c.logs, Log{Level: pdk.Level(level), Text: strings.Clone(msg)})
 }
 
 func (c *call) Fail(reason string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.reason = reason
+	c.reason = strings.Clone(reason)
 }
 
 // Emit decodes and checks an emitted event as the host does.
@@ -200,7 +220,7 @@ func (c *call) Emit(env []byte) int32 {
 		e.Source = DefaultSource
 	}
 	e.SpecVersion = "1.0"
-	e.Time = c.host.now()
+	e.SetTime(c.host.now())
 	if e.Extensions == nil {
 		e.Extensions = map[string]string{}
 	}
@@ -264,7 +284,7 @@ func (c *call) KVSet(key string, value []byte) int32 {
 	if c.host.KV == nil {
 		c.host.KV = map[string][]byte{}
 	}
-	c.host.KV[key] = append([]byte{}, value...)
+	c.host.KV[strings.Clone(key)] = append([]byte{}, value...)
 	return 0
 }
 

@@ -56,11 +56,12 @@ func TestSampleHandler(t *testing.T) {
 	}
 	got := res.Emits[0]
 	want := pdk.Event{
-		ID: "pdktest-2", Source: "/plugins/orders", Type: "order.accepted", SpecVersion: "1.0", Time: fixed,
+		ID: "pdktest-2", Source: "/plugins/orders", Type: "order.accepted", SpecVersion: "1.0",
 		Subject: "order/42", DataContentType: "application/json",
 		Extensions: map[string]string{"tenant": "acme", "causationid": "e1", "correlationid": "root", "depth": "4", "traceparent": "00-t-p-01"},
 		Data:       []byte(`{"currency":"EUR","id":"42"}`),
 	}
+	want.SetTime(fixed)
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("emit:\n got %+v\nwant %+v", got, want)
 	}
@@ -280,5 +281,26 @@ func TestLogLevels(t *testing.T) {
 	want := "debug: d|info: i|warn: w|error: e|debug: d1|info: i1|warn: w1|error: e1|warn: l"
 	if strings.Join(got, "|") != want {
 		t.Errorf("logs %q", got)
+	}
+}
+
+// What a handler keeps of its event without copying it changes after the
+// call, as on the real host; what it hands to the host functions does not.
+func TestEventOverwrittenAfterCall(t *testing.T) {
+	var kept, copied string
+	var h pdktest.Host
+	res := h.RunHandler(func(e *pdk.Event) error {
+		kept, copied = e.Type, strings.Clone(e.Type)
+		pdk.Info(e.Type)
+		return pdk.KVSet(e.Subject, e.Data)
+	}, pdk.Event{Type: "order.created", Subject: "k", Data: []byte("v")})
+	if res.Status != pdk.StatusDone {
+		t.Fatal(res.Reason)
+	}
+	if kept != strings.Repeat(string(pdktest.Overwritten), len(copied)) || copied != "order.created" {
+		t.Errorf("kept %q, copied %q", kept, copied)
+	}
+	if res.Logs[0].Text != "order.created" || string(h.KV["k"]) != "v" {
+		t.Errorf("logs %v, KV %q", res.Logs, h.KV)
 	}
 }

@@ -22,6 +22,11 @@ type Host interface {
 	HTTPRequest(req []byte) ([]byte, int32)
 }
 
+// Padding is the spare capacity that an envelope given to Dispatch should
+// have after its end: the decoder reads that far ahead (pdk checks that it
+// matches its own constant). Without it the decoder takes its slow path.
+const Padding = 32
+
 // Dispatch runs one evhost_handle call natively: it decodes the event
 // envelope as the guest does and runs handler (a pdk.Handler, or nil for the
 // handler registered with pdk.Handle). It returns the status. Package pdk
