@@ -55,6 +55,9 @@ func timeLen(t time.Time) int {
 		}
 		n += 1 + digits
 	}
+	if t.Location() == time.UTC {
+		return n + 1 // Z
+	}
 	if _, off := t.Zone(); off == 0 {
 		n++
 	} else {
@@ -67,8 +70,11 @@ func timeLen(t time.Time) int {
 // 9999, what the host stamps, take a fast path that writes the digits
 // directly; the result is the same as t.AppendFormat(b, TimeFormat).
 func appendTime(b []byte, t time.Time) []byte {
+	if t.Location() != time.UTC {
+		return t.AppendFormat(b, TimeFormat)
+	}
 	year, month, day := t.Date()
-	if _, off := t.Zone(); off != 0 || year < 0 || year > 9999 {
+	if year < 0 || year > 9999 {
 		return t.AppendFormat(b, TimeFormat)
 	}
 	hour, min, sec := t.Clock()

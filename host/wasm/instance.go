@@ -151,7 +151,12 @@ func (in *instance) end() {
 // call runs evhost_handle on ev.
 func (in *instance) call(ctx context.Context, ev *event.Event) Result {
 	in.begin(ctx, ev)
-	defer in.end()
+	res := in.run(ev)
+	in.end()
+	return res
+}
+
+func (in *instance) run(ev *event.Event) Result {
 	in.calls++
 	size := event.EnvelopeSize(ev)
 	in.allocStack[0] = uint64(size)

@@ -194,7 +194,8 @@ type Plugin struct {
 	loadedAt time.Time
 	pool     *pool
 
-	calls, instantiations, discards, recycles atomic.Uint64
+	instantiations, discards, recycles atomic.Uint64
+	commandCalls                       atomic.Uint64 // a reactor's calls are counted by its pool
 
 	closeOnce sync.Once
 }
@@ -244,13 +245,13 @@ func (p *Plugin) LoadedAt() time.Time { return p.loadedAt }
 // Stats returns the plugin's counters.
 func (p *Plugin) Stats() Stats {
 	s := Stats{
-		Calls:          p.calls.Load(),
+		Calls:          p.commandCalls.Load(),
 		Instantiations: p.instantiations.Load(),
 		Discards:       p.discards.Load(),
 		Recycles:       p.recycles.Load(),
 	}
 	if p.pool != nil {
-		s.Instances, s.Idle = p.pool.counts()
+		s.Instances, s.Idle, s.Calls = p.pool.counts()
 	}
 	return s
 }
@@ -260,8 +261,8 @@ func (p *Plugin) Stats() Stats {
 // bounds the call itself. A failure of the guest is reported in the
 // Result, never as a panic, and the instance it ran on is discarded.
 func (p *Plugin) Call(ctx context.Context, ev *event.Event) Result {
-	p.calls.Add(1)
 	if p.kind == Command {
+		p.commandCalls.Add(1)
 		return p.callCommand(ctx, ev)
 	}
 	in, err := p.pool.acquire(ctx)

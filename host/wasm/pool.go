@@ -14,7 +14,8 @@ type pool struct {
 
 	mu       sync.Mutex
 	idle     []*instance
-	total    int // live instances, idle or busy, plus those being created
+	total    int    // live instances, idle or busy, plus those being created
+	calls    uint64 // calls completed, counted at release under mu (no extra atomic)
 	waiters  []chan *instance
 	closed   bool
 	finished bool          // the last instance is gone; done closes soon
@@ -39,7 +40,7 @@ func (pl *pool) prewarm(ctx context.Context, n int) error {
 			pl.mu.Unlock()
 			return err
 		}
-		pl.release(in, false)
+		pl.put(in, false, false)
 	}
 	return nil
 }
@@ -83,7 +84,7 @@ func (pl *pool) acquire(ctx context.Context) (*instance, error) {
 		// A release handed us something meanwhile: pass it on.
 		in, err := pl.handed(ctx, <-ch)
 		if err == nil {
-			pl.release(in, false)
+			pl.put(in, false, false)
 		}
 		return nil, ctx.Err()
 	}
@@ -129,10 +130,17 @@ const ageCheckEvery = 32
 
 // release returns an instance after a call. A failed instance, one past
 // MaxCalls or MaxAge, or any instance of a closed pool is closed instead.
-func (pl *pool) release(in *instance, failed bool) {
+func (pl *pool) release(in *instance, failed bool) { pl.put(in, failed, true) }
+
+// put returns an instance to the pool: after a call (counted), or a new
+// one (prewarm, refill, a hand-off that was not used).
+func (pl *pool) put(in *instance, failed, counted bool) {
 	retire := failed || in.calls >= pl.p.opts.MaxCalls ||
 		in.calls%ageCheckEvery == 0 && time.Since(in.born) >= pl.p.opts.MaxAge
 	pl.mu.Lock()
+	if counted {
+		pl.calls++
+	}
 	if pl.closed || retire {
 		pl.total--
 		if !pl.closed {
@@ -188,7 +196,7 @@ func (pl *pool) refillLocked() {
 			pl.mu.Unlock()
 			return
 		}
-		pl.release(in, false)
+		pl.put(in, false, false)
 	}()
 }
 
@@ -239,8 +247,8 @@ func (pl *pool) wait(ctx context.Context) {
 	}
 }
 
-func (pl *pool) counts() (total, idle int) {
+func (pl *pool) counts() (total, idle int, calls uint64) {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
-	return pl.total, len(pl.idle)
+	return pl.total, len(pl.idle), pl.calls
 }
