@@ -161,83 +161,61 @@ func hostConfigGet(ctx context.Context, mod api.Module, stack []uint64) {
 	stack[0] = in.result(v)
 }
 
-func hostKVGet(ctx context.Context, mod api.Module, stack []uint64) {
+// kvCall checks what every kv_* function needs (the instance, a key in
+// memory, a KV grant, a valid key) and runs op with the call's deadline.
+// It returns the ABI code of the first problem, or of op's error.
+func kvCall(ctx context.Context, mod api.Module, keyPtr, keyLen uint64, op func(ctx context.Context, store kv.Store, key string) error) int32 {
 	in := instanceOf(ctx)
-	key, ok := read(mod, stack[0], stack[1])
-	if !ok || in == nil {
-		stack[0] = ret64(codeMalformed)
-		return
-	}
-	if in.p.opts.KV == nil {
-		stack[0] = ret64(codeNotAllowed)
-		return
-	}
-	if !validKVKey(key) {
-		stack[0] = ret64(codeMalformed)
-		return
+	key, ok := read(mod, keyPtr, keyLen)
+	switch {
+	case !ok || in == nil:
+		return codeMalformed
+	case in.p.opts.KV == nil:
+		return codeNotAllowed
+	case !validKVKey(key):
+		return codeMalformed
 	}
 	cctx, cancel := in.blockingContext()
-	v, err := in.p.opts.KV.Get(cctx, string(key))
+	err := op(cctx, in.p.opts.KV, string(key))
 	cancel()
 	in.checkDeadline()
 	if err != nil {
-		stack[0] = ret64(kvCode(err))
+		return kvCode(err)
+	}
+	return 0
+}
+
+func hostKVGet(ctx context.Context, mod api.Module, stack []uint64) {
+	var v []byte
+	code := kvCall(ctx, mod, stack[0], stack[1], func(ctx context.Context, store kv.Store, key string) (err error) {
+		v, err = store.Get(ctx, key)
+		return err
+	})
+	if code != 0 {
+		stack[0] = ret64(code)
 		return
 	}
-	stack[0] = in.resultBytes(v)
+	stack[0] = instanceOf(ctx).resultBytes(v)
 }
 
 func hostKVSet(ctx context.Context, mod api.Module, stack []uint64) {
-	in := instanceOf(ctx)
-	key, ok1 := read(mod, stack[0], stack[1])
-	val, ok2 := read(mod, stack[2], stack[3])
-	if !ok1 || !ok2 || in == nil {
+	val, ok := read(mod, stack[2], stack[3])
+	if !ok {
 		stack[0] = ret32(codeMalformed)
 		return
 	}
-	if in.p.opts.KV == nil {
-		stack[0] = ret32(codeNotAllowed)
-		return
-	}
-	if !validKVKey(key) {
-		stack[0] = ret32(codeMalformed)
-		return
-	}
-	cctx, cancel := in.blockingContext()
-	err := in.p.opts.KV.Set(cctx, string(key), append([]byte(nil), val...))
-	cancel()
-	in.checkDeadline()
-	if err != nil {
-		stack[0] = ret32(kvCode(err))
-		return
-	}
-	stack[0] = 0
+	stack[0] = ret32(kvCall(ctx, mod, stack[0], stack[1], func(ctx context.Context, store kv.Store, key string) error {
+		return store.Set(ctx, key, append([]byte(nil), val...))
+	}))
 }
 
 func hostKVDelete(ctx context.Context, mod api.Module, stack []uint64) {
-	in := instanceOf(ctx)
-	key, ok := read(mod, stack[0], stack[1])
-	if !ok || in == nil {
-		stack[0] = ret32(codeMalformed)
-		return
-	}
-	if in.p.opts.KV == nil {
-		stack[0] = ret32(codeNotAllowed)
-		return
-	}
-	if !validKVKey(key) {
-		stack[0] = ret32(codeMalformed)
-		return
-	}
-	cctx, cancel := in.blockingContext()
-	err := in.p.opts.KV.Delete(cctx, string(key))
-	cancel()
-	in.checkDeadline()
-	if err != nil && !errors.Is(err, kv.ErrNotFound) {
-		stack[0] = ret32(kvCode(err))
-		return
-	}
-	stack[0] = 0
+	stack[0] = ret32(kvCall(ctx, mod, stack[0], stack[1], func(ctx context.Context, store kv.Store, key string) error {
+		if err := store.Delete(ctx, key); !errors.Is(err, kv.ErrNotFound) {
+			return err
+		}
+		return nil
+	}))
 }
 
 func kvCode(err error) int32 {
