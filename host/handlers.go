@@ -17,8 +17,9 @@ import (
 // and closes the old one; a call that raced the swap and found the old
 // version closed runs again on the new one, so a swap never fails an event.
 type pluginHandler struct {
-	name string
-	cur  atomic.Pointer[wasm.Plugin]
+	name     string
+	cur      atomic.Pointer[wasm.Plugin]
+	refusals refusals
 }
 
 var _ dispatch.Handler = (*pluginHandler)(nil)

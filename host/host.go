@@ -64,6 +64,10 @@ type Host struct {
 	draining atomic.Bool
 	addr     atomic.Value // string
 
+	reloadMu sync.Mutex // one reload at a time
+	kvMu     sync.Mutex
+	kv       map[string]kv.Store // per plugin, across its versions
+
 	mu      sync.Mutex
 	api     *httpapi.Server
 	plugins map[string]*pluginHandler
@@ -214,7 +218,7 @@ func (h *Host) pluginOptions(p *config.Plugin) (wasm.PluginOptions, error) {
 		}
 	}
 	if p.KV.Enabled {
-		o.KV = kv.NewMemory(int(p.KV.MaxBytes))
+		o.KV = h.kvStore(p)
 	}
 	if len(p.AllowedHosts) > 0 {
 		return o, errors.New("allowed_hosts: the http_request capability is not available in this build yet")
@@ -248,6 +252,22 @@ func matchAny(pats []event.Pattern, t string) bool {
 		}
 	}
 	return false
+}
+
+// kvStore returns the plugin's key-value space, the same for every version
+// of the plugin.
+func (h *Host) kvStore(p *config.Plugin) kv.Store {
+	h.kvMu.Lock()
+	defer h.kvMu.Unlock()
+	if h.kv == nil {
+		h.kv = map[string]kv.Store{}
+	}
+	s, ok := h.kv[p.Name]
+	if !ok {
+		s = kv.NewMemory(int(p.KV.MaxBytes))
+		h.kv[p.Name] = s
+	}
+	return s
 }
 
 // Handle registers a native Go handler as a subscription named name, for

@@ -2,7 +2,9 @@ package host
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,8 +26,49 @@ func (h *Host) Handler() http.Handler {
 			MaxBody:   int64(h.cfg.Host.MaxBody),
 			Logger:    h.log.With(slog.String("component", "http")),
 		})
+		h.api.Handle("GET /v1/plugins", http.HandlerFunc(h.servePlugins))
+		h.api.Handle("POST /v1/admin/reload", http.HandlerFunc(h.serveReload))
 	}
 	return h.api
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// servePlugins is GET /v1/plugins: each plugin's version, when it was
+// loaded, its counters and its last refused reload.
+func (h *Host) servePlugins(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"plugins": h.Plugins()})
+}
+
+// serveReload is POST /v1/admin/reload: re-read the config and every
+// plugin file, as SIGHUP does.
+func (h *Host) serveReload(w http.ResponseWriter, r *http.Request) {
+	if err := h.ReloadAll(r.Context()); err != nil {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"reloaded": true, "plugins": h.Plugins()})
+}
+
+// ReloadAll reloads the config, then every plugin whose module changed:
+// what SIGHUP and POST /v1/admin/reload do.
+func (h *Host) ReloadAll(ctx context.Context) error {
+	if err := h.Reload(ctx); err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range h.Plugins() {
+		if err := h.ReloadPlugin(ctx, p.Name); err != nil {
+			errs = append(errs, fmt.Errorf("plugin %q: %w", p.Name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 type readiness struct{ h *Host }
