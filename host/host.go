@@ -49,6 +49,8 @@ type Options struct {
 	// Bus, when set, replaces the broker the config names (tests,
 	// embedding). The Host closes it.
 	Bus bus.Bus
+	// Observer, when set, is told about every handled delivery.
+	Observer dispatch.Observer
 }
 
 // Host is a running set of subscriptions over one bus. Create it with New,
@@ -113,7 +115,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (h *Host, err er
 	if err := h.loadPlugins(ctx, dataDir); err != nil {
 		return nil, err
 	}
-	h.disp = dispatch.New(h.bus, dispatch.Options{Logger: h.log})
+	h.disp = dispatch.New(h.bus, dispatch.Options{Logger: h.log, Observer: opts.Observer})
 	return h, nil
 }
 
