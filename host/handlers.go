@@ -20,6 +20,7 @@ type pluginHandler struct {
 	name     string
 	cur      atomic.Pointer[wasm.Plugin]
 	refusals refusals
+	srcHash  string // content hash of the source the current version came from (guarded by Host.mu)
 }
 
 var _ dispatch.Handler = (*pluginHandler)(nil)

@@ -39,6 +39,7 @@ import (
 	"github.com/evhost/evhost/host/httpapi"
 	"github.com/evhost/evhost/host/kv"
 	"github.com/evhost/evhost/host/wasm"
+	"github.com/evhost/evhost/host/watch"
 )
 
 // Options are the parts of a Host that do not come from the config.
@@ -51,6 +52,9 @@ type Options struct {
 	Bus bus.Bus
 	// Observer, when set, is told about every handled delivery.
 	Observer dispatch.Observer
+	// Watch reloads a plugin the moment its file (or Go source directory)
+	// changes, and the config when the config file changes.
+	Watch bool
 }
 
 // Host is a running set of subscriptions over one bus. Create it with New,
@@ -66,7 +70,9 @@ type Host struct {
 	draining atomic.Bool
 	addr     atomic.Value // string
 
-	reloadMu sync.Mutex // one reload at a time
+	reloadMu  sync.Mutex // one reload at a time
+	watcher   *watch.Watcher
+	watchDone chan struct{}
 	kvMu     sync.Mutex
 	kv       map[string]kv.Store // per plugin, across its versions
 
@@ -116,6 +122,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (h *Host, err er
 		return nil, err
 	}
 	h.disp = dispatch.New(h.bus, dispatch.Options{Logger: h.log, Observer: opts.Observer})
+	if opts.Watch {
+		if err := h.startWatching(); err != nil {
+			return nil, err
+		}
+	}
 	return h, nil
 }
 
@@ -153,7 +164,7 @@ func (h *Host) loadPlugins(ctx context.Context, dataDir string) error {
 
 func (h *Host) loadPlugin(ctx context.Context, p *config.Plugin, dataDir string) (*pluginHandler, error) {
 	start := time.Now()
-	bin, err := readPlugin(ctx, p, dataDir)
+	bin, src, err := readPlugin(ctx, p, dataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -167,25 +178,32 @@ func (h *Host) loadPlugin(ctx context.Context, p *config.Plugin, dataDir string)
 	}
 	h.log.Info("plugin loaded", slog.String("plugin", p.Name), slog.String("kind", v.Kind().String()),
 		slog.String("version", v.Hash()[:12]), slog.Duration("took", time.Since(start)))
-	ph := &pluginHandler{name: p.Name}
+	ph := &pluginHandler{name: p.Name, srcHash: src}
 	ph.cur.Store(v)
 	return ph, nil
 }
 
 // readPlugin returns the module bytes of p: its .wasm file, or the build
-// of its Go package directory.
-func readPlugin(ctx context.Context, p *config.Plugin, dataDir string) ([]byte, error) {
+// of its Go package directory; and the content hash of that source, as the
+// watcher computes it.
+func readPlugin(ctx context.Context, p *config.Plugin, dataDir string) (bin []byte, src string, err error) {
 	if p.IsWasmFile() {
-		return os.ReadFile(p.ResolvedPath)
+		bin, err = os.ReadFile(p.ResolvedPath)
+		return bin, watch.HashBytes(bin), err
 	}
 	fi, err := os.Stat(p.ResolvedPath)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if !fi.IsDir() {
-		return nil, fmt.Errorf("path is neither a .wasm file nor a Go package directory")
+		return nil, "", fmt.Errorf("path is neither a .wasm file nor a Go package directory")
 	}
-	return gobuild.Build(ctx, p.ResolvedPath, filepath.Join(dataDir, "tmp"))
+	src, err = watch.Hash(watch.Target{Path: p.ResolvedPath, Dir: true})
+	if err != nil {
+		return nil, "", err
+	}
+	bin, err = gobuild.Build(ctx, p.ResolvedPath, filepath.Join(dataDir, "tmp"))
+	return bin, src, err
 }
 
 // pluginOptions maps a plugin's config to the runtime's options.
@@ -384,6 +402,7 @@ func (h *Host) Close(ctx context.Context) error {
 	}
 	h.closed = true
 	h.mu.Unlock()
+	h.stopWatching()
 	var errs []error
 	if h.disp != nil {
 		errs = append(errs, h.disp.Close(ctx))

@@ -71,7 +71,7 @@ func (h *Host) ReloadPlugin(ctx context.Context, name string) error {
 		return fmt.Errorf("host: no running plugin %q", name)
 	}
 	start := time.Now()
-	bin, err := readPlugin(ctx, p, h.dataDir())
+	bin, src, err := readPlugin(ctx, p, h.dataDir())
 	if err == nil && wasm.Hash(bin) == ph.cur.Load().Hash() {
 		return nil // same content: a touch, or a rebuild to the same bytes
 	}
@@ -89,6 +89,9 @@ func (h *Host) ReloadPlugin(ctx context.Context, name string) error {
 		return err
 	}
 	old := ph.swap(v)
+	h.mu.Lock()
+	ph.srcHash = src
+	h.mu.Unlock()
 	old.Close()
 	h.log.Info("plugin reloaded", slog.String("plugin", name), slog.String("from", old.Hash()[:12]),
 		slog.String("to", v.Hash()[:12]), slog.Duration("took", time.Since(start)))
@@ -123,7 +126,7 @@ func (h *Host) apply(ctx context.Context, cfg *config.Config) error {
 	h.mu.Unlock()
 
 	// Build every new or changed plugin off to the side first.
-	fresh := map[string]*wasm.Plugin{}
+	fresh := map[string]*pluginHandler{}
 	var errs []error
 	for i := range cfg.Plugins {
 		p := &cfg.Plugins[i]
@@ -142,11 +145,11 @@ func (h *Host) apply(ctx context.Context, cfg *config.Config) error {
 			errs = append(errs, fmt.Errorf("plugin %q (%s): %w", p.Name, p.Path, err))
 			continue
 		}
-		fresh[p.Name] = nph.cur.Load()
+		fresh[p.Name] = nph
 	}
 	if len(errs) > 0 {
-		for _, v := range fresh {
-			v.Close()
+		for _, nph := range fresh {
+			nph.cur.Load().Close()
 		}
 		err := errors.Join(errs...)
 		h.log.Error("config reload refused; the running config stays", slog.Any("err", err))
@@ -156,13 +159,12 @@ func (h *Host) apply(ctx context.Context, cfg *config.Config) error {
 	// Swap: new versions into their handlers, the config, then the routes.
 	var retired []*wasm.Plugin
 	h.mu.Lock()
-	for name, v := range fresh {
+	for name, nph := range fresh {
 		if ph, ok := h.plugins[name]; ok {
-			retired = append(retired, ph.swap(v))
+			retired = append(retired, ph.swap(nph.cur.Load()))
+			ph.srcHash = nph.srcHash
 		} else {
-			ph := &pluginHandler{name: name}
-			ph.cur.Store(v)
-			h.plugins[name] = ph
+			h.plugins[name] = nph
 		}
 	}
 	removed := map[string]*pluginHandler{}
@@ -189,6 +191,7 @@ func (h *Host) apply(ctx context.Context, cfg *config.Config) error {
 	for _, v := range retired {
 		v.Close()
 	}
+	h.updateWatch()
 	h.log.Info("config reloaded", slog.Int("plugins", len(h.plugins)), slog.Int("new_versions", len(fresh)),
 		slog.Int("removed", len(removed)))
 	return nil

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/evhost/evhost/host"
@@ -11,6 +14,7 @@ func cmdRun(ctx context.Context, args []string, e *env) int {
 	fs := newFlags(e, "run", "", "Start the daemon: load the plugins of the config, subscribe them, and serve the\nHTTP API. SIGINT or SIGTERM drains in-flight work (up to [host] shutdown_timeout);\na second signal exits at once.")
 	cf := addConfigFlags(fs)
 	listen := fs.String("listen", "", "address of the HTTP API (overrides [host] listen)")
+	watchFiles := fs.Bool("watch", true, "reload a plugin when its file or Go source changes, and the config when config.toml changes")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -26,11 +30,26 @@ func cmdRun(ctx context.Context, args []string, e *env) int {
 	defer stop()
 
 	start := time.Now()
-	h, err := host.New(ctx, cfg, host.Options{Logger: log})
+	h, err := host.New(ctx, cfg, host.Options{Logger: log, Watch: *watchFiles})
 	if err != nil {
 		log.Error("starting evhost", "err", err)
 		return exitError
 	}
+	// SIGHUP reloads the config and every plugin, as POST /v1/admin/reload.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				log.Info("SIGHUP: reloading")
+				h.ReloadAll(context.Background())
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	log.Info("evhost ready", "listen", cfg.Host.Listen, "broker", cfg.Broker.Kind,
 		"plugins", len(cfg.Plugins), "took", time.Since(start).Round(time.Millisecond))
 	if err := h.Run(ctx); err != nil {

@@ -1,0 +1,286 @@
+package host_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/evhost/evhost/host"
+	"github.com/evhost/evhost/host/config"
+	"github.com/evhost/evhost/host/event"
+	"github.com/evhost/evhost/host/wasm"
+	"github.com/evhost/evhost/internal/wasmbuild"
+)
+
+// watchedHost boots a watching host on the config file it writes in dir.
+func watchedHost(t testing.TB, dir, toml string) *host.Host {
+	t.Helper()
+	path := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(path, []byte(toml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := host.New(context.Background(), cfg, host.Options{Logger: slog.New(slog.DiscardHandler), Watch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close(context.Background()) })
+	return h
+}
+
+// waitVersion waits until plugin name serves the module with hash want.
+func waitVersion(t testing.TB, h *host.Host, name, want string) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		if p := h.Plugin(name); p != nil && p.Hash() == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("plugin %s never served version %s: %+v", name, want[:12], h.Plugins())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Saving a new module over the plugin's file swaps it in (an atomic
+// rename, as editors and deploy tools do); saving a broken one is refused
+// and the good one keeps serving.
+func TestWatchSwapsOnSave(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ver.wasm")
+	v1, v2 := versionWAT(t, "v1"), versionWAT(t, "v2")
+	os.WriteFile(path, v1, 0o644)
+	h := watchedHost(t, dir, fmt.Sprintf("[host]\ndata_dir = \"data\"\n[plugins.ver]\npath = %q\nevents = [\"work\"]\n", path))
+	tmp := path + ".tmp"
+	os.WriteFile(tmp, v2, 0o644)
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	waitVersion(t, h, "ver", wasm.Hash(v2))
+	os.WriteFile(path, []byte("\x00asm garbage"), 0o644)
+	deadline := time.Now().Add(waitLimit)
+	for h.Plugins()[0].LastRefusal == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the broken module was never refused")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if got := h.Plugin("ver").Hash(); got != wasm.Hash(v2) {
+		t.Fatalf("serving %s after a broken save", got[:12])
+	}
+}
+
+// The dev loop: editing a Go handler's source rebuilds and swaps it.
+func TestWatchRebuildsGoSource(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds Go plugins")
+	}
+	pdk, err := filepath.Abs("../plugins")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "greeter")
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "go.mod"), []byte("module greeter\n\ngo 1.24\n\nrequire github.com/evhost/evhost/plugins v0.0.0\n\nreplace github.com/evhost/evhost/plugins => "+pdk+"\n"), 0o644)
+	writeMain := func(greeting string) {
+		os.WriteFile(filepath.Join(src, "main.go"), []byte(`package main
+
+import "github.com/evhost/evhost/plugins/pdk"
+
+func init() { pdk.Handle(func(e *pdk.Event) error { return pdk.Emit("greeting", []byte(`+strconv.Quote(greeting)+`)) }) }
+
+func main() {}
+`), 0o644)
+	}
+	writeMain("hello")
+	h := watchedHost(t, dir, fmt.Sprintf("[host]\ndata_dir = \"data\"\n[plugins.greeter]\npath = %q\nevents = [\"greet\"]\n", src))
+	call := func() string {
+		res := h.Plugin("greeter").Call(context.Background(), &event.Event{ID: "1", Source: "/t", Type: "greet", SpecVersion: "1.0"})
+		if res.Status != wasm.Done || len(res.Emits) != 1 {
+			t.Fatalf("%+v", res)
+		}
+		return string(res.Emits[0].Data)
+	}
+	if got := call(); got != "hello" {
+		t.Fatalf("before the edit: %q", got)
+	}
+	before := h.Plugin("greeter").Hash()
+	writeMain("bonjour")
+	deadline := time.Now().Add(waitLimit)
+	for h.Plugin("greeter").Hash() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("the edited source was never rebuilt")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := call(); got != "bonjour" {
+		t.Fatalf("after the edit: %q", got)
+	}
+	// A build error is refused; the last good build keeps serving.
+	os.WriteFile(filepath.Join(src, "main.go"), []byte("package main\n\nfunc main() { syntax error }\n"), 0o644)
+	for h.Plugins()[0].LastRefusal == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the broken source was never refused")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if r := h.Plugins()[0].LastRefusal; !strings.Contains(r.Error, "gobuild") {
+		t.Fatalf("refusal %+v", r)
+	}
+	if got := call(); got != "bonjour" {
+		t.Fatalf("after a broken edit: %q", got)
+	}
+}
+
+// A config reload under load adds a subscription (it gets the events
+// published after it) and removes one (its deliveries stop cleanly); an
+// invalid config is refused with its position and changes nothing.
+func TestConfigReloadUnderLoad(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.wasm"), filepath.Join(dir, "b.wasm")
+	os.WriteFile(a, versionWAT(t, "a"), 0o644)
+	os.WriteFile(b, versionWAT(t, "b"), 0o644)
+	base := "[host]\ndata_dir = \"data\"\n[defaults]\nqueue = 100000\n"
+	plugin := func(name, path string) string {
+		return fmt.Sprintf("[plugins.%s]\npath = %q\nevents = [\"work\"]\n", name, path)
+	}
+	h := watchedHost(t, dir, base+plugin("a", a))
+	counts := map[string]int{}
+	seen := make(chan string, 100000)
+	h.Handle("observer", []string{"handled"}, func(_ context.Context, ev *event.Event, _ func(*event.Event)) error {
+		seen <- string(ev.Data)
+		return nil
+	})
+	if err := h.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	publishN := func(n int) {
+		for i := 0; i < n; i++ {
+			if _, err := h.Publish(context.Background(), &event.Event{Type: "work"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	drain := func(n int) {
+		for i := 0; i < n; i++ {
+			select {
+			case v := <-seen:
+				counts[v]++
+			case <-time.After(waitLimit):
+				t.Fatalf("waiting for %d more events: %v", n-i, counts)
+			}
+		}
+	}
+	cfgPath := filepath.Join(dir, "config.toml")
+	publishN(100)
+	// Add b: the file changes, the watcher reloads the config.
+	os.WriteFile(cfgPath, []byte(base+plugin("a", a)+plugin("b", b)), 0o644)
+	deadline := time.Now().Add(waitLimit)
+	for h.Plugin("b") == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("plugin b never added")
+		}
+		publishN(1)
+		drain(1)
+		time.Sleep(time.Millisecond)
+	}
+	drain(100)
+	counts = map[string]int{}
+	publishN(200)
+	drain(400)
+	if counts["a"] != 200 || counts["b"] != 200 {
+		t.Fatalf("after adding b: %v", counts)
+	}
+	// An invalid config is refused; a and b keep running.
+	os.WriteFile(cfgPath, []byte(base+plugin("a", a)+plugin("b", b)+"[plugins.c]\npath = 3\n"), 0o644)
+	err := h.Reload(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "config.toml:") {
+		t.Fatalf("invalid config: %v", err)
+	}
+	// Remove a: its deliveries stop, b's go on.
+	os.WriteFile(cfgPath, []byte(base+plugin("b", b)), 0o644)
+	for h.Plugin("a") != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("plugin a never removed")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for len(seen) > 0 {
+		<-seen
+	}
+	counts = map[string]int{}
+	publishN(200)
+	drain(200)
+	if counts["b"] != 200 || counts["a"] != 0 {
+		t.Fatalf("after removing a: %v", counts)
+	}
+}
+
+// rss returns the process's resident memory in bytes.
+func rss(t testing.TB) int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		t.Skip("no /proc/self/statm")
+	}
+	f := strings.Fields(string(b))
+	pages, _ := strconv.ParseInt(f[1], 10, 64)
+	return pages * int64(os.Getpagesize())
+}
+
+// Hundreds of swaps of a 1.9 MB Go plugin do not grow the process: the
+// old versions (compiled code and instances) are really closed.
+func TestRepeatedSwapsDoNotGrowMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("swaps Go plugins hundreds of times")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "p.wasm")
+	v := [][]byte{wasmbuild.Go(t, "wasm/testdata/goplugins/bytecount"), wasmbuild.Go(t, "wasm/testdata/goplugins/hostile")}
+	os.WriteFile(path, v[0], 0o644)
+	cfg, err := config.Parse(filepath.Join(dir, "config.toml"), []byte(fmt.Sprintf("[host]\ndata_dir = \"data\"\n[plugins.p]\npath = %q\nevents = [\"x\"]\n", path)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := host.New(context.Background(), cfg, host.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(context.Background())
+	swap := func(i int) {
+		os.WriteFile(path, v[i%2], 0o644)
+		old := h.Plugin("p")
+		if err := h.ReloadPlugin(context.Background(), "p"); err != nil {
+			t.Fatal(err)
+		}
+		<-old.Done()
+	}
+	for i := 1; i <= 20; i++ { // warm: caches, allocator, GC pacing
+		swap(i)
+	}
+	runtime.GC()
+	before := rss(t)
+	const swaps = 200
+	for i := 21; i <= 20+swaps; i++ {
+		swap(i)
+	}
+	runtime.GC()
+	after := rss(t)
+	grew := after - before
+	t.Logf("RSS %d MiB after warm-up, %d MiB after %d more swaps", before>>20, after>>20, swaps)
+	// A leaked version holds at least its instance's 3 MiB of memory.
+	if grew > 64<<20 {
+		t.Fatalf("RSS grew by %d MiB over %d swaps: old versions are not freed", grew>>20, swaps)
+	}
+}
