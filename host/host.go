@@ -73,8 +73,8 @@ type Host struct {
 	reloadMu  sync.Mutex // one reload at a time
 	watcher   *watch.Watcher
 	watchDone chan struct{}
-	kvMu     sync.Mutex
-	kv       map[string]kv.Store // per plugin, across its versions
+	kvMu      sync.Mutex
+	kv        map[string]kv.Store // per plugin, across its versions
 
 	mu      sync.Mutex
 	api     *httpapi.Server
