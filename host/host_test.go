@@ -39,7 +39,11 @@ func writeWasm(t testing.TB, dir, name string, bin []byte) string {
 // dir), serves its API on a loopback port and returns it and its base URL.
 func start(t *testing.T, dir, toml string) (*host.Host, string) {
 	t.Helper()
-	cfg, err := config.Parse(filepath.Join(dir, "config.toml"), []byte("[host]\ndata_dir = \"data\"\nshutdown_timeout = \"200ms\"\n"+toml))
+	path := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(path, []byte("[host]\ndata_dir = \"data\"\nshutdown_timeout = \"200ms\"\n"+toml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
