@@ -358,25 +358,8 @@ func (h *Host) Start(ctx context.Context) error {
 // Publish publishes one event, filling in a missing id (a random UUID),
 // source ("evhost://go") and time, and specversion 1.0.
 func (h *Host) Publish(ctx context.Context, ev *event.Event) (bus.PubAck, error) {
-	Stamp(ev, "evhost://go", time.Now())
+	event.Stamp(ev, "evhost://go", time.Now())
 	return h.bus.Publish(ctx, ev)
-}
-
-// Stamp fills in the attributes a producer may leave out: id (a random
-// UUID), source, time, and specversion.
-func Stamp(ev *event.Event, source string, now time.Time) {
-	if ev.ID == "" {
-		ev.ID = event.NewID()
-	}
-	if ev.Source == "" {
-		ev.Source = source
-	}
-	if ev.Time.IsZero() {
-		ev.Time = now.UTC()
-	}
-	if ev.SpecVersion == "" {
-		ev.SpecVersion = event.SpecVersion
-	}
 }
 
 // Bus returns the host's bus.
@@ -436,6 +419,6 @@ func CallOnce(ctx context.Context, cfg *config.Config, name string, ev *event.Ev
 		return wasm.Result{}, nil, fmt.Errorf("plugin %q: %w", name, err)
 	}
 	v := ph.cur.Load()
-	Stamp(ev, "evhost://cli", time.Now())
+	event.Stamp(ev, "evhost://cli", time.Now())
 	return v.Call(ctx, ev), v, nil
 }

@@ -3,6 +3,7 @@ package event
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"time"
 )
 
 // NewID returns a random UUID (version 4, RFC 9562) from crypto/rand: the
@@ -28,4 +29,22 @@ func formatUUID(u *[16]byte) string {
 	b[23] = '-'
 	hex.Encode(b[24:36], u[10:16])
 	return string(b[:])
+}
+
+// Stamp fills in the attributes a producer may leave out: id (a random
+// UUID), source, time (now, in UTC) and specversion. Attributes already
+// set are kept.
+func Stamp(e *Event, source string, now time.Time) {
+	if e.ID == "" {
+		e.ID = NewID()
+	}
+	if e.Source == "" {
+		e.Source = source
+	}
+	if e.Time.IsZero() {
+		e.Time = now.UTC()
+	}
+	if e.SpecVersion == "" {
+		e.SpecVersion = SpecVersion
+	}
 }

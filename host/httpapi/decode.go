@@ -481,15 +481,7 @@ func (s *stamper) finish(e *event.Event, o origin) *requestError {
 	if err := event.ValidType(e.Type); err != nil {
 		return o.errorf(event.AttrType, "%s", strings.TrimPrefix(err.Error(), "event: "))
 	}
-	if e.ID == "" {
-		e.ID = event.NewID()
-	}
-	if e.Source == "" {
-		e.Source = s.source
-	}
-	if e.Time.IsZero() {
-		e.Time = s.now().UTC()
-	}
+	event.Stamp(e, s.source, s.now())
 	for _, a := range [...]event.Attr{
 		{Name: event.AttrID, Value: e.ID},
 		{Name: event.AttrSource, Value: e.Source},
