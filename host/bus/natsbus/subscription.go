@@ -1,0 +1,340 @@
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/evhost/evhost/host/bus"
+	"github.com/evhost/evhost/host/event"
+)
+
+// subscription is what this process knows of one subscription: its
+// settings, an estimate of its queue length for the backpressure check,
+// its consumers here and their unsettled deliveries. Subscriptions made
+// by other processes are known from the server's list of consumers.
+type subscription struct {
+	name    string
+	cfg     atomic.Pointer[subConfig]
+	deleted atomic.Bool
+	born    time.Time // when this process first knew it
+	local   bool      // Subscribe was called for it here; guarded by Bus.mu
+	cfgAt   time.Time // when Subscribe last set cfg here; guarded by Bus.mu
+
+	// consumers are its Subscribers in this process; guarded by Bus.mu.
+	consumers map[*subscriber]struct{}
+
+	// est estimates the events it holds unsettled: the server's count at
+	// the last refresh, plus what this process published for it and minus
+	// what it settled since; delta is the part of est made since the
+	// current refresh began. Both are guarded by Bus.cmu.
+	est, delta int64
+
+	// inflight links its deliveries in this process that are not settled
+	// yet, to release them when the bus closes.
+	mu       sync.Mutex
+	inflight delivery // sentinel of a circular list
+}
+
+func newSubscription(name string, cfg *subConfig) *subscription {
+	s := &subscription{name: name, born: time.Now(), consumers: map[*subscriber]struct{}{}}
+	s.inflight.next, s.inflight.prev = &s.inflight, &s.inflight
+	s.cfg.Store(cfg)
+	return s
+}
+
+func (s *subscription) track(d *delivery) {
+	s.mu.Lock()
+	d.prev, d.next = s.inflight.prev, &s.inflight
+	d.prev.next, s.inflight.prev = d, d
+	s.mu.Unlock()
+}
+
+func (s *subscription) untrack(d *delivery) {
+	s.mu.Lock()
+	if d.next != nil {
+		d.prev.next, d.next.prev = d.next, d.prev
+		d.prev, d.next = nil, nil
+	}
+	s.mu.Unlock()
+}
+
+// releaseInflight naks every unsettled delivery, so that the server
+// delivers it again at once rather than after its ack wait.
+func (s *subscription) releaseInflight(b *Bus) {
+	s.mu.Lock()
+	var ds []*delivery
+	for d := s.inflight.next; d != &s.inflight; d = d.next {
+		ds = append(ds, d)
+	}
+	s.inflight.next, s.inflight.prev = &s.inflight, &s.inflight
+	for _, d := range ds {
+		d.prev, d.next = nil, nil
+	}
+	s.mu.Unlock()
+	for _, d := range ds {
+		if d.state.CompareAndSwap(0, 1) {
+			_ = b.nc.Publish(d.reply, ackRelease)
+		}
+	}
+}
+
+// publishList copies subs into list; b.mu must be held.
+func (b *Bus) publishList() {
+	l := make([]*subscription, 0, len(b.subs))
+	for _, s := range b.subs {
+		l = append(l, s)
+	}
+	slices.SortFunc(l, func(a, b *subscription) int {
+		if a.name < b.name {
+			return -1
+		}
+		return 1
+	})
+	b.list.Store(&l)
+}
+
+// reserve counts an event of type typ (or a redrive to only, when not nil)
+// in the queue of every subscription it goes to, appending them to held,
+// or returns the *bus.BackpressureError of the first one that is full and
+// counts it nowhere.
+func (b *Bus) reserve(typ string, only *subscription, held []*subscription) ([]*subscription, error) {
+	b.maybeRefresh()
+	lo := len(held)
+	if only != nil {
+		held = append(held, only)
+	} else {
+		for _, s := range *b.list.Load() {
+			if event.MatchAny(s.cfg.Load().patterns, typ) {
+				held = append(held, s)
+			}
+		}
+	}
+	b.cmu.Lock()
+	for _, s := range held[lo:] {
+		if q := s.cfg.Load().queue; s.est >= int64(q) && !s.deleted.Load() {
+			b.cmu.Unlock()
+			return held[:lo], &bus.BackpressureError{Subscription: s.name, Queue: q}
+		}
+	}
+	for _, s := range held[lo:] {
+		s.est++
+		s.delta++
+	}
+	b.cmu.Unlock()
+	return held, nil
+}
+
+// release undoes reserve for an event that was not enqueued.
+func (b *Bus) release(held []*subscription) {
+	if len(held) == 0 {
+		return
+	}
+	b.cmu.Lock()
+	for _, s := range held {
+		s.est--
+		s.delta--
+	}
+	b.cmu.Unlock()
+}
+
+// settled counts an event that s no longer holds.
+func (b *Bus) settled(s *subscription) {
+	b.cmu.Lock()
+	s.est--
+	s.delta--
+	b.cmu.Unlock()
+}
+
+// maybeRefresh asks the refresher for a new count when the last one is
+// older than Options.Refresh.
+func (b *Bus) maybeRefresh() {
+	if time.Now().UnixNano()-b.lastRefresh.Load() > int64(b.opts.Refresh) {
+		select {
+		case b.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// runRefresher refreshes the counts when Publish asks, until Close.
+func (b *Bus) runRefresher() {
+	defer b.wg.Done()
+	for {
+		select {
+		case <-b.done:
+			return
+		case <-b.kick:
+		}
+		ctx, cancel := context.WithTimeout(b.ctx, apiTimeout)
+		if err := b.refresh(ctx); err != nil && !b.closed.Load() {
+			b.log.Warn("natsbus: list subscriptions", slog.Any("error", err))
+		}
+		cancel()
+	}
+}
+
+// refresh lists the consumers of the events stream and takes from them
+// the subscriptions' settings and queue lengths.
+func (b *Bus) refresh(ctx context.Context) error {
+	start := time.Now()
+	b.lastRefresh.Store(start.UnixNano())
+	b.cmu.Lock()
+	for _, s := range *b.list.Load() {
+		s.delta = 0
+	}
+	b.cmu.Unlock()
+	lister := b.events.ListConsumers(ctx)
+	infos := map[string]*jetstream.ConsumerInfo{}
+	for info := range lister.Info() {
+		infos[info.Name] = info
+	}
+	if err := lister.Err(); err != nil {
+		return err
+	}
+	type count struct {
+		s *subscription
+		n int64
+	}
+	var counts []count
+	b.mu.Lock()
+	changed := false
+	for name, info := range infos {
+		cfg, ok := configFromMetadata(name, info.Config.Metadata, info.Config.AckWait)
+		if !ok {
+			continue // not an evhost subscription
+		}
+		s := b.subs[name]
+		if s == nil {
+			s = newSubscription(name, cfg)
+			b.subs[name] = s
+			changed = true
+		} else if old := s.cfg.Load(); start.After(s.cfgAt) &&
+			(old.ackWait != cfg.ackWait || !maps.Equal(old.metadata(), cfg.metadata())) {
+			s.cfg.Store(cfg) // changed by another process
+		}
+		counts = append(counts, count{s, int64(info.NumPending) + int64(info.NumAckPending)})
+	}
+	for name, s := range b.subs {
+		if _, ok := infos[name]; !ok && (!s.local || s.born.Before(start)) {
+			// Deleted by another process (or never made).
+			delete(b.subs, name)
+			s.deleted.Store(true)
+			changed = true
+		}
+	}
+	if changed {
+		b.publishList()
+	}
+	b.mu.Unlock()
+	b.cmu.Lock()
+	for _, c := range counts {
+		c.s.est = c.n + c.s.delta
+	}
+	b.cmu.Unlock()
+	return nil
+}
+
+// ensureConsumer creates or updates the consumer of sub and registers the
+// subscription.
+func (b *Bus) ensureConsumer(ctx context.Context, sub bus.Subscription, patterns []event.Pattern, queue int) (*subscription, error) {
+	var lastErr error
+	for range 3 {
+		// The stream's last sequence, read before the consumer's state:
+		// whatever the consumer holds then was published up to it.
+		si, err := b.events.Info(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("natsbus: subscribe %q: %w", sub.Name, err)
+		}
+		cons, err := b.events.Consumer(ctx, sub.Name)
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			cfg, err := newSubConfig(sub, patterns, nil, queue)
+			if err != nil {
+				return nil, fmt.Errorf("%w %q: %w", bus.ErrInvalidSubscription, sub.Name, err)
+			}
+			_, err = b.events.CreateConsumer(ctx, b.consumerConfig(sub.Name, cfg))
+			if errors.Is(err, jetstream.ErrConsumerExists) {
+				lastErr = err
+				continue // made by another process meanwhile: update it
+			}
+			if err != nil {
+				return nil, fmt.Errorf("natsbus: subscribe %q: %w", sub.Name, err)
+			}
+			return b.register(sub.Name, cfg), nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("natsbus: subscribe %q: %w", sub.Name, err)
+		}
+		info := cons.CachedInfo()
+		var eras []era
+		if old, ok := configFromMetadata(sub.Name, info.Config.Metadata, info.Config.AckWait); ok {
+			floor := info.AckFloor.Stream
+			for _, e := range old.eras {
+				if e.Until > floor {
+					eras = append(eras, e)
+				}
+			}
+			holds := info.NumPending+uint64(info.NumAckPending) > 0
+			if !slices.Equal(old.raw, sub.Patterns) && holds && si.State.LastSeq > floor {
+				eras = append(eras, era{Until: si.State.LastSeq, Patterns: old.raw})
+			}
+		}
+		cfg, err := newSubConfig(sub, patterns, eras, queue)
+		if err != nil {
+			return nil, fmt.Errorf("%w %q: %w", bus.ErrInvalidSubscription, sub.Name, err)
+		}
+		_, err = b.events.UpdateConsumer(ctx, b.consumerConfig(sub.Name, cfg))
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			lastErr = err
+			continue // deleted meanwhile: create it
+		}
+		if err != nil {
+			return nil, fmt.Errorf("natsbus: subscribe %q: update its consumer: %w", sub.Name, err)
+		}
+		return b.register(sub.Name, cfg), nil
+	}
+	return nil, fmt.Errorf("natsbus: subscribe %q: its consumer keeps changing: %w", sub.Name, lastErr)
+}
+
+// consumerConfig returns the configuration of the consumer of
+// subscription name.
+func (b *Bus) consumerConfig(name string, c *subConfig) jetstream.ConsumerConfig {
+	subjects, _ := filters(b.eventsPrefix, c.all())
+	subjects = append(subjects, b.redrivePrefix+name+".>")
+	return jetstream.ConsumerConfig{
+		Durable:       name,
+		Description:   "evhost subscription",
+		DeliverPolicy: jetstream.DeliverNewPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       c.ackWait,
+		MaxDeliver:    -1, // the bus counts attempts: see RATIONALE.md
+
+		FilterSubjects: subjects,
+		MaxAckPending:  min(b.opts.MaxAckPending, c.queue),
+		Metadata:       c.metadata(),
+	}
+}
+
+// register records that this process subscribed to name with cfg.
+func (b *Bus) register(name string, cfg *subConfig) *subscription {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.subs[name]
+	if s == nil {
+		s = newSubscription(name, cfg)
+		b.subs[name] = s
+		b.publishList()
+	}
+	s.cfg.Store(cfg)
+	s.local = true
+	s.cfgAt = time.Now()
+	return s
+}
