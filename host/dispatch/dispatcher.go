@@ -62,10 +62,14 @@ type Options struct {
 	Logger *slog.Logger
 	// Observer, if set, is told about every handled delivery.
 	Observer Observer
-	// Batch is the number of deliveries a worker takes from the bus at
-	// once when they are ready (default 8). Larger batches cost fewer
-	// trips to the bus; a worker holds at most Batch deliveries unsettled,
-	// so a subscription's AckWait should exceed Batch times its handler's
+	// Batch is the number of deliveries the worker of a route with
+	// concurrency 1 takes from the bus at once when they are ready
+	// (default 8): fewer trips to the bus, and nothing to lose since that
+	// worker handles them in order anyway. Workers of a route with more
+	// concurrency take one delivery at a time, so that one slow call never
+	// holds deliveries that an idle worker of the same route could run.
+	// A worker holds at most Batch deliveries unsettled, so a
+	// subscription's AckWait should exceed Batch times its handler's
 	// timeout.
 	Batch int
 	// Middleware wraps every route's handler, outermost first, around
@@ -261,7 +265,11 @@ func (r *runner) stop(ctx context.Context) {
 
 func (r *runner) work() {
 	defer r.wg.Done()
-	buf := make([]bus.Delivery, r.d.opts.Batch)
+	batch := 1
+	if r.route.Concurrency == 1 {
+		batch = r.d.opts.Batch
+	}
+	buf := make([]bus.Delivery, batch)
 	for {
 		n, err := r.sub.Fetch(r.d.hardCtx, buf)
 		for i := 0; i < n; i++ {

@@ -322,3 +322,33 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// A slow call does not hold back deliveries that another worker of the
+// same route is free to run (no prefetch hoarding when concurrency > 1).
+func TestSlowCallDoesNotHoldOthersOfItsRoute(t *testing.T) {
+	b, d := setup(t)
+	release := make(chan struct{})
+	second := make(chan struct{})
+	var n atomic.Int32
+	err := d.Apply(context.Background(), []dispatch.Route{{Name: "r", Patterns: []string{"t"}, Concurrency: 2,
+		Handler: dispatch.HandlerFunc(func(ctx context.Context, _ *event.Event, _ int) dispatch.Outcome {
+			if n.Add(1) == 1 {
+				select { // the first call is slow
+				case <-release:
+				case <-ctx.Done():
+				}
+			} else {
+				close(second)
+			}
+			return dispatch.Outcome{}
+		})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both are ready at once, so a worker could take both in one fetch.
+	if _, err := b.PublishBatch(context.Background(), []*event.Event{ev("t"), ev("t")}); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, second) // handled while the first call still runs
+	close(release)
+}
