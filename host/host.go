@@ -10,7 +10,7 @@
 //	 ├─ httpapi   ingest and admin over HTTP
 //	 ├─ dispatch  subscriptions -> bounded concurrent handler calls -> Ack/Nak/Term
 //	 ├─ wasm      plugins: compile, check, pool, sandbox, ABI v1
-//	 ├─ bus       the broker contract; membus (in-process)
+//	 ├─ bus       the broker contract; natsbus (JetStream, embedded or a cluster), membus (in-process)
 //	 ├─ config    TOML -> Config
 //	 └─ event     the Event value, envelope and JSON codecs, patterns
 //
@@ -31,7 +31,7 @@ import (
 	"time"
 
 	"github.com/evhost/evhost/host/bus"
-	"github.com/evhost/evhost/host/bus/membus"
+	"github.com/evhost/evhost/host/bus/natsbus"
 	"github.com/evhost/evhost/host/config"
 	"github.com/evhost/evhost/host/dispatch"
 	"github.com/evhost/evhost/host/event"
@@ -65,6 +65,7 @@ type Host struct {
 	log  *slog.Logger
 	rt   *wasm.Runtime
 	bus  bus.Bus
+	nbus *natsbus.Bus // the same bus when it is NATS: KV spaces and run records live beside it
 	disp *dispatch.Dispatcher
 
 	draining atomic.Bool
@@ -98,18 +99,17 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (h *Host, err er
 			h.Close(context.Background())
 		}
 	}()
-	h.bus = opts.Bus
-	if h.bus == nil {
-		switch cfg.Broker.Kind {
-		case config.BrokerMemory, "":
-			h.bus = membus.New(membus.Options{Queue: cfg.Defaults.Queue, Logger: h.log.With(slog.String("component", "bus"))})
-		default:
-			return nil, fmt.Errorf("host: broker kind %q is not available in this build yet; use kind = \"memory\"", cfg.Broker.Kind)
-		}
-	}
 	dataDir := cfg.Host.ResolvedDataDir
 	if dataDir == "" {
 		dataDir = "data"
+	}
+	h.bus = opts.Bus
+	if h.bus == nil {
+		if h.bus, h.nbus, err = openBus(ctx, cfg, dataDir, h.log); err != nil {
+			return nil, err
+		}
+	} else if nb, ok := opts.Bus.(*natsbus.Bus); ok {
+		h.nbus = nb
 	}
 	h.rt, err = wasm.NewRuntime(ctx, wasm.RuntimeOptions{
 		CacheDir: filepath.Join(dataDir, "cache", "wazero"),
@@ -238,7 +238,11 @@ func (h *Host) pluginOptions(p *config.Plugin) (wasm.PluginOptions, error) {
 		}
 	}
 	if p.KV.Enabled {
-		o.KV = h.kvStore(p)
+		s, err := h.kvStore(p)
+		if err != nil {
+			return o, fmt.Errorf("kv: %w", err)
+		}
+		o.KV = s
 	}
 	if len(p.AllowedHosts) > 0 {
 		return o, errors.New("allowed_hosts: the http_request capability is not available in this build yet")
@@ -275,19 +279,31 @@ func matchAny(pats []event.Pattern, t string) bool {
 }
 
 // kvStore returns the plugin's key-value space, the same for every version
-// of the plugin.
-func (h *Host) kvStore(p *config.Plugin) kv.Store {
+// of the plugin: a JetStream KV bucket when the broker is NATS (shared by
+// every daemon and kept across restarts), else one in memory.
+func (h *Host) kvStore(p *config.Plugin) (kv.Store, error) {
 	h.kvMu.Lock()
 	defer h.kvMu.Unlock()
 	if h.kv == nil {
 		h.kv = map[string]kv.Store{}
 	}
-	s, ok := h.kv[p.Name]
-	if !ok {
-		s = kv.NewMemory(int(p.KV.MaxBytes))
-		h.kv[p.Name] = s
+	if s, ok := h.kv[p.Name]; ok {
+		return s, nil
 	}
-	return s
+	var s kv.Store
+	if h.nbus != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		var err error
+		s, err = natsbus.KV(ctx, h.nbus, p.Name, natsbus.KVOptions{MaxValueSize: int(p.KV.MaxValueBytes), MaxBytes: int64(p.KV.MaxBytes)})
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		s = kv.NewMemory(int(p.KV.MaxBytes))
+	}
+	h.kv[p.Name] = s
+	return s, nil
 }
 
 // Handle registers a native Go handler as a subscription named name, for

@@ -64,11 +64,70 @@ const (
 
 // Broker is the [broker] table: where events are journaled and delivered.
 type Broker struct {
-	// Kind is BrokerMemory (the default for now), BrokerEmbedded or BrokerNATS (key kind).
+	// Kind is BrokerEmbedded (the default), BrokerNATS or BrokerMemory (key kind).
 	Kind string
 	// URL is the comma-separated list of server URLs of a NATS cluster (key
 	// url); required with kind "nats" and refused with the others.
 	URL string
+
+	// CredsFile is a NATS credentials file, resolved against the config's
+	// directory (key creds_file); kind "nats" only.
+	CredsFile string
+	// User and Password authenticate to the cluster (keys user, password,
+	// password_env, password_file); kind "nats" only.
+	User     string
+	Password Secret
+	// Token authenticates to the cluster with a token (keys token,
+	// token_env, token_file); kind "nats" only.
+	Token Secret
+	// TLS is the [broker.tls] table (keys ca_file, cert_file, key_file,
+	// resolved against the config's directory); kind "nats" only.
+	TLS BrokerTLS
+
+	// Listen, with kind "embedded", also serves the embedded NATS server on
+	// this host:port to network clients: the nats CLI, tests, other tools
+	// (key listen, default "": in-process only).
+	Listen string
+	// Fsync is the flush policy of the embedded server's files (key fsync):
+	// "interval" (the default) flushes every SyncInterval, "always" before
+	// acknowledging each event, so that a power loss loses nothing
+	// acknowledged, at a fraction of the throughput. A crash of the process
+	// loses nothing acknowledged either way.
+	Fsync string
+	// SyncInterval is the flush interval of Fsync "interval" (key
+	// sync_interval, default "100ms").
+	SyncInterval time.Duration
+
+	// MaxAge is how long the event stream, the audit log, keeps an event
+	// (key max_age, default "168h"; "0s" keeps events until MaxBytes).
+	MaxAge time.Duration
+	// MaxBytes caps the event stream; past it the oldest events go (key
+	// max_bytes, default "10GiB"; 0 means no cap).
+	MaxBytes Size
+	// DedupWindow is how long an event's source and id are remembered to
+	// drop a repeat (key dedup_window, default "2m").
+	DedupWindow time.Duration
+	// Replicas of the streams (key replicas); 0 means 1 embedded, and 3 on
+	// a NATS cluster (1 on a single server).
+	Replicas int
+	// Prefix names the streams and subjects (key prefix, default
+	// "evhost"): daemons with different prefixes share a cluster without
+	// seeing each other's events.
+	Prefix string
+	// RunsMaxAge is how long the records of handler runs are kept (key
+	// runs_max_age, default "168h").
+	RunsMaxAge time.Duration
+}
+
+// Fsync policies of [broker] fsync.
+const (
+	FsyncInterval = "interval"
+	FsyncAlways   = "always"
+)
+
+// BrokerTLS is the [broker.tls] table.
+type BrokerTLS struct {
+	CAFile, CertFile, KeyFile string
 }
 
 // DeliveryLimits are the limits of any subscription, a plugin or a webhook:

@@ -25,8 +25,8 @@ func TestReferenceConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Host.Listen != "127.0.0.1:8080" || c.Broker.Kind != BrokerMemory {
-		t.Errorf("listen %q, broker %q; want 127.0.0.1:8080 and memory", c.Host.Listen, c.Broker.Kind)
+	if c.Host.Listen != "127.0.0.1:8080" || c.Broker.Kind != BrokerEmbedded {
+		t.Errorf("listen %q, broker %q; want 127.0.0.1:8080 and embedded", c.Host.Listen, c.Broker.Kind)
 	}
 	if c.Host.Token.IsSet() {
 		t.Errorf("the reference sets a token; it should only show how")
@@ -159,12 +159,27 @@ func TestValidate(t *testing.T) {
 		{"log level", "[host]\nlog_level = \"WARN\"\nlog_format = \"json\"", ""},
 		{"zero max_body", "[host]\nmax_body = 0", `t.toml:2:12: host.max_body: invalid max_body 0B: must be positive`},
 		{"max_body bytes", "[host]\nmax_body = 4096", ""},
-		{"broker kind", "[broker]\nkind = \"kafka\"", `t.toml:2:8: broker.kind: invalid broker kind "kafka" (want memory, embedded or nats)`},
+		{"broker kind", "[broker]\nkind = \"kafka\"", `t.toml:2:8: broker.kind: invalid broker kind "kafka" (want embedded, nats or memory)`},
 		{"broker url without nats", "[broker]\nkind = \"embedded\"\nurl = \"nats://x:4222\"",
 			`t.toml:3:7: broker.url: url is used only with kind = "nats"`},
 		{"broker nats", "[broker]\nkind = \"nats\"\nurl = \"nats://a:4222, tls://b:4222\"", ""},
 		{"broker nats bad url", "[broker]\nkind = \"nats\"\nurl = \"http://a:4222\"",
 			`t.toml:3:7: broker.url: invalid url "http://a:4222": scheme must be nats, tls, ws or wss`},
+		{"broker nats auth tls", "[broker]\nkind = \"nats\"\nurl = \"tls://a:4222\"\nuser = \"evhost\"\npassword = \"pw\"\n[broker.tls]\nca_file = \"ca.pem\"", ""},
+		{"broker nats two auths", "[broker]\nkind = \"nats\"\nurl = \"nats://a:4222\"\ncreds_file = \"x.creds\"\ntoken = \"t\"",
+			`t.toml:5:9: broker.token: set at most one of creds_file, user and token`},
+		{"broker tls half", "[broker]\nkind = \"nats\"\nurl = \"nats://a:4222\"\n[broker.tls]\ncert_file = \"c.pem\"",
+			`t.toml:4:9: broker.tls: set both cert_file and key_file, or neither`},
+		{"broker creds embedded", "[broker]\ncreds_file = \"x.creds\"",
+			`t.toml:2:14: broker.creds_file: creds_file is used only with kind = "nats"`},
+		{"broker listen nats", "[broker]\nkind = \"nats\"\nurl = \"nats://a:4222\"\nlisten = \"127.0.0.1:4222\"",
+			`t.toml:4:10: broker.listen: listen is used only with kind = "embedded"`},
+		{"broker embedded tuned", "[broker]\nfsync = \"always\"\nlisten = \"127.0.0.1:0\"\nmax_age = \"24h\"\nmax_bytes = \"1GiB\"\ndedup_window = \"10m\"\nprefix = \"shop\"", ""},
+		{"broker fsync", "[broker]\nfsync = \"never\"", `t.toml:2:9: broker.fsync: invalid fsync "never" (want "interval" or "always")`},
+		{"broker dedup over max_age", "[broker]\nmax_age = \"1m\"\ndedup_window = \"2m\"",
+			`t.toml:3:16: broker.dedup_window: dedup_window 2m0s is longer than max_age 1m0s`},
+		{"broker prefix", "[broker]\nprefix = \"a.b\"", `t.toml:2:10: broker.prefix: invalid prefix "a.b": want 1 to 32 characters of A-Z, a-z, 0-9, '_' and '-'`},
+		{"broker memory", "[broker]\nkind = \"memory\"", ""},
 		{"zero timeout", "[defaults]\ntimeout = \"0s\"", `t.toml:2:11: defaults.timeout: invalid timeout 0s: must be positive`},
 		{"negative backoff", "[defaults]\nbackoff = \"-1s\"", `t.toml:2:11: defaults.backoff: invalid backoff -1s: must not be negative`},
 		{"max_backoff below backoff", "[defaults]\nbackoff = \"1m\"\nmax_backoff = \"1s\"",

@@ -377,9 +377,7 @@ func (d *decoder) config(tree map[string]any) *Config {
 	}
 	c.Host.ResolvedDataDir = c.Resolve(c.Host.DataDir)
 	if t := root.sub("broker"); t != nil {
-		t.str("kind", &c.Broker.Kind)
-		t.str("url", &c.Broker.URL)
-		t.done()
+		d.broker(c, t, &c.Broker)
 	}
 	// [defaults] first: plugins and webhooks start from it, wherever it is in the file.
 	if t := root.sub("defaults"); t != nil {
@@ -392,6 +390,38 @@ func (d *decoder) config(tree map[string]any) *Config {
 	d.webhooks(c, root)
 	root.done()
 	return c
+}
+
+func (d *decoder) broker(c *Config, t *table, b *Broker) {
+	t.str("kind", &b.Kind)
+	t.str("url", &b.URL)
+	if t.str("creds_file", &b.CredsFile) && b.CredsFile != "" {
+		b.CredsFile = c.Resolve(b.CredsFile)
+	}
+	t.str("user", &b.User)
+	d.secret(t, "password", &b.Password)
+	d.secret(t, "token", &b.Token)
+	if tt := t.sub("tls"); tt != nil {
+		for _, f := range []struct {
+			key string
+			dst *string
+		}{{"ca_file", &b.TLS.CAFile}, {"cert_file", &b.TLS.CertFile}, {"key_file", &b.TLS.KeyFile}} {
+			if tt.str(f.key, f.dst) && *f.dst != "" {
+				*f.dst = c.Resolve(*f.dst)
+			}
+		}
+		tt.done()
+	}
+	t.str("listen", &b.Listen)
+	t.str("fsync", &b.Fsync)
+	t.duration("sync_interval", &b.SyncInterval)
+	t.duration("max_age", &b.MaxAge)
+	t.size("max_bytes", &b.MaxBytes)
+	t.duration("dedup_window", &b.DedupWindow)
+	t.integer("replicas", &b.Replicas)
+	t.str("prefix", &b.Prefix)
+	t.duration("runs_max_age", &b.RunsMaxAge)
+	t.done()
 }
 
 func (d *decoder) host(t *table, h *Host) {

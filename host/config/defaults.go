@@ -22,7 +22,16 @@ func Default() *Config {
 			LogFormat:       "text",
 			LogLevel:        slog.LevelInfo,
 		},
-		Broker:   Broker{Kind: BrokerMemory},
+		Broker: Broker{
+			Kind:         BrokerEmbedded,
+			Fsync:        FsyncInterval,
+			SyncInterval: 100 * time.Millisecond,
+			MaxAge:       7 * 24 * time.Hour,
+			MaxBytes:     10 * GiB,
+			DedupWindow:  2 * time.Minute,
+			Prefix:       "evhost",
+			RunsMaxAge:   7 * 24 * time.Hour,
+		},
 		Defaults: DefaultLimits(),
 	}
 	c.Host.ResolvedDataDir = c.Resolve(c.Host.DataDir)

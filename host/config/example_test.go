@@ -28,7 +28,7 @@ timeout = "2s"
 	// Output:
 	// payment [order.placed] [payment.charged] plugins/payment
 	// timeout 2s concurrency 8 memory 64MiB
-	// listen 127.0.0.1:8080 broker memory
+	// listen 127.0.0.1:8080 broker embedded
 }
 
 // Every problem of a file is reported at once, sorted by position, each with

@@ -119,20 +119,94 @@ func (v *checker) broker(b *Broker) {
 		if b.URL != "" {
 			v.invalid("broker.url", "url is used only with kind = %q", BrokerNATS)
 		}
+		for _, k := range []struct {
+			key string
+			set bool
+		}{
+			{"creds_file", b.CredsFile != ""}, {"user", b.User != ""}, {"password", b.Password.IsSet()},
+			{"token", b.Token.IsSet()}, {"tls", b.TLS != (BrokerTLS{})},
+		} {
+			if k.set {
+				v.invalid("broker."+k.key, "%s is used only with kind = %q", k.key, BrokerNATS)
+			}
+		}
 	case BrokerNATS:
 		if b.URL == "" {
 			v.missing("broker.url", "missing: kind = %q needs the url of the NATS servers", BrokerNATS)
-			return
 		}
 		for _, u := range strings.Split(b.URL, ",") {
+			if b.URL == "" {
+				break
+			}
 			if err := checkNATSURL(strings.TrimSpace(u)); err != nil {
 				v.invalid("broker.url", "invalid url %q: %v", strings.TrimSpace(u), err)
 			}
 		}
+		n := 0
+		for _, set := range []bool{b.CredsFile != "", b.User != "", b.Token.IsSet()} {
+			if set {
+				n++
+			}
+		}
+		if n > 1 {
+			v.invalid("broker.token", "set at most one of creds_file, user and token")
+		}
+		if b.Password.IsSet() && b.User == "" {
+			v.invalid("broker.password", "password needs user")
+		}
+		if (b.TLS.CertFile == "") != (b.TLS.KeyFile == "") {
+			v.invalid("broker.tls", "set both cert_file and key_file, or neither")
+		}
+		if b.Listen != "" {
+			v.invalid("broker.listen", "listen is used only with kind = %q", BrokerEmbedded)
+		}
 	default:
 		v.invalid("broker.kind", "invalid broker kind %q (want %s, %s or %s)",
-			b.Kind, BrokerMemory, BrokerEmbedded, BrokerNATS)
+			b.Kind, BrokerEmbedded, BrokerNATS, BrokerMemory)
 	}
+	if b.Listen != "" && b.Kind == BrokerEmbedded {
+		if err := checkListen(b.Listen); err != nil {
+			v.invalid("broker.listen", "invalid listen %q: %v", b.Listen, err)
+		}
+	}
+	switch b.Fsync {
+	case FsyncInterval, FsyncAlways:
+	default:
+		v.invalid("broker.fsync", "invalid fsync %q (want %q or %q)", b.Fsync, FsyncInterval, FsyncAlways)
+	}
+	if b.SyncInterval <= 0 {
+		v.invalid("broker.sync_interval", "invalid sync_interval %v: must be positive", b.SyncInterval)
+	}
+	if b.MaxAge < 0 {
+		v.invalid("broker.max_age", "invalid max_age %v: must not be negative", b.MaxAge)
+	}
+	if b.DedupWindow <= 0 {
+		v.invalid("broker.dedup_window", "invalid dedup_window %v: must be positive", b.DedupWindow)
+	} else if b.MaxAge > 0 && b.DedupWindow > b.MaxAge {
+		v.invalid("broker.dedup_window", "dedup_window %v is longer than max_age %v", b.DedupWindow, b.MaxAge)
+	}
+	if b.Replicas < 0 || b.Replicas > 5 {
+		v.invalid("broker.replicas", "invalid replicas %d: want 0 (the default) to 5", b.Replicas)
+	}
+	if !validPrefix(b.Prefix) {
+		v.invalid("broker.prefix", "invalid prefix %q: want 1 to 32 characters of A-Z, a-z, 0-9, '_' and '-'", b.Prefix)
+	}
+	if b.RunsMaxAge < 0 {
+		v.invalid("broker.runs_max_age", "invalid runs_max_age %v: must not be negative", b.RunsMaxAge)
+	}
+}
+
+func validPrefix(p string) bool {
+	if len(p) < 1 || len(p) > 32 {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func checkNATSURL(s string) error {
