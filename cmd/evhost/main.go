@@ -4,6 +4,7 @@
 //	evhost publish   send an event to a running daemon
 //	evhost validate  check a config and its plugins without running
 //	evhost call      run one plugin on one event locally
+//	evhost dlq       list, show and retry the dead letters of a running daemon
 //	evhost version   print the version
 //
 // Run `evhost help` or `evhost COMMAND -h` for details.
@@ -51,6 +52,7 @@ func init() {
 		{"publish", "publish an event to a running daemon over HTTP", cmdPublish},
 		{"validate", "check a config file and load its plugins, without running", cmdValidate},
 		{"call", "run one plugin on one event locally; print its emits and logs", cmdCall},
+		{"dlq", "list, show and retry dead letters of a running daemon (list|show|retry)", cmdDLQ},
 		{"version", "print the version of evhost and of its plugin ABI", cmdVersion},
 	}
 }
