@@ -7,8 +7,8 @@
 //
 // It is the one package of evhost that imports the NATS server and client;
 // nothing it exports exposes a NATS type. It imports host/bus, host/event,
-// host/kv and the standard library besides, and must not import config,
-// dispatch or the daemon: it takes its settings as Options.
+// host/kv, host/runlog and the standard library besides, and must not
+// import config, dispatch or the daemon: it takes its settings as Options.
 //
 // # On the server
 //
@@ -17,6 +17,7 @@
 //	stream evhost_events   subjects evhost.events.<type>              every event, the audit log (limits: MaxAge, MaxBytes)
 //	                                evhost.redrive.<subscription>.<type> events redriven to one subscription
 //	stream evhost_dlq      subjects evhost.dlq.<subscription>          dead letters
+//	stream evhost_runs     subjects evhost.runs.<hash of event id>     handler runs and outcomes (Runs; limits: RunsOptions)
 //	consumer <subscription> on evhost_events                           one durable pull consumer per subscription
 //	KV bucket evhost_kv_<plugin>                                       one per plugin (KV)
 //

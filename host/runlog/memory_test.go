@@ -1,0 +1,100 @@
+package runlog_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/evhost/evhost/host/runlog"
+	"github.com/evhost/evhost/host/runlog/runlogtest"
+)
+
+func TestMemoryConformance(t *testing.T) {
+	runlogtest.Run(t, func(t *testing.T) runlog.Store { return runlog.NewMemory(0) })
+}
+
+func TestMemoryBound(t *testing.T) {
+	ctx := context.Background()
+	m := runlog.NewMemory(10)
+	for i := 0; i < 25; i++ {
+		// Events e0..e4, five records each, spread over time.
+		if err := m.Append(ctx, runlogtest.Rec(fmt.Sprint("e", i%5), "sub", i/5+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m.Len() != 10 {
+		t.Errorf("Len = %d, want 10", m.Len())
+	}
+	for i := 0; i < 5; i++ {
+		got, _ := m.ByEvent(ctx, fmt.Sprint("e", i))
+		if len(got) != 2 || got[0].Attempt != 4 || got[1].Attempt != 5 {
+			t.Errorf("ByEvent(e%d) = %+v, want its last two attempts", i, got)
+		}
+	}
+	all, _ := m.List(ctx, runlog.Filter{})
+	if len(all) != 10 || all[0].Seq != 16 || all[9].Seq != 25 {
+		t.Errorf("List = %d records from %d, want 10 from 16", len(all), all[0].Seq)
+	}
+	if got, _ := m.List(ctx, runlog.Filter{After: 3}); len(got) != 10 {
+		t.Errorf("List after a forgotten record = %d records, want the 10 kept", len(got))
+	}
+	// An event whose records were all forgotten leaves no trace.
+	if err := m.Append(ctx, runlogtest.Rec("once", "sub", 1)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		_ = m.Append(ctx, runlogtest.Rec("other", "sub", i))
+	}
+	if got, _ := m.ByEvent(ctx, "once"); len(got) != 0 {
+		t.Errorf("ByEvent(once) = %+v after it was pushed out", got)
+	}
+}
+
+// TestMemoryHammer appends, reads and lists from many goroutines past the
+// bound (run with -race).
+func TestMemoryHammer(t *testing.T) {
+	ctx := context.Background()
+	m := runlog.NewMemory(100)
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 500; i++ {
+				id := fmt.Sprint("e", i%37)
+				if err := m.Append(ctx, runlogtest.Rec(id, fmt.Sprint("s", w), i)); err != nil {
+					t.Error(err)
+					return
+				}
+				got, err := m.ByEvent(ctx, id)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for j := range got {
+					if got[j].EventID != id || j > 0 && got[j].Seq <= got[j-1].Seq {
+						t.Errorf("ByEvent(%s) = %+v", id, got)
+						return
+					}
+				}
+				if _, err := m.List(ctx, runlog.Filter{Subscription: "s1", Limit: 5}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if m.Len() != 100 {
+		t.Errorf("Len = %d, want 100", m.Len())
+	}
+	n := 0
+	for i := 0; i < 37; i++ {
+		got, _ := m.ByEvent(ctx, fmt.Sprint("e", i))
+		n += len(got)
+	}
+	if n != 100 {
+		t.Errorf("the index holds %d records, want the 100 kept", n)
+	}
+}

@@ -1,0 +1,303 @@
+package runlog
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/evhost/evhost/host/event"
+)
+
+// Defaults of RecorderOptions' zero fields.
+const (
+	DefaultRecorderBuffer = 8192
+	DefaultRecorderBatch  = 256
+	// DefaultAppendTimeout bounds one Store.Append of the Recorder.
+	DefaultAppendTimeout = 10 * time.Second
+)
+
+// logEvery is how often, at most, a Recorder logs that it dropped or lost
+// records.
+const logEvery = 10 * time.Second
+
+// RecorderOptions configure a Recorder.
+type RecorderOptions struct {
+	// Buffer is the number of records that may wait to be appended; past
+	// it, records are dropped. Zero means DefaultRecorderBuffer.
+	Buffer int
+	// Batch is the largest number of records given to one Store.Append.
+	// Zero means DefaultRecorderBatch.
+	Batch int
+	// AppendTimeout bounds each Store.Append. Zero means
+	// DefaultAppendTimeout.
+	AppendTimeout time.Duration
+	// Describe, if set, names the plugin and version serving a route, for
+	// the records Handled makes. It is called on the caller's goroutine
+	// and must be quick (an atomic load).
+	Describe func(route string) (plugin, version string)
+	// Logger receives the warnings about dropped and lost records, at most
+	// one every ten seconds; nil discards them.
+	Logger *slog.Logger
+}
+
+// Recorder takes run records from the dispatcher's workers and appends
+// them to a Store in batches, from one goroutine of its own. Create it
+// with NewRecorder and stop it with Close. It is safe for concurrent use.
+//
+// Recording never delays handling: Handled and Add copy what they need,
+// put the record in a bounded buffer and return, and when the buffer is
+// full (the store is slower than the handlers, or unreachable) the record
+// is dropped and counted (Dropped). Blocking instead would make the run
+// log, which is a record of what happened, throttle what happens: a slow
+// or unavailable store would stall every subscription's handling and
+// hold its deliveries past their ack wait. The guarantees of evhost are
+// about events, which the bus keeps; a missing run record costs a gap in
+// a trace. See RATIONALE.md, "Why does the Recorder drop records?".
+//
+// The dispatcher's Observer reports a dispatch.Outcome, which this
+// package cannot name (it must not import dispatch); the daemon adapts
+// it:
+//
+//	func (o observer) Handled(route string, ev *event.Event, attempt int, out dispatch.Outcome, took time.Duration) {
+//		o.rec.Handled(route, ev, attempt, out.Status.String(), out.Reason, out.Emits, took)
+//	}
+type Recorder struct {
+	store Store
+	opts  RecorderOptions
+	log   *slog.Logger
+
+	mu     sync.RWMutex // held for reading to send on ch, for writing to close it
+	closed bool
+	ch     chan item
+
+	ctx    context.Context // of the appends; canceled when Close gives up
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the drainer has returned
+
+	dropped  atomic.Uint64
+	failed   atomic.Uint64
+	appended atomic.Uint64
+}
+
+// item is a record to append, or a flush request.
+type item struct {
+	rec   *Record
+	flush chan struct{} // closed once what came before is appended
+}
+
+// NewRecorder returns a running Recorder that appends to s. The store
+// stays the caller's: Close does not close it.
+func NewRecorder(s Store, opts RecorderOptions) *Recorder {
+	if opts.Buffer <= 0 {
+		opts.Buffer = DefaultRecorderBuffer
+	}
+	if opts.Batch <= 0 {
+		opts.Batch = DefaultRecorderBatch
+	}
+	if opts.AppendTimeout <= 0 {
+		opts.AppendTimeout = DefaultAppendTimeout
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &Recorder{
+		store: s,
+		opts:  opts,
+		log:   log,
+		ch:    make(chan item, opts.Buffer),
+		done:  make(chan struct{}),
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	go r.drain()
+	return r
+}
+
+// Handled records a run of route on ev, ended with status (a
+// dispatch.Status name) and reason after took; emits are the outcome's
+// emits. It has the shape of the dispatcher's Observer and never blocks.
+//
+// The run's start is taken as now minus took. Emits are kept only for a
+// done run, the only kind whose emits the dispatcher publishes; the
+// events themselves are kept, not copied (a published event is never
+// modified).
+func (r *Recorder) Handled(route string, ev *event.Event, attempt int, status, reason string, emits []*event.Event, took time.Duration) {
+	rec := &Record{
+		Kind:         KindDelivery,
+		Subscription: route,
+		EventID:      ev.ID,
+		EventSource:  ev.Source,
+		EventType:    ev.Type,
+		Attempt:      attempt,
+		Status:       status,
+		Reason:       reason,
+		Start:        time.Now().Add(-took),
+		Duration:     took,
+	}
+	if status == StatusDone && len(emits) > 0 {
+		rec.Emits = append([]*event.Event(nil), emits...)
+	}
+	if d := r.opts.Describe; d != nil {
+		rec.Plugin, rec.Version = d(route)
+	}
+	r.Add(rec)
+}
+
+// Add hands rec to the Recorder, which owns it from then on, and reports
+// whether it was accepted: false when the buffer is full or the Recorder
+// is closed (the record is dropped and counted) or rec cannot be stored
+// (nil, or without EventID: dropped too). It never blocks.
+func (r *Recorder) Add(rec *Record) bool {
+	if rec == nil || rec.EventID == "" {
+		r.dropped.Add(1)
+		return false
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.closed {
+		r.dropped.Add(1)
+		return false
+	}
+	select {
+	case r.ch <- item{rec: rec}:
+		return true
+	default:
+		r.dropped.Add(1)
+		return false
+	}
+}
+
+// Flush waits until every record accepted before it was called has been
+// handed to the store (appended, or failed: see Failed), or ctx ends.
+func (r *Recorder) Flush(ctx context.Context) error {
+	done := make(chan struct{})
+	r.mu.RLock()
+	if r.closed {
+		r.mu.RUnlock()
+		return fmt.Errorf("runlog: recorder: %w", ErrClosed)
+	}
+	select {
+	case r.ch <- item{flush: done}:
+		r.mu.RUnlock()
+	case <-ctx.Done():
+		r.mu.RUnlock()
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops taking records, appends those it holds and returns when they
+// are appended. If ctx ends first, it abandons the append in progress and
+// the records still waiting (counted as dropped), and returns ctx's error
+// once its goroutine has returned. It does not close the store.
+func (r *Recorder) Close(ctx context.Context) error {
+	r.mu.Lock()
+	if !r.closed {
+		r.closed = true
+		close(r.ch)
+	}
+	r.mu.Unlock()
+	select {
+	case <-r.done:
+		r.cancel()
+		return nil
+	case <-ctx.Done():
+		r.cancel()
+		<-r.done
+		return ctx.Err()
+	}
+}
+
+// Dropped returns the number of records dropped: refused by Add (buffer
+// full, closed, invalid) or abandoned by Close.
+func (r *Recorder) Dropped() uint64 { return r.dropped.Load() }
+
+// Failed returns the number of records lost because the store's Append
+// failed.
+func (r *Recorder) Failed() uint64 { return r.failed.Load() }
+
+// Appended returns the number of records appended to the store.
+func (r *Recorder) Appended() uint64 { return r.appended.Load() }
+
+// drain appends the records of ch in batches until ch is closed.
+func (r *Recorder) drain() {
+	defer close(r.done)
+	batch := make([]*Record, 0, r.opts.Batch)
+	var flushes []chan struct{}
+	var lastLog time.Time
+	var loggedDropped, loggedFailed uint64
+	var lastErr error
+	for it := range r.ch {
+		batch, flushes = batch[:0], flushes[:0]
+		open := r.take(it, &batch, &flushes)
+	gather:
+		for open && len(flushes) == 0 && len(batch) < r.opts.Batch {
+			select {
+			case it, ok := <-r.ch:
+				if !ok {
+					break gather
+				}
+				open = r.take(it, &batch, &flushes)
+			default:
+				break gather
+			}
+		}
+		if err := r.append(batch); err != nil {
+			lastErr = err
+		}
+		for _, f := range flushes {
+			close(f)
+		}
+		clear(batch)
+		d, f := r.dropped.Load(), r.failed.Load()
+		if (d != loggedDropped || f != loggedFailed) && time.Since(lastLog) >= logEvery {
+			r.log.Warn("runlog: run records lost",
+				slog.Uint64("dropped", d-loggedDropped), slog.Uint64("failed", f-loggedFailed),
+				slog.Any("last_error", lastErr))
+			loggedDropped, loggedFailed, lastLog, lastErr = d, f, time.Now(), nil
+		}
+	}
+}
+
+// take adds it to the batch or the flushes, and reports whether more may
+// be gathered.
+func (r *Recorder) take(it item, batch *[]*Record, flushes *[]chan struct{}) bool {
+	if it.flush != nil {
+		*flushes = append(*flushes, it.flush)
+		return false
+	}
+	*batch = append(*batch, it.rec)
+	return true
+}
+
+// append appends batch to the store, or counts it as dropped once Close
+// has given up.
+func (r *Recorder) append(batch []*Record) error {
+	if len(batch) == 0 {
+		return nil
+	}
+	if r.ctx.Err() != nil {
+		r.dropped.Add(uint64(len(batch)))
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, r.opts.AppendTimeout)
+	defer cancel()
+	if err := r.store.Append(ctx, batch...); err != nil {
+		if r.ctx.Err() != nil {
+			r.dropped.Add(uint64(len(batch)))
+			return nil
+		}
+		r.failed.Add(uint64(len(batch)))
+		return err
+	}
+	r.appended.Add(uint64(len(batch)))
+	return nil
+}
