@@ -38,6 +38,7 @@ import (
 	"github.com/evhost/evhost/host/gobuild"
 	"github.com/evhost/evhost/host/httpapi"
 	"github.com/evhost/evhost/host/kv"
+	"github.com/evhost/evhost/host/runlog"
 	"github.com/evhost/evhost/host/wasm"
 	"github.com/evhost/evhost/host/watch"
 )
@@ -61,12 +62,14 @@ type Options struct {
 // register native handlers with Handle, then Start it (or Run it, which
 // also serves the HTTP API), and Close it.
 type Host struct {
-	cfg  *config.Config
-	log  *slog.Logger
-	rt   *wasm.Runtime
-	bus  bus.Bus
-	nbus *natsbus.Bus // the same bus when it is NATS: KV spaces and run records live beside it
-	disp *dispatch.Dispatcher
+	cfg      *config.Config
+	log      *slog.Logger
+	rt       *wasm.Runtime
+	bus      bus.Bus
+	nbus     *natsbus.Bus     // the same bus when it is NATS: KV spaces and run records live beside it
+	runStore runlog.Store     // records of handler runs
+	recorder *runlog.Recorder // feeds runStore from the dispatcher's workers
+	disp     *dispatch.Dispatcher
 
 	draining atomic.Bool
 	addr     atomic.Value // string
@@ -121,7 +124,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (h *Host, err er
 	if err := h.loadPlugins(ctx, dataDir); err != nil {
 		return nil, err
 	}
-	h.disp = dispatch.New(h.bus, dispatch.Options{Logger: h.log, Observer: opts.Observer})
+	if err := h.openRuns(ctx, cfg); err != nil {
+		return nil, err
+	}
+	h.disp = dispatch.New(h.bus, dispatch.Options{Logger: h.log, Observer: observer{rec: h.recorder, next: opts.Observer}})
 	if opts.Watch {
 		if err := h.startWatching(); err != nil {
 			return nil, err
@@ -339,11 +345,15 @@ func (h *Host) route(name string, patterns []string, l config.DeliveryLimits) di
 }
 
 // routes returns every subscription: the plugins' and the native ones.
-func (h *Host) routes() []dispatch.Route {
+func (h *Host) routes() []dispatch.Route { return h.routesOf(h.cfg, h.plugins) }
+
+// routesOf returns the subscriptions of the plugins of cfg that plugins
+// serve, and the native ones.
+func (h *Host) routesOf(cfg *config.Config, plugins map[string]*pluginHandler) []dispatch.Route {
 	var rs []dispatch.Route
-	for i := range h.cfg.Plugins {
-		p := &h.cfg.Plugins[i]
-		ph, ok := h.plugins[p.Name]
+	for i := range cfg.Plugins {
+		p := &cfg.Plugins[i]
+		ph, ok := plugins[p.Name]
 		if !ok {
 			continue
 		}
@@ -405,6 +415,12 @@ func (h *Host) Close(ctx context.Context) error {
 	var errs []error
 	if h.disp != nil {
 		errs = append(errs, h.disp.Close(ctx))
+	}
+	if h.recorder != nil {
+		errs = append(errs, h.recorder.Close(ctx))
+	}
+	if h.runStore != nil {
+		errs = append(errs, h.runStore.Close(ctx))
 	}
 	if h.bus != nil {
 		errs = append(errs, h.bus.Close(ctx))

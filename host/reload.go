@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"reflect"
 	"sync"
 	"time"
@@ -156,26 +157,29 @@ func (h *Host) apply(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 
-	// Swap: new versions into their handlers, the config, then the routes.
+	// Swap: new versions into the handlers of running plugins at once; new
+	// plugins and the new config become visible once their routes are
+	// subscribed, so that whoever sees a new plugin can count on its
+	// subscription receiving the events published from then on.
 	var retired []*wasm.Plugin
 	h.mu.Lock()
+	next := maps.Clone(h.plugins)
 	for name, nph := range fresh {
-		if ph, ok := h.plugins[name]; ok {
+		if ph, ok := next[name]; ok {
 			retired = append(retired, ph.swap(nph.cur.Load()))
 			ph.srcHash = nph.srcHash
 		} else {
-			h.plugins[name] = nph
+			next[name] = nph
 		}
 	}
 	removed := map[string]*pluginHandler{}
-	for name, ph := range h.plugins {
+	for name, ph := range next {
 		if p := cfg.Plugin(name); p == nil || !p.Enabled {
 			removed[name] = ph
-			delete(h.plugins, name)
+			delete(next, name)
 		}
 	}
-	h.cfg = cfg
-	routes := h.routes()
+	routes := h.routesOf(cfg, next)
 	started := h.started
 	h.mu.Unlock()
 	if started {
@@ -184,6 +188,9 @@ func (h *Host) apply(ctx context.Context, cfg *config.Config) error {
 			return err
 		}
 	}
+	h.mu.Lock()
+	h.plugins, h.cfg = next, cfg
+	h.mu.Unlock()
 	// The removed routes have stopped: retire their plugins too.
 	for _, ph := range removed {
 		retired = append(retired, ph.cur.Load())

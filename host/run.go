@@ -29,6 +29,7 @@ func (h *Host) Handler() http.Handler {
 		h.api.Handle("GET /v1/plugins", http.HandlerFunc(h.servePlugins))
 		h.api.Handle("POST /v1/admin/reload", http.HandlerFunc(h.serveReload))
 		h.handleDeadLetters()
+		h.handleReplay()
 	}
 	return h.api
 }

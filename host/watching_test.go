@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -159,34 +160,55 @@ func TestConfigReloadUnderLoad(t *testing.T) {
 		return fmt.Sprintf("[plugins.%s]\npath = %q\nevents = [\"work\"]\n", name, path)
 	}
 	h := watchedHost(t, dir, base+plugin("a", a))
-	counts := map[string]int{}
-	seen := make(chan string, 100000)
+	// Each handled event names its version ("a" or "b") in its data and
+	// the event it answers in its causationid; a phase counts the answers
+	// to its own events only, so stragglers of an earlier phase (an event
+	// published while b's subscription was being created, then handled by
+	// both) do not blur the count.
+	type answer struct{ version, cause string }
+	seen := make(chan answer, 100000)
 	h.Handle("observer", []string{"handled"}, func(_ context.Context, ev *event.Event, _ func(*event.Event)) error {
-		seen <- string(ev.Data)
+		cause, _ := ev.Ext(event.ExtCausationID)
+		seen <- answer{string(ev.Data), cause}
 		return nil
 	})
 	if err := h.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	publishN := func(n int) {
-		for i := 0; i < n; i++ {
-			if _, err := h.Publish(context.Background(), &event.Event{Type: "work"}); err != nil {
+	var phase string
+	n := 0
+	publishN := func(k int) {
+		for i := 0; i < k; i++ {
+			n++
+			if _, err := h.Publish(context.Background(), &event.Event{Type: "work", ID: fmt.Sprintf("%s-%d", phase, n)}); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	drain := func(n int) {
-		for i := 0; i < n; i++ {
+	// expect waits until the answers of the current phase are exactly
+	// want[v] from each version v; an unwanted answer makes it fail.
+	expect := func(want map[string]int) {
+		t.Helper()
+		counts := map[string]int{}
+		timeout := time.After(waitLimit)
+		for !maps.Equal(counts, want) {
 			select {
-			case v := <-seen:
-				counts[v]++
-			case <-time.After(waitLimit):
-				t.Fatalf("waiting for %d more events: %v", n-i, counts)
+			case a := <-seen:
+				if strings.HasPrefix(a.cause, phase+"-") {
+					counts[a.version]++
+					if counts[a.version] > want[a.version] {
+						t.Fatalf("phase %s: answers %v, want %v", phase, counts, want)
+					}
+				}
+			case <-timeout:
+				t.Fatalf("phase %s: answers %v, want %v", phase, counts, want)
 			}
 		}
 	}
 	cfgPath := filepath.Join(dir, "config.toml")
+	phase = "before"
 	publishN(100)
+	expect(map[string]int{"a": 100})
 	// Add b: the file changes, the watcher reloads the config.
 	os.WriteFile(cfgPath, []byte(base+plugin("a", a)+plugin("b", b)), 0o644)
 	deadline := time.Now().Add(waitLimit)
@@ -194,17 +216,11 @@ func TestConfigReloadUnderLoad(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("plugin b never added")
 		}
-		publishN(1)
-		drain(1)
 		time.Sleep(time.Millisecond)
 	}
-	drain(100)
-	counts = map[string]int{}
+	phase = "added"
 	publishN(200)
-	drain(400)
-	if counts["a"] != 200 || counts["b"] != 200 {
-		t.Fatalf("after adding b: %v", counts)
-	}
+	expect(map[string]int{"a": 200, "b": 200})
 	// An invalid config is refused; a and b keep running.
 	os.WriteFile(cfgPath, []byte(base+plugin("a", a)+plugin("b", b)+"[plugins.c]\npath = 3\n"), 0o644)
 	err := h.Reload(context.Background())
@@ -219,15 +235,12 @@ func TestConfigReloadUnderLoad(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	for len(seen) > 0 {
-		<-seen
-	}
-	counts = map[string]int{}
+	phase = "removed"
 	publishN(200)
-	drain(200)
-	if counts["b"] != 200 || counts["a"] != 0 {
-		t.Fatalf("after removing a: %v", counts)
-	}
+	expect(map[string]int{"b": 200})
+	// Handled and settled by now: nothing from a may follow.
+	publishN(1)
+	expect(map[string]int{"b": 1})
 }
 
 // rss returns the process's resident memory in bytes.

@@ -112,12 +112,24 @@ func (f daemonFlags) client(e *env, fs *flag.FlagSet, name string) (*apiClient, 
 // body. On a failure to get a response it prints why and returns the exit
 // code (ok false).
 func (d *apiClient) do(ctx context.Context, method, path string) (resp *http.Response, body []byte, code int, ok bool) {
+	return d.send(ctx, method, path, "", nil)
+}
+
+// send is do with a request body of content type ct, when reqBody is not nil.
+func (d *apiClient) send(ctx context.Context, method, path, ct string, reqBody []byte) (resp *http.Response, body []byte, code int, ok bool) {
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, d.base+path, nil)
+	var r io.Reader
+	if reqBody != nil {
+		r = bytes.NewReader(reqBody)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, d.base+path, r)
 	if err != nil {
 		fprintf(d.e.stderr, "%s: %v\n", d.name, err)
 		return nil, nil, exitUsage, false
+	}
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
 	}
 	if d.token != "" {
 		req.Header.Set("Authorization", "Bearer "+d.token)

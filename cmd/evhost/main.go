@@ -4,6 +4,7 @@
 //	evhost publish   send an event to a running daemon
 //	evhost validate  check a config and its plugins without running
 //	evhost call      run one plugin on one event locally
+//	evhost replay    run a subscription again over recorded events; shadow-replay a candidate
 //	evhost dlq       list, show and retry the dead letters of a running daemon
 //	evhost version   print the version
 //
@@ -53,6 +54,7 @@ func init() {
 		{"validate", "check a config file and load its plugins, without running", cmdValidate},
 		{"call", "run one plugin on one event locally; print its emits and logs", cmdCall},
 		{"dlq", "list, show and retry dead letters of a running daemon (list|show|retry)", cmdDLQ},
+		{"replay", "run a subscription's handler again over recorded events, or shadow-replay a candidate", cmdReplay},
 		{"version", "print the version of evhost and of its plugin ABI", cmdVersion},
 	}
 }

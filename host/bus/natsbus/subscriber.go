@@ -58,6 +58,7 @@ type subscriber struct {
 	next  string // the subject of pull requests
 
 	sem        chan struct{} // held by the one Next or Fetch that pulls
+	callers    atomic.Int32  // Next and Fetch calls in progress, pulling or waiting to
 	wake       chan struct{} // something arrived in the inbox
 	done       chan struct{} // closed by close
 	closeOnce  sync.Once
@@ -183,9 +184,11 @@ func (c *subscriber) Next(ctx context.Context) (bus.Delivery, error) {
 }
 
 // Fetch implements bus.Subscriber. At most one call at a time pulls from
-// the server, with at most one open pull request for len(buf) messages;
-// messages of that request that arrive after the call returned are kept
-// for the next call.
+// the server, with at most one open pull request for len(buf) messages, or
+// one per call in progress when there are more of them (callers blocked
+// behind this one: a dispatcher's workers each calling Next); messages of
+// that request that arrive after the call returned are kept for the next
+// call.
 func (c *subscriber) Fetch(ctx context.Context, buf []bus.Delivery) (int, error) {
 	if len(buf) == 0 {
 		return 0, nil
@@ -193,6 +196,8 @@ func (c *subscriber) Fetch(ctx context.Context, buf []bus.Delivery) (int, error)
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	c.callers.Add(1)
+	defer c.callers.Add(-1)
 	select {
 	case c.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -240,7 +245,9 @@ func (c *subscriber) Fetch(ctx context.Context, buf []bus.Delivery) (int, error)
 		if c.want == 0 && !noResp {
 			c.reqNo++
 			no, send = c.reqNo, true
-			c.want = min(len(buf), maxPull)
+			// Ask for the messages of every caller waiting behind this
+			// one too: one round trip serves them all.
+			c.want = min(max(len(buf), int(c.callers.Load())), maxPull)
 			c.reqDeadline = now.Add(pullExpiry + pullGrace)
 		}
 		want, deadline := c.want, c.reqDeadline
