@@ -298,7 +298,7 @@ func (r *runner) handle(dl bus.Delivery) {
 	switch out.Status {
 	case Done:
 		if len(out.Emits) > 0 {
-			if _, perr := r.d.bus.PublishBatch(r.d.hardCtx, out.Emits); perr != nil {
+			if perr := r.publishEmits(out.Emits); perr != nil {
 				// Emits published before the failure have deterministic
 				// ids: the retry's are deduplicated.
 				out = Outcome{Status: Retry, Reason: "publishing emitted events: " + perr.Error()}
@@ -328,6 +328,34 @@ func (r *runner) handle(dl bus.Delivery) {
 	}
 	if obs != nil {
 		obs.Handled(r.route.Name, ev, dl.Attempt(), out, time.Since(start))
+	}
+}
+
+// publishEmits publishes the emits of a handler that succeeded. When the
+// bus fails to store them (a timeout, a NATS cluster electing a stream
+// leader), the failure is the bus's, not the handler's: the worker keeps
+// the delivery and tries again, for up to a quarter of the subscription's
+// ack wait, before the delivery counts as a failed attempt. Otherwise a
+// broker's failover of a few seconds would use up every attempt of the
+// events in flight and dead-letter them. A refusal of the events
+// (ErrInvalidEvent), backpressure and a closed bus end it at once.
+func (r *runner) publishEmits(emits []*event.Event) error {
+	ackWait := r.route.AckWait
+	if ackWait <= 0 {
+		ackWait = bus.DefaultAckWait
+	}
+	ctx, cancel := context.WithTimeout(r.d.hardCtx, ackWait/4)
+	defer cancel()
+	for pause := 50 * time.Millisecond; ; pause = min(2*pause, time.Second) {
+		_, err := r.d.bus.PublishBatch(ctx, emits)
+		if err == nil || errors.Is(err, bus.ErrInvalidEvent) || errors.Is(err, bus.ErrBackpressure) || errors.Is(err, bus.ErrClosed) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(pause):
+		}
 	}
 }
 

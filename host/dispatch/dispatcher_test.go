@@ -2,6 +2,7 @@ package dispatch_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -126,6 +127,61 @@ func TestEmitsOnlyOnSuccess(t *testing.T) {
 	}
 	if calls.Load() != 4 { // each event: one failed attempt, one success
 		t.Fatalf("%d calls, want 4", calls.Load())
+	}
+}
+
+// flakyBus fails its first PublishBatch calls, as a NATS cluster does
+// while it elects a stream's leader.
+type flakyBus struct {
+	bus.Bus
+	fails atomic.Int32
+}
+
+func (f *flakyBus) PublishBatch(ctx context.Context, events []*event.Event) ([]bus.PubAck, error) {
+	if f.fails.Add(-1) >= 0 {
+		return nil, errors.New("flaky: no stream answered")
+	}
+	return f.Bus.PublishBatch(ctx, events)
+}
+
+// A bus that fails to store a handler's emits for a moment does not cost
+// the event an attempt: the worker publishes the emits again, and the
+// event is handled once, not dead-lettered, even with a single attempt.
+func TestEmitsOutlastABriefBusFailure(t *testing.T) {
+	mb := membus.New(membus.Options{})
+	b := &flakyBus{Bus: mb}
+	b.fails.Store(4)
+	d := dispatch.New(b, dispatch.Options{Logger: slog.New(slog.DiscardHandler)})
+	t.Cleanup(func() {
+		d.Close(context.Background())
+		mb.Close(context.Background())
+	})
+	got := make(chan *event.Event, 10)
+	var calls atomic.Int32
+	err := d.Apply(context.Background(), []dispatch.Route{
+		{Name: "payment", Patterns: []string{"order.placed"}, MaxAttempts: 1,
+			Handler: dispatch.HandlerFunc(func(_ context.Context, e *event.Event, _ int) dispatch.Outcome {
+				calls.Add(1)
+				child := &event.Event{Type: "payment.charged"}
+				event.StampChild(child, e, "/payment", "payment", 0, time.Now())
+				return dispatch.Outcome{Emits: []*event.Event{child}}
+			})},
+		{Name: "email", Patterns: []string{"payment.charged"},
+			Handler: dispatch.HandlerFunc(func(_ context.Context, e *event.Event, _ int) dispatch.Outcome {
+				got <- e
+				return dispatch.Outcome{}
+			})},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(t, b, ev("order.placed"))
+	recv(t, got)
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("%d calls, want 1", n)
+	}
+	if dls, err := mb.DeadLetters(context.Background(), bus.DeadLetterFilter{}); err != nil || len(dls) != 0 {
+		t.Fatalf("dead letters %+v, %v", dls, err)
 	}
 }
 
