@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -68,7 +69,15 @@ func (c configFlags) load(e *env) (*config.Config, bool) {
 		return nil, false
 	}
 	if *c.dataDir != "" {
-		cfg.Host.DataDir, cfg.Host.ResolvedDataDir = *c.dataDir, *c.dataDir
+		// A relative --data-dir is relative to the working directory; the
+		// host needs it absolute, as the config's own data_dir is (it
+		// builds Go plugins with their directory as the working one).
+		dir, err := filepath.Abs(*c.dataDir)
+		if err != nil {
+			fprintf(e.stderr, "--data-dir: %v\n", err)
+			return nil, false
+		}
+		cfg.Host.DataDir, cfg.Host.ResolvedDataDir = *c.dataDir, dir
 	}
 	return cfg, true
 }
