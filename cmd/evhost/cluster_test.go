@@ -31,8 +31,12 @@ func TestClusterSurvivesADaemonAndANode(t *testing.T) {
 		urls = append(urls, s.ClientURL())
 	}
 	broker := fmt.Sprintf("kind = \"nats\"\nurl = %q\nreplicas = 3", strings.Join(urls, ","))
-	d1 := startEvhost(t, bin, "d1", testConfig(broker, wasm, "d1", "20ms"), t.TempDir())
-	d2 := startEvhost(t, bin, "d2", testConfig(broker, wasm, "d2", "20ms"), t.TempDir())
+	// Both at once on the fresh cluster: they create the same R3 streams
+	// concurrently (natsbus tries again an attempt that hangs).
+	d1 := launchEvhost(t, bin, "d1", testConfig(broker, wasm, "d1", "20ms"), t.TempDir())
+	d2 := launchEvhost(t, bin, "d2", testConfig(broker, wasm, "d2", "20ms"), t.TempDir())
+	d1.waitServing(t)
+	d2.waitServing(t)
 	_, js := natsConnect(t, strings.Join(urls, ","))
 
 	// The producer spreads its batches over the daemons it knows alive,

@@ -124,6 +124,15 @@ type evhostProc struct {
 // log is shown if the test failed.
 func startEvhost(t *testing.T, bin, name, config, dataDir string) *evhostProc {
 	t.Helper()
+	p := launchEvhost(t, bin, name, config, dataDir)
+	p.waitServing(t)
+	return p
+}
+
+// launchEvhost starts a daemon as startEvhost does, without waiting for it
+// to serve: several daemons start at once, and each then waitServing.
+func launchEvhost(t *testing.T, bin, name, config, dataDir string) *evhostProc {
+	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "config.toml")
 	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
@@ -146,20 +155,26 @@ func startEvhost(t *testing.T, bin, name, config, dataDir string) *evhostProc {
 			t.Logf("log of daemon %s:\n%s", p.name, log)
 		}
 	})
+	return p
+}
+
+// waitServing waits until the daemon serves its HTTP API and notes its address.
+func (p *evhostProc) waitServing(t *testing.T) {
+	t.Helper()
 	rx := regexp.MustCompile(`msg="serving the HTTP API" addr=(\S+)`)
 	deadline := time.Now().Add(time.Minute)
 	for {
 		if m := rx.FindStringSubmatch(p.log.String()); m != nil {
 			p.addr = m[1]
-			return p
+			return
 		}
 		select {
 		case <-p.exited:
-			t.Fatalf("daemon %s exited while starting (%v):\n%s", name, p.err, p.log.String())
+			t.Fatalf("daemon %s exited while starting (%v):\n%s", p.name, p.err, p.log.String())
 		case <-time.After(5 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("daemon %s did not serve within a minute:\n%s", name, p.log.String())
+			t.Fatalf("daemon %s did not serve within a minute:\n%s", p.name, p.log.String())
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -207,7 +208,7 @@ func (b *Bus) setupStreams(ctx context.Context) error {
 		maxBytes = -1
 	}
 	var err error
-	b.events, err = b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	b.events, err = b.createStream(ctx, jetstream.StreamConfig{
 		Name:        b.eventsStream,
 		Description: "evhost events: the journal and audit log",
 		Subjects:    []string{b.eventsPrefix + ">", b.redrivePrefix + ">"},
@@ -228,7 +229,7 @@ func (b *Bus) setupStreams(ctx context.Context) error {
 	if o.DeadLetterMaxAge > 0 {
 		dlqDedup = min(dlqDedup, o.DeadLetterMaxAge)
 	}
-	b.dlq, err = b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	b.dlq, err = b.createStream(ctx, jetstream.StreamConfig{
 		Name:        b.dlqStream,
 		Description: "evhost dead letters",
 		Subjects:    []string{b.dlqPrefix + ">"},
@@ -242,6 +243,30 @@ func (b *Bus) setupStreams(ctx context.Context) error {
 		return streamErr(b.dlqStream, replicas, err)
 	}
 	return nil
+}
+
+// streamAttempt bounds one attempt of createStream.
+const streamAttempt = 5 * time.Second
+
+// createStream creates or updates a stream, trying again while ctx lasts
+// when an attempt times out: two processes creating the same replicated
+// stream at once on a fresh cluster can both wait forever for an answer
+// (seen with nats-server 2.15.2), and the next attempt finds the stream.
+func (b *Bus) createStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	for pause := 100 * time.Millisecond; ; pause = min(2*pause, 2*time.Second) {
+		actx, cancel := context.WithTimeout(ctx, streamAttempt)
+		st, err := b.js.CreateOrUpdateStream(actx, cfg)
+		cancel()
+		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
+			return st, err
+		}
+		b.log.Warn("natsbus: creating a stream timed out; trying again", slog.String("stream", cfg.Name))
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(pause + rand.N(pause)):
+		}
+	}
 }
 
 func streamErr(name string, replicas int, err error) error {

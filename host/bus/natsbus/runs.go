@@ -92,7 +92,7 @@ func Runs(ctx context.Context, b *Bus, opts RunsOptions) (runlog.Store, error) {
 		maxPayload: int(b.nc.MaxPayload()),
 	}
 	var err error
-	s.stream, err = b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	s.stream, err = b.createStream(ctx, jetstream.StreamConfig{
 		Name:        s.name,
 		Description: "evhost handler runs and their outcomes",
 		Subjects:    []string{s.prefix + ">"},
