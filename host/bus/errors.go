@@ -30,6 +30,12 @@ var (
 	// ErrInvalidSubscription is wrapped by Subscribe's refusal of a
 	// Subscription that fails Validate.
 	ErrInvalidSubscription = errors.New("bus: invalid subscription")
+	// ErrUnavailable is wrapped by the failure of a durable bus that cannot
+	// take or confirm an event for now: its broker is unreachable, elects
+	// a leader, or did not answer in time. The event may or may not have
+	// been stored; publishing it again is safe (a stored copy is reported
+	// as a duplicate within the dedup window). Retry later.
+	ErrUnavailable = errors.New("bus: broker unavailable")
 )
 
 // BackpressureError is the error of an event refused because the queue of

@@ -217,6 +217,9 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, events []*event
 	case errors.Is(err, bus.ErrClosed):
 		status = http.StatusServiceUnavailable
 		resp.Error = "the bus is closed (the daemon is draining)" + where + "; retry after " + s.retryAfter + "s"
+	case errors.Is(err, bus.ErrUnavailable):
+		status = http.StatusServiceUnavailable
+		resp.Error = "the broker cannot take events right now" + where + "; retry after " + s.retryAfter + "s (a repeat of an event stored meanwhile is dropped as a duplicate): " + err.Error()
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		status = http.StatusServiceUnavailable
 		resp.Error = "the request ended before the events were published" + where + ": " + err.Error()

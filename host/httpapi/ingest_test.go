@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evhost/evhost/host/bus"
 	"github.com/evhost/evhost/host/event"
 	"github.com/evhost/evhost/host/httpapi"
 )
@@ -462,6 +463,12 @@ func TestPublisherErrors(t *testing.T) {
 	e := post(t, srv+"/v1/events/a", `{}`).errorBody(t, http.StatusInternalServerError)
 	if !strings.Contains(e.Error, "disk on fire") {
 		t.Fatal(e.Error)
+	}
+	// A broker that cannot take events for now (a failover): 503, retry.
+	pub.err = fmt.Errorf("natsbus: publish: %w: nats: timeout", bus.ErrUnavailable)
+	res := post(t, srv+"/v1/events/a", `{}`)
+	if e := res.errorBody(t, http.StatusServiceUnavailable); !strings.Contains(e.Error, "retry") || res.header.Get("Retry-After") == "" {
+		t.Fatalf("unavailable broker: %s %v", res.body, res.header)
 	}
 }
 

@@ -349,6 +349,10 @@ func (b *Bus) publishErr(ctx context.Context, err error) error {
 		return ctx.Err()
 	case errors.Is(err, nats.ErrMaxPayload):
 		return fmt.Errorf("%w: %w", bus.ErrInvalidEvent, err)
+	case errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders),
+		errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, nats.ErrDisconnected),
+		errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionDraining):
+		return fmt.Errorf("natsbus: publish: %w: %w", bus.ErrUnavailable, err)
 	}
 	return fmt.Errorf("natsbus: publish: %w", err)
 }

@@ -95,7 +95,7 @@ func (a *acker) onAck(m *nats.Msg) {
 
 // errNoStream is the error of a publish that no stream answered: JetStream
 // is starting, electing a leader, or the stream is gone.
-var errNoStream = errors.New("no stream answered (JetStream unavailable)")
+var errNoStream = fmt.Errorf("%w: no stream answered (JetStream unavailable)", bus.ErrUnavailable)
 
 // parsePubAck reads the stream's acknowledgement of a publish:
 // {"stream":"s","seq":42,"duplicate":true}, or an error.
@@ -231,7 +231,7 @@ func (b *Bus) publishBatch(ctx context.Context, events []*event.Event) ([]bus.Pu
 		case <-b.done:
 			waitErr = errClosed
 		case <-timer.C:
-			waitErr = fmt.Errorf("natsbus: publish: %w", nats.ErrTimeout)
+			waitErr = fmt.Errorf("natsbus: publish: %w: %w", bus.ErrUnavailable, nats.ErrTimeout)
 		}
 		return false
 	}
