@@ -3,7 +3,9 @@
 // server run inside the process with its files under a directory, and its
 // `nats` broker, an external NATS cluster that several daemons share. It
 // passes the conformance suite (bus/bustest) with the Persistent feature,
-// and also provides plugins' key-value spaces on JetStream KV (KV).
+// and also provides plugins' key-value spaces on JetStream KV (KV), the
+// run log (Runs), and the deploy store of the modules and releases that
+// every daemon of a cluster runs (Deploys, DialDeploys; see deploy.go).
 //
 // It is the one package of evhost that imports the NATS server and client;
 // nothing it exports exposes a NATS type. It imports host/bus, host/event,
@@ -20,6 +22,8 @@
 //	stream evhost_runs     subjects evhost.runs.<hash of event id>     handler runs and outcomes (Runs; limits: RunsOptions)
 //	consumer <subscription> on evhost_events                           one durable pull consumer per subscription
 //	KV bucket evhost_kv_<plugin>                                       one per plugin (KV)
+//	object store evhost_deploy   objects modules/<sha256 hex>          plugin modules by digest (Deploys)
+//	KV bucket evhost_release     key release                           the current release and the 15 before it
 //
 // An event is a message in the CloudEvents binary content mode: the
 // attributes in ce-* headers (percent-encoded), the data as the body, and
