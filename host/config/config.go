@@ -195,8 +195,14 @@ type Plugin struct {
 	// Path is the plugin's .wasm file, or a Go package directory that evhost
 	// builds, as written (key path, required); ResolvedPath is the same
 	// resolved against Config.Dir. Neither is checked for existence here.
+	// A path of the form "sha256:<64 lowercase hex digits>" pins the plugin
+	// to the module of that SHA-256 in the deploy store (see Digest); its
+	// ResolvedPath is empty.
 	Path         string
 	ResolvedPath string
+	// Digest is the hex SHA-256 of the module when Path is "sha256:<hex>",
+	// as `evhost deploy` writes it into a release; empty otherwise.
+	Digest string
 	// Events are the event types the plugin handles: exact types and
 	// NATS-style patterns, where "*" matches one dot-separated token and a
 	// final ">" one or more (key events, required, not empty).
@@ -233,10 +239,29 @@ type KV struct {
 	MaxBytes Size
 }
 
-// IsWasmFile reports whether the plugin's path names a .wasm file rather than
-// a Go package directory to build.
+// DigestPrefix starts a plugin path that pins the plugin to a module by
+// its SHA-256: "sha256:" and 64 lowercase hex digits.
+const DigestPrefix = "sha256:"
+
+// IsWasmFile reports whether the plugin's path names a .wasm module (a file,
+// or a module pinned by its digest) rather than a Go package directory to
+// build.
 func (p *Plugin) IsWasmFile() bool {
-	return strings.EqualFold(filepath.Ext(p.Path), ".wasm")
+	return p.Digest != "" || strings.EqualFold(filepath.Ext(p.Path), ".wasm")
+}
+
+// ValidDigest reports whether s is a SHA-256 digest as a plugin path pins
+// it: 64 lowercase hex digits.
+func ValidDigest(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // Webhook is one [[webhooks]] entry: an HTTP(S) endpoint subscribed to event

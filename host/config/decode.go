@@ -40,6 +40,14 @@ func Parse(name string, data []byte) (*Config, error) {
 	return parse(name, filepath.Dir(name), data)
 }
 
+// ParseIn decodes data as Parse does, but relative paths resolve against
+// dir rather than the directory of name: for a config that is not a file,
+// such as a deployed release, which names itself in errors ("release 7")
+// and whose secret files are found beside the daemon's own config.
+func ParseIn(name, dir string, data []byte) (*Config, error) {
+	return parse(name, dir, data)
+}
+
 func parse(name, dir string, data []byte) (*Config, error) {
 	src := string(data)
 	var tree map[string]any
@@ -479,7 +487,11 @@ func (d *decoder) plugins(c *Config, t *table) {
 		p := c.NewPlugin(name)
 		pt.boolean("enabled", &p.Enabled)
 		if pt.str("path", &p.Path) {
-			p.ResolvedPath = c.Resolve(p.Path)
+			if digest, ok := strings.CutPrefix(p.Path, DigestPrefix); ok {
+				p.Digest = digest // checked by Validate
+			} else {
+				p.ResolvedPath = c.Resolve(p.Path)
+			}
 		}
 		pt.strings("events", &p.Events)
 		pt.strings("emits", &p.Emits)

@@ -304,8 +304,11 @@ next:
 }
 
 func (v *checker) plugin(path string, p *Plugin, defaults []limitErr) {
-	if p.Path == "" {
+	switch {
+	case p.Path == "":
 		v.missing(keyPath(path, "path"), "missing: the plugin's .wasm file or Go package directory")
+	case strings.HasPrefix(p.Path, DigestPrefix) && !ValidDigest(p.Digest):
+		v.invalid(keyPath(path, "path"), "invalid digest %q: want %s and 64 lowercase hex digits (a file whose name starts so: write ./%s)", p.Path, DigestPrefix, p.Path)
 	}
 	v.patterns(keyPath(path, "events"), p.Events, true, "the event types the plugin handles")
 	v.patterns(keyPath(path, "emits"), p.Emits, false, "")
