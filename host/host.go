@@ -56,6 +56,12 @@ type Options struct {
 	// Watch reloads a plugin the moment its file (or Go source directory)
 	// changes, and the config when the config file changes.
 	Watch bool
+	// Deployed puts the host in deploy mode (see deploy.go): the config
+	// given to New supplies [host] and [broker] only, and the plugins,
+	// defaults and webhooks come from the current release in the deploy
+	// store of the NATS broker; each new release is applied as a config
+	// reload. It needs a NATS broker.
+	Deployed bool
 }
 
 // Host is a running set of subscriptions over one bus. Create it with New,
@@ -78,7 +84,9 @@ type Host struct {
 	watcher   *watch.Watcher
 	watchDone chan struct{}
 	kvMu      sync.Mutex
-	kv        map[string]kv.Store // per plugin, across its versions
+	kv        map[string]kv.Store  // per plugin, across its versions
+	deploys   *natsbus.DeployStore // modules pinned by digest (kvMu)
+	deploy    *deployState         // deploy mode, or nil
 
 	mu      sync.Mutex
 	api     *httpapi.Server
@@ -114,6 +122,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (h *Host, err er
 	} else if nb, ok := opts.Bus.(*natsbus.Bus); ok {
 		h.nbus = nb
 	}
+	if opts.Deployed {
+		if err := h.openDeploy(ctx); err != nil {
+			return nil, err
+		}
+	}
 	h.rt, err = wasm.NewRuntime(ctx, wasm.RuntimeOptions{
 		CacheDir: filepath.Join(dataDir, "cache", "wazero"),
 		Logger:   h.log,
@@ -130,6 +143,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (h *Host, err er
 	h.disp = dispatch.New(h.bus, dispatch.Options{Logger: h.log, Observer: observer{rec: h.recorder, next: opts.Observer}})
 	if opts.Watch {
 		if err := h.startWatching(); err != nil {
+			return nil, err
+		}
+	}
+	if h.deploy != nil {
+		if err := h.startReleaseWatch(); err != nil {
 			return nil, err
 		}
 	}
@@ -170,7 +188,7 @@ func (h *Host) loadPlugins(ctx context.Context, dataDir string) error {
 
 func (h *Host) loadPlugin(ctx context.Context, p *config.Plugin, dataDir string) (*pluginHandler, error) {
 	start := time.Now()
-	bin, src, err := readPlugin(ctx, p, dataDir)
+	bin, src, err := h.readPlugin(ctx, p, dataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -189,10 +207,15 @@ func (h *Host) loadPlugin(ctx context.Context, p *config.Plugin, dataDir string)
 	return ph, nil
 }
 
-// readPlugin returns the module bytes of p: its .wasm file, or the build
-// of its Go package directory; and the content hash of that source, as the
-// watcher computes it.
-func readPlugin(ctx context.Context, p *config.Plugin, dataDir string) (bin []byte, src string, err error) {
+// readPlugin returns the module bytes of p: the module of its digest from
+// the deploy store (cached under the data directory), its .wasm file, or
+// the build of its Go package directory; and the content hash of that
+// source, as the watcher computes it.
+func (h *Host) readPlugin(ctx context.Context, p *config.Plugin, dataDir string) (bin []byte, src string, err error) {
+	if p.Digest != "" {
+		bin, err = h.fetchModule(ctx, p.Digest, dataDir)
+		return bin, watch.HashBytes(bin), err
+	}
 	if p.IsWasmFile() {
 		bin, err = os.ReadFile(p.ResolvedPath)
 		return bin, watch.HashBytes(bin), err
@@ -412,6 +435,7 @@ func (h *Host) Close(ctx context.Context) error {
 	h.closed = true
 	h.mu.Unlock()
 	h.stopWatching()
+	h.stopReleaseWatch()
 	var errs []error
 	if h.disp != nil {
 		errs = append(errs, h.disp.Close(ctx))

@@ -72,7 +72,7 @@ func (h *Host) ReloadPlugin(ctx context.Context, name string) error {
 		return fmt.Errorf("host: no running plugin %q", name)
 	}
 	start := time.Now()
-	bin, src, err := readPlugin(ctx, p, h.dataDir())
+	bin, src, err := h.readPlugin(ctx, p, h.dataDir())
 	if err == nil && wasm.Hash(bin) == ph.cur.Load().Hash() {
 		return nil // same content: a touch, or a rebuild to the same bytes
 	}
@@ -103,8 +103,12 @@ func (h *Host) ReloadPlugin(ctx context.Context, name string) error {
 // subscriptions added, removed and changed are built new, swapped in, and
 // the old ones retired. An invalid config, or one whose new plugins fail
 // to load, is refused as a whole (the error has file:line:column where the
-// config is at fault) and the running one stays.
+// config is at fault) and the running one stays. In deploy mode it applies
+// the current release instead, if the host does not run it yet.
 func (h *Host) Reload(ctx context.Context) error {
+	if h.deploy != nil {
+		return h.reloadRelease(ctx)
+	}
 	h.reloadMu.Lock()
 	defer h.reloadMu.Unlock()
 	h.mu.Lock()
@@ -209,7 +213,7 @@ func (h *Host) apply(ctx context.Context, cfg *config.Config) error {
 // concurrency, retries) are applied by the dispatcher without a reload of
 // the module.
 func sameGuest(a, b *config.Plugin) bool {
-	return a.ResolvedPath == b.ResolvedPath &&
+	return a.ResolvedPath == b.ResolvedPath && a.Digest == b.Digest &&
 		a.GuestLimits == b.GuestLimits &&
 		a.Timeout == b.Timeout && a.Concurrency == b.Concurrency &&
 		reflect.DeepEqual(a.Config, b.Config) &&

@@ -43,9 +43,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // servePlugins is GET /v1/plugins: each plugin's version, when it was
-// loaded, its counters and its last refused reload.
+// loaded, its counters and its last refused reload; in deploy mode, the
+// release running and the last one refused.
 func (h *Host) servePlugins(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"plugins": h.Plugins()})
+	body := map[string]any{"plugins": h.Plugins()}
+	if rel := h.Release(); rel != nil {
+		body["release"] = rel
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 // serveReload is POST /v1/admin/reload: re-read the config and every

@@ -43,12 +43,12 @@ func (h *Host) updateWatch() {
 	}
 	h.mu.Lock()
 	targets := []watch.Target{}
-	if h.cfg.File != "" {
+	if h.cfg.File != "" && h.deploy == nil { // in deploy mode the config is a release
 		targets = append(targets, watch.Target{Path: h.cfg.File})
 	}
 	for i := range h.cfg.Plugins {
 		p := &h.cfg.Plugins[i]
-		if !p.Enabled {
+		if !p.Enabled || p.Digest != "" { // a module pinned by digest never changes
 			continue
 		}
 		t := watch.Target{Path: p.ResolvedPath, Dir: !p.IsWasmFile()}

@@ -6,6 +6,7 @@
 //	evhost call      run one plugin on one event locally
 //	evhost replay    run a subscription again over recorded events; shadow-replay a candidate
 //	evhost dlq       list, show and retry the dead letters of a running daemon
+//	evhost deploy    publish the config and its plugins to every daemon in deploy mode
 //	evhost version   print the version
 //
 // Run `evhost help` or `evhost COMMAND -h` for details.
@@ -55,6 +56,7 @@ func init() {
 		{"call", "run one plugin on one event locally; print its emits and logs", cmdCall},
 		{"dlq", "list, show and retry dead letters of a running daemon (list|show|retry)", cmdDLQ},
 		{"replay", "run a subscription's handler again over recorded events, or shadow-replay a candidate", cmdReplay},
+		{"deploy", "publish the config and its plugins, pinned by digest, to the daemons in deploy mode", cmdDeploy},
 		{"version", "print the version of evhost and of its plugin ABI", cmdVersion},
 	}
 }

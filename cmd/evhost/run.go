@@ -15,6 +15,7 @@ func cmdRun(ctx context.Context, args []string, e *env) int {
 	cf := addConfigFlags(fs)
 	listen := fs.String("listen", "", "address of the HTTP API (overrides [host] listen)")
 	watchFiles := fs.Bool("watch", true, "reload a plugin when its file or Go source changes, and the config when config.toml changes")
+	fromDeploy := fs.Bool("from-deploy", false, "deploy mode: take [host] and [broker] from the config, and the plugins, defaults and\nwebhooks from the release published with 'evhost deploy' (needs a NATS broker)")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -30,7 +31,7 @@ func cmdRun(ctx context.Context, args []string, e *env) int {
 	defer stop()
 
 	start := time.Now()
-	h, err := host.New(ctx, cfg, host.Options{Logger: log, Watch: *watchFiles})
+	h, err := host.New(ctx, cfg, host.Options{Logger: log, Watch: *watchFiles, Deployed: *fromDeploy})
 	if err != nil {
 		log.Error("starting evhost", "err", err)
 		return exitError
@@ -51,7 +52,7 @@ func cmdRun(ctx context.Context, args []string, e *env) int {
 		}
 	}()
 	log.Info("evhost ready", "listen", cfg.Host.Listen, "broker", cfg.Broker.Kind,
-		"plugins", len(cfg.Plugins), "took", time.Since(start).Round(time.Millisecond))
+		"plugins", len(h.Plugins()), "took", time.Since(start).Round(time.Millisecond))
 	if err := h.Run(ctx); err != nil {
 		log.Error("evhost stopped", "err", err)
 		return exitError
