@@ -100,11 +100,13 @@ type Host struct {
 // with its compilation cache under the data directory, and loads (building
 // Go source directories first) every enabled plugin. Nothing runs until
 // Start.
-func New(ctx context.Context, cfg *config.Config, opts Options) (h *Host, err error) {
+func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Host, err error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	h = &Host{cfg: cfg, log: opts.Logger, plugins: map[string]*pluginHandler{}}
+	// h, not a named result: a failure returns nil, and the deferred Close
+	// must still see what was built so far.
+	h := &Host{cfg: cfg, log: opts.Logger, plugins: map[string]*pluginHandler{}}
 	defer func() {
 		if err != nil {
 			h.Close(context.Background())

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -259,4 +260,20 @@ events = ["job.*"]
 	if _, err := h.Replay(context.Background(), host.ReplayOptions{Subscription: "echo"}); !errors.Is(err, host.ErrNoJournal) {
 		t.Errorf("Replay on the memory broker: %v; want ErrNoJournal", err)
 	}
+}
+
+// A New that fails returns its error (not a panic) and closes what it had
+// opened: the embedded broker's store can be opened again at once.
+func TestNewFailureClosesWhatItOpened(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.toml")
+	os.WriteFile(path, []byte("[host]\ndata_dir = \"data\"\n[plugins.gone]\npath = \"missing.wasm\"\nevents = [\"x\"]\n"), 0o644)
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := host.New(context.Background(), cfg, host.Options{Logger: slog.New(slog.DiscardHandler)}); err == nil || !strings.Contains(err.Error(), "missing.wasm") {
+		t.Fatalf("New with a missing plugin: %v", err)
+	}
+	newHost(t, dir, "", nil) // the same data dir, no plugin
 }
