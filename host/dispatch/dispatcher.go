@@ -316,7 +316,11 @@ func (r *runner) handle(dl bus.Delivery) {
 		err = dl.Term(out.Reason)
 		r.failed(slog.LevelError, "event dead-lettered", ev, dl.Attempt(), out.Reason)
 	default:
-		err = dl.Nak(bus.UseBackoff, out.Reason)
+		delay := bus.UseBackoff
+		if out.Delay > 0 {
+			delay = out.Delay
+		}
+		err = dl.Nak(delay, out.Reason)
 		if dl.Attempt() >= r.maxAttempts() {
 			r.failed(slog.LevelError, "event dead-lettered after its last attempt", ev, dl.Attempt(), out.Reason)
 		} else {

@@ -408,3 +408,32 @@ func TestSlowCallDoesNotHoldOthersOfItsRoute(t *testing.T) {
 	recv(t, second) // handled while the first call still runs
 	close(release)
 }
+
+// A Retry with a Delay is redelivered after that delay, not after the
+// subscription's (much shorter) backoff.
+func TestRetryDelayOverridesBackoff(t *testing.T) {
+	b, d := setup(t)
+	const delay = 300 * time.Millisecond
+	var failedAt time.Time
+	second := make(chan time.Time, 1)
+	err := d.Apply(context.Background(), []dispatch.Route{{
+		Name: "later", Patterns: []string{"t"}, MaxAttempts: 2, Backoff: bus.Backoff{Initial: time.Millisecond},
+		Handler: dispatch.HandlerFunc(func(_ context.Context, _ *event.Event, attempt int) dispatch.Outcome {
+			if attempt == 1 {
+				failedAt = time.Now()
+				return dispatch.Outcome{Status: dispatch.Retry, Reason: "busy", Delay: delay}
+			}
+			second <- time.Now()
+			return dispatch.Outcome{}
+		}),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(t, b, ev("t"))
+	// The bus promises a redelivery no earlier than the delay: a lower
+	// bound, measured, not a sleep.
+	if got := recv(t, second).Sub(failedAt); got < delay {
+		t.Fatalf("redelivered after %v, want at least %v", got, delay)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"time"
 
 	"github.com/evhost/evhost/host/event"
 )
@@ -25,8 +26,9 @@ const (
 	// Done: the event is handled; its emits are published, then it is
 	// acknowledged.
 	Done Status = iota
-	// Retry: the attempt failed; redeliver after the subscription's
-	// backoff, up to its max attempts, then dead-letter.
+	// Retry: the attempt failed; redeliver after the outcome's Delay, or
+	// the subscription's backoff when it has none, up to its max
+	// attempts, then dead-letter.
 	Retry
 	// Reject: the event can never be handled; dead-letter it now.
 	Reject
@@ -53,6 +55,10 @@ type Outcome struct {
 	// Emits are the events to publish if Status is Done, with their
 	// host-owned attributes filled in (see event.StampChild).
 	Emits []*event.Event
+	// Delay, when positive, replaces the subscription's backoff before the
+	// redelivery of a Retry (a webhook receiver's Retry-After). It is
+	// ignored for other statuses.
+	Delay time.Duration
 }
 
 // Handler handles one delivery's event. ctx is cancelled when the
