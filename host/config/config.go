@@ -2,6 +2,7 @@ package config
 
 import (
 	"log/slog"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"time"
@@ -53,6 +54,11 @@ type Host struct {
 	// LogLevel is the minimum level logged (key log_level: "debug", "info",
 	// "warn" or "error", default "info").
 	LogLevel slog.Level
+	// AllowNetworks lists the networks that outbound requests (webhooks,
+	// plugins' http_request) may reach although the SSRF guard forbids their
+	// class: loopback, private, link-local, metadata... (key allow_networks,
+	// CIDRs such as "10.1.0.0/16"; none by default).
+	AllowNetworks []netip.Prefix
 }
 
 // Broker kinds accepted in [broker] kind.

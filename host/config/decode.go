@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -301,6 +302,34 @@ func (t *table) strings(key string, dst *[]string) bool {
 	return good
 }
 
+// prefixes decodes an array of CIDR strings ("10.0.0.0/8", "::1/128"). An
+// element that is not a valid CIDR is reported at its own position.
+func (t *table) prefixes(key string, dst *[]netip.Prefix) bool {
+	var ss []string
+	if !t.strings(key, &ss) {
+		return false
+	}
+	path := keyPath(t.path, key)
+	out := make([]netip.Prefix, 0, len(ss))
+	good := true
+	for i, s := range ss {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			t.d.fail(indexPath(path, i), false, newProblem(ErrInvalid, "invalid network %q: want a CIDR such as \"10.0.0.0/8\"", s))
+			good = false
+			continue
+		}
+		if p != p.Masked() {
+			t.d.fail(indexPath(path, i), false, newProblem(ErrInvalid, "invalid network %q: host bits set (did you mean %q?)", s, p.Masked().String()))
+			good = false
+			continue
+		}
+		out = append(out, p)
+	}
+	*dst = out
+	return good
+}
+
 // stringMap decodes a table whose values are all strings.
 func (t *table) stringMap(key string, dst *map[string]string) bool {
 	v, path, ok := t.lookup(key)
@@ -440,6 +469,7 @@ func (d *decoder) host(t *table, h *Host) {
 	t.duration("shutdown_timeout", &h.ShutdownTimeout)
 	t.str("log_format", &h.LogFormat)
 	t.level("log_level", &h.LogLevel)
+	t.prefixes("allow_networks", &h.AllowNetworks)
 	t.done()
 }
 
