@@ -92,6 +92,7 @@ type Host struct {
 	api     *httpapi.Server
 	plugins map[string]*pluginHandler
 	natives []dispatch.Route
+	hooks   webhookSet // the [[webhooks]] endpoints (webhooks.go)
 	started bool
 	closed  bool
 }
@@ -276,7 +277,11 @@ func (h *Host) pluginOptions(p *config.Plugin) (wasm.PluginOptions, error) {
 		o.KV = s
 	}
 	if len(p.AllowedHosts) > 0 {
-		return o, errors.New("allowed_hosts: the http_request capability is not available in this build yet")
+		c, err := h.httpCapability(p, o.Timeout)
+		if err != nil {
+			return o, fmt.Errorf("allowed_hosts: %w", err)
+		}
+		o.HTTP = c
 	}
 	if p.Emits != nil {
 		pats, err := compilePatterns(p.Emits)
@@ -369,11 +374,12 @@ func (h *Host) route(name string, patterns []string, l config.DeliveryLimits) di
 	}
 }
 
-// routes returns every subscription: the plugins' and the native ones.
+// routes returns every subscription: the plugins', the webhooks' and the
+// native ones.
 func (h *Host) routes() []dispatch.Route { return h.routesOf(h.cfg, h.plugins) }
 
 // routesOf returns the subscriptions of the plugins of cfg that plugins
-// serve, and the native ones.
+// serve, of the enabled webhooks of cfg, and the native ones.
 func (h *Host) routesOf(cfg *config.Config, plugins map[string]*pluginHandler) []dispatch.Route {
 	var rs []dispatch.Route
 	for i := range cfg.Plugins {
@@ -386,6 +392,7 @@ func (h *Host) routesOf(cfg *config.Config, plugins map[string]*pluginHandler) [
 		r.Handler = ph
 		rs = append(rs, r)
 	}
+	rs = append(rs, h.webhookRoutes(cfg)...)
 	return append(rs, h.natives...)
 }
 
