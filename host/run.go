@@ -30,6 +30,7 @@ func (h *Host) Handler() http.Handler {
 		h.api.Handle("POST /v1/admin/reload", http.HandlerFunc(h.serveReload))
 		h.handleDeadLetters()
 		h.handleReplay()
+		h.handleWebhooks()
 	}
 	return h.api
 }

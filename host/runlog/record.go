@@ -22,6 +22,10 @@ const (
 	// KindShadow is a run of a candidate plugin that is not live, on a
 	// recorded event; its emits were captured, never published.
 	KindShadow = "shadow"
+	// KindWebhook is one HTTP attempt of a webhook endpoint on a
+	// delivery; its Reason starts with "HTTP <status>" when the endpoint
+	// answered.
+	KindWebhook = "webhook"
 )
 
 // Statuses of a run: the names of the dispatcher's outcomes
@@ -44,7 +48,7 @@ type Record struct {
 	// (increasing in append order); zero before. It is not part of the
 	// JSON form: it is where the record is, not what it says.
 	Seq uint64
-	// Kind is KindDelivery, KindReplay or KindShadow; empty means
+	// Kind is KindDelivery, KindReplay, KindShadow or KindWebhook; empty means
 	// KindDelivery.
 	Kind string
 	// Subscription is the route's name.

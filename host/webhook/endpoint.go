@@ -47,6 +47,12 @@ const (
 	HeaderSignature = "webhook-signature"
 )
 
+// Doer sends an HTTP request: an *http.Client, or the daemon's SSRF
+// guarded client. It must be safe for concurrent use.
+type Doer interface {
+	Do(req *http.Request) (*http.Response, error)
+}
+
 // Options configures an Endpoint.
 type Options struct {
 	// Name names the endpoint (its subscription), in logs and records.
@@ -64,9 +70,11 @@ type Options struct {
 	// body (default DefaultTimeout).
 	Timeout time.Duration
 	// Client sends the requests (nil: http.DefaultClient). The daemon
-	// passes its SSRF guarded client. Redirects are never followed,
-	// whatever the client's CheckRedirect: a 3xx answer is a rejection.
-	Client *http.Client
+	// passes its SSRF guarded client (a netguard.Client). Redirects must
+	// not be followed, so that a 3xx answer is a rejection: an
+	// *http.Client is copied with a CheckRedirect that follows none; any
+	// other Doer must be built that way (netguard: MaxRedirects -1).
+	Client Doer
 	// Logger receives the endpoint's state changes (disabled, enabled).
 	// Nil means slog.Default().
 	Logger *slog.Logger
@@ -128,7 +136,7 @@ type disabled struct {
 // dead letter says "endpoint disabled", and can be retried after Enable.
 type Endpoint struct {
 	opts   Options
-	client *http.Client
+	client Doer
 	state  atomic.Pointer[disabled]
 	log    *slog.Logger
 }
@@ -162,17 +170,20 @@ func New(opts Options) (*Endpoint, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	c := http.DefaultClient
-	if opts.Client != nil {
-		c = opts.Client
+	client := opts.Client
+	if client == nil {
+		client = http.DefaultClient
 	}
-	// A copy that does not follow redirects: a receiver answers for
-	// itself, and a redirect would be a way around the URL configured.
-	nc := *c
-	nc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	if hc, ok := client.(*http.Client); ok {
+		// A copy that does not follow redirects: a receiver answers for
+		// itself, and a redirect would be a way around the URL configured.
+		nc := *hc
+		nc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		client = &nc
+	}
 	return &Endpoint{
 		opts:   opts,
-		client: &nc,
+		client: client,
 		log:    opts.Logger.With(slog.String("webhook", opts.Name)),
 	}, nil
 }
