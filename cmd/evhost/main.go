@@ -55,6 +55,7 @@ func init() {
 		{"validate", "check a config file and load its plugins, without running", cmdValidate},
 		{"call", "run one plugin on one event locally; print its emits and logs", cmdCall},
 		{"dlq", "list, show and retry dead letters of a running daemon (list|show|retry)", cmdDLQ},
+		{"webhooks", "list the webhooks of a running daemon, enable one a 410 disabled, show its deliveries (list|enable|deliveries)", cmdWebhooks},
 		{"replay", "run a subscription's handler again over recorded events, or shadow-replay a candidate", cmdReplay},
 		{"deploy", "publish the config and its plugins, pinned by digest, to the daemons in deploy mode", cmdDeploy},
 		{"version", "print the version of evhost and of its plugin ABI", cmdVersion},
