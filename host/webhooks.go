@@ -26,9 +26,11 @@ const (
 	MaxDeliveryPage     = 1000
 )
 
-// maxWebhookResponse caps the body of a webhook receiver's answer that the
-// guarded client lets through (the endpoint reads at most 64KiB of it).
-const maxWebhookResponse = 1 << 20
+// maxWebhookResponse is the guarded client's cap on an answer's body. The
+// endpoint reads at most 64KiB of it and drops the rest, so the cap is set
+// high: the guard refuses an answer whose Content-Length is over it before
+// its status is seen, and a 2xx with a large body is still a delivery.
+const maxWebhookResponse = 1 << 50
 
 // webhookSet holds the endpoints of the [[webhooks]] entries by name,
 // across config reloads: an entry whose url, secret, headers and timeout
@@ -112,8 +114,10 @@ func (h *Host) newEndpoint(w *config.Webhook) (*webhook.Endpoint, error) {
 	client := netguard.New(netguard.Options{
 		Allow:            h.cfg.Host.AllowNetworks,
 		MaxResponseBytes: maxWebhookResponse,
-		Timeout:          timeout,
-		MaxRedirects:     -1, // a 3xx is the receiver's answer
+		// The endpoint's own deadline (its context) ends the request and
+		// words the failure; the client's is a backstop.
+		Timeout:      timeout + time.Second,
+		MaxRedirects: -1, // a 3xx is the receiver's answer
 	})
 	ep, err := webhook.New(webhook.Options{
 		Name: w.Name, URL: w.URL, Secrets: secrets, Headers: w.Headers, Timeout: timeout,
@@ -197,8 +201,14 @@ func (h *Host) Webhooks() []WebhookInfo {
 // dead-lettered meanwhile stay dead letters (retry them with the DLQ
 // API).
 func (h *Host) EnableWebhook(name string) (bool, error) {
+	h.mu.Lock()
+	enabled := false
+	for i := range h.cfg.Webhooks {
+		enabled = enabled || (h.cfg.Webhooks[i].Name == name && h.cfg.Webhooks[i].Enabled)
+	}
+	h.mu.Unlock()
 	ep := h.endpoint(name)
-	if ep == nil {
+	if ep == nil || !enabled {
 		return false, fmt.Errorf("host: no enabled webhook %q", name)
 	}
 	return ep.Enable(), nil

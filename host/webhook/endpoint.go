@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -295,7 +296,9 @@ func (e *Endpoint) deliver(ctx context.Context, ev *event.Event, now time.Time) 
 
 // failure words a failed request: a timeout says so plainly.
 func (e *Endpoint) failure(ctx context.Context, err error) string {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	var ne net.Error
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
+		(errors.As(err, &ne) && ne.Timeout()) {
 		return fmt.Sprintf("timed out after %s: %v", e.opts.Timeout, err)
 	}
 	return err.Error()
