@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,7 +67,7 @@ func (h *Host) webhookRoutes(cfg *config.Config) []dispatch.Route {
 			continue
 		}
 		r := h.route(w.Name, w.Events, w.DeliveryLimits)
-		r.Handler = h.webhookHandler(w)
+		r.Handler = h.webhookHandler(w, cfg.Host.AllowNetworks)
 		rs = append(rs, r)
 	}
 	return rs
@@ -75,7 +76,7 @@ func (h *Host) webhookRoutes(cfg *config.Config) []dispatch.Route {
 // webhookHandler returns the endpoint of w, built now if w is new or
 // changed. An entry whose endpoint cannot be built (the config validates
 // what New checks, so this is a bug) dead-letters its events with why.
-func (h *Host) webhookHandler(w *config.Webhook) dispatch.Handler {
+func (h *Host) webhookHandler(w *config.Webhook, allow []netip.Prefix) dispatch.Handler {
 	s := &h.hooks
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -85,7 +86,7 @@ func (h *Host) webhookHandler(w *config.Webhook) dispatch.Handler {
 	e := s.eps[w.Name]
 	if e == nil || !sameEndpoint(&e.cfg, w) {
 		e = &webhookEntry{cfg: *w}
-		e.ep, e.err = h.newEndpoint(w)
+		e.ep, e.err = h.newEndpoint(w, allow)
 		if e.err != nil {
 			h.log.Error("webhook endpoint not usable; its events are dead-lettered", slog.String("webhook", w.Name), slog.Any("err", e.err))
 		}
@@ -101,8 +102,8 @@ func (h *Host) webhookHandler(w *config.Webhook) dispatch.Handler {
 }
 
 // newEndpoint builds the endpoint of w, sending through the SSRF guard
-// ([host] allow_networks lets some forbidden networks through).
-func (h *Host) newEndpoint(w *config.Webhook) (*webhook.Endpoint, error) {
+// (allow, [host] allow_networks, lets some forbidden networks through).
+func (h *Host) newEndpoint(w *config.Webhook, allow []netip.Prefix) (*webhook.Endpoint, error) {
 	secrets, err := webhook.ParseSecrets(w.Secret.Value())
 	if err != nil {
 		return nil, fmt.Errorf("host: webhook %q: %w", w.Name, err)
@@ -112,7 +113,7 @@ func (h *Host) newEndpoint(w *config.Webhook) (*webhook.Endpoint, error) {
 		timeout = webhook.DefaultTimeout
 	}
 	client := netguard.New(netguard.Options{
-		Allow:            h.cfg.Host.AllowNetworks,
+		Allow:            allow,
 		MaxResponseBytes: maxWebhookResponse,
 		// The endpoint's own deadline (its context) ends the request and
 		// words the failure; the client's is a backstop.
