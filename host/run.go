@@ -31,6 +31,7 @@ func (h *Host) Handler() http.Handler {
 		h.handleDeadLetters()
 		h.handleReplay()
 		h.handleWebhooks()
+		h.handleTrace()
 	}
 	return h.api
 }
