@@ -44,6 +44,9 @@ type TraceNode struct {
 	// Time is the event's time, when known: from the emit that published
 	// it, or from a dead letter's copy of it.
 	Time *time.Time `json:"time,omitempty"`
+	// EmittedBy is the subscription whose run emitted the event; empty
+	// for the root.
+	EmittedBy string `json:"emitted_by,omitempty"`
 	// Runs are the event's runs, one entry per subscription (plugin,
 	// native handler or webhook), in the order their first attempt was
 	// recorded.
@@ -153,7 +156,11 @@ func (t *tracer) fill(ctx context.Context, n *TraceNode, depth int) (bool, error
 	}
 	n.Runs = []TraceRun{}
 	n.Children = []*TraceNode{}
-	var children []*event.Event
+	type child struct {
+		ev  *event.Event
+		sub string
+	}
+	var children []child
 	byKey := map[string]int{} // webhook flag + subscription -> index in n.Runs
 	for i := range recs {
 		r := &recs[i]
@@ -177,7 +184,9 @@ func (t *tracer) fill(ctx context.Context, n *TraceNode, depth int) (bool, error
 			run.Status = r.Status
 		}
 		if r.Status == runlog.StatusDone && r.Kind != runlog.KindShadow {
-			children = append(children, r.Emits...)
+			for _, e := range r.Emits {
+				children = append(children, child{e, r.Subscription})
+			}
 			n.Truncated = n.Truncated || r.Truncated
 		}
 	}
@@ -207,7 +216,8 @@ func (t *tracer) fill(ctx context.Context, n *TraceNode, depth int) (bool, error
 		}
 	}
 	found := len(recs) > 0 || len(dls) > 0
-	for _, e := range children {
+	for _, ch := range children {
+		e := ch.ev
 		if t.seen[e.ID] {
 			continue
 		}
@@ -216,7 +226,7 @@ func (t *tracer) fill(ctx context.Context, n *TraceNode, depth int) (bool, error
 			break
 		}
 		t.seen[e.ID] = true
-		c := &TraceNode{ID: e.ID, Type: e.Type, Source: e.Source}
+		c := &TraceNode{ID: e.ID, Type: e.Type, Source: e.Source, EmittedBy: ch.sub}
 		if !e.Time.IsZero() {
 			tm := e.Time.UTC()
 			c.Time = &tm

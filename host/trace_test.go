@@ -104,6 +104,9 @@ func checkOrderTree(t *testing.T, tree *host.TraceNode, root string) {
 	if charged.Time == nil || sent.Time == nil || charged.Source == "" {
 		t.Errorf("children without time or source: %+v %+v", charged, sent)
 	}
+	if charged.EmittedBy != "payment" || sent.EmittedBy != "email" || tree.EmittedBy != "" {
+		t.Errorf("emitted_by: root %q, payment.charged %q, email.sent %q; want \"\", payment, email", tree.EmittedBy, charged.EmittedBy, sent.EmittedBy)
+	}
 	if tree.Runs[0].Attempts[0].Plugin != "payment" || tree.Runs[0].Attempts[0].Version == "" {
 		t.Errorf("the wasm run names no plugin version: %+v", tree.Runs[0].Attempts[0])
 	}
