@@ -75,6 +75,7 @@ type Host struct {
 	nbus     *natsbus.Bus     // the same bus when it is NATS: KV spaces and run records live beside it
 	runStore runlog.Store     // records of handler runs
 	recorder *runlog.Recorder // feeds runStore from the dispatcher's workers
+	metrics  *metrics         // served on /metrics (metrics.go)
 	disp     *dispatch.Dispatcher
 
 	draining atomic.Bool
@@ -108,6 +109,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Host, err er
 	// h, not a named result: a failure returns nil, and the deferred Close
 	// must still see what was built so far.
 	h := &Host{cfg: cfg, log: opts.Logger, plugins: map[string]*pluginHandler{}}
+	h.metrics = newMetrics(h)
 	defer func() {
 		if err != nil {
 			h.Close(context.Background())
@@ -143,7 +145,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Host, err er
 	if err := h.openRuns(ctx, cfg); err != nil {
 		return nil, err
 	}
-	h.disp = dispatch.New(h.bus, dispatch.Options{Logger: h.log, Observer: observer{rec: h.recorder, next: opts.Observer}})
+	h.disp = dispatch.New(h.bus, dispatch.Options{Logger: h.log, Observer: observer{m: h.metrics, rec: h.recorder, next: opts.Observer}})
 	if opts.Watch {
 		if err := h.startWatching(); err != nil {
 			return nil, err
@@ -406,7 +408,9 @@ func (h *Host) Start(ctx context.Context) error {
 	if h.started {
 		return nil
 	}
-	if err := h.disp.Apply(ctx, h.routes()); err != nil {
+	routes := h.routes()
+	h.metrics.applied(routes)
+	if err := h.disp.Apply(ctx, routes); err != nil {
 		return err
 	}
 	h.started = true
@@ -417,7 +421,13 @@ func (h *Host) Start(ctx context.Context) error {
 // source ("evhost://go") and time, and specversion 1.0.
 func (h *Host) Publish(ctx context.Context, ev *event.Event) (bus.PubAck, error) {
 	event.Stamp(ev, "evhost://go", time.Now())
-	return h.bus.Publish(ctx, ev)
+	ack, err := h.bus.Publish(ctx, ev)
+	if err != nil {
+		h.metrics.ingest("go", nil, err)
+	} else {
+		h.metrics.ingest("go", []bus.PubAck{ack}, nil)
+	}
+	return ack, err
 }
 
 // Bus returns the host's bus.

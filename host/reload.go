@@ -84,6 +84,7 @@ func (h *Host) ReloadPlugin(ctx context.Context, name string) error {
 		}
 	}
 	if err != nil {
+		h.metrics.reload("plugin", err)
 		ph.refuse(err, bin)
 		h.log.Error("plugin reload refused; the old version keeps serving",
 			slog.String("plugin", name), slog.String("version", ph.cur.Load().Hash()[:12]), slog.Any("err", err))
@@ -94,6 +95,7 @@ func (h *Host) ReloadPlugin(ctx context.Context, name string) error {
 	ph.srcHash = src
 	h.mu.Unlock()
 	old.Close()
+	h.metrics.reload("plugin", nil)
 	h.log.Info("plugin reloaded", slog.String("plugin", name), slog.String("from", old.Hash()[:12]),
 		slog.String("to", v.Hash()[:12]), slog.Duration("took", time.Since(start)))
 	return nil
@@ -105,10 +107,11 @@ func (h *Host) ReloadPlugin(ctx context.Context, name string) error {
 // to load, is refused as a whole (the error has file:line:column where the
 // config is at fault) and the running one stays. In deploy mode it applies
 // the current release instead, if the host does not run it yet.
-func (h *Host) Reload(ctx context.Context) error {
+func (h *Host) Reload(ctx context.Context) (err error) {
 	if h.deploy != nil {
 		return h.reloadRelease(ctx)
 	}
+	defer func() { h.metrics.reload("config", err) }()
 	h.reloadMu.Lock()
 	defer h.reloadMu.Unlock()
 	h.mu.Lock()
@@ -187,6 +190,7 @@ func (h *Host) apply(ctx context.Context, cfg *config.Config) error {
 	started := h.started
 	h.mu.Unlock()
 	if started {
+		h.metrics.applied(routes)
 		if err := h.disp.Apply(ctx, routes); err != nil {
 			h.log.Error("applying the reloaded routes", slog.Any("err", err))
 			return err

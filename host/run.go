@@ -20,12 +20,13 @@ func (h *Host) Handler() http.Handler {
 	defer h.mu.Unlock()
 	if h.api == nil {
 		h.api = httpapi.New(httpapi.Options{
-			Publisher: h.bus,
+			Publisher: countingPublisher{pub: h.bus, m: h.metrics},
 			Ready:     readiness{h},
 			Token:     h.cfg.Host.Token.Value(),
 			MaxBody:   int64(h.cfg.Host.MaxBody),
 			Logger:    h.log.With(slog.String("component", "http")),
 		})
+		h.api.HandlePublic("GET /metrics", h.metrics.handler())
 		h.api.Handle("GET /v1/plugins", http.HandlerFunc(h.servePlugins))
 		h.api.Handle("POST /v1/admin/reload", http.HandlerFunc(h.serveReload))
 		h.handleDeadLetters()

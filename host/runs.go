@@ -61,15 +61,17 @@ func (h *Host) FlushRuns(ctx context.Context) error {
 	return h.recorder.Flush(ctx)
 }
 
-// observer reports every handled delivery to the run recorder and to the
-// Observer of Options, if any.
+// observer reports every handled delivery to the metrics, to the run
+// recorder and to the Observer of Options, if any.
 type observer struct {
+	m    *metrics
 	rec  *runlog.Recorder
 	next dispatch.Observer
 }
 
 // Handled implements dispatch.Observer.
 func (o observer) Handled(route string, ev *event.Event, attempt int, out dispatch.Outcome, took time.Duration) {
+	o.m.Handled(route, ev, attempt, out, took)
 	o.rec.Handled(route, ev, attempt, out.Status.String(), out.Reason, out.Emits, took)
 	if o.next != nil {
 		o.next.Handled(route, ev, attempt, out, took)

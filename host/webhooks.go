@@ -143,6 +143,7 @@ func (h *Host) endpoint(name string) *webhook.Endpoint {
 // recordWebhook keeps one attempt as a run record of KindWebhook, whose
 // Reason starts with "HTTP <status>" when the endpoint answered.
 func (h *Host) recordWebhook(a webhook.Attempt) {
+	h.metrics.webhook(a)
 	if h.recorder == nil {
 		return
 	}

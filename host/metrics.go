@@ -1,0 +1,319 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/evhost/evhost/host/bus"
+	"github.com/evhost/evhost/host/dispatch"
+	"github.com/evhost/evhost/host/event"
+	"github.com/evhost/evhost/host/httpapi"
+	"github.com/evhost/evhost/host/wasm"
+	"github.com/evhost/evhost/host/webhook"
+)
+
+// Why a registry per Host, not prometheus.DefaultRegisterer? Several hosts
+// live in one process (tests, an embedding program); with the global
+// registry the second would fail to register the same names.
+//
+// Why no event-type label? The types of ingested events come from the
+// wire and are unbounded: one label value per type would let a client grow
+// the daemon's memory and every scrape without limit. The labels are the
+// subscription (a config name), the plugin (a config name), the webhook
+// endpoint (a config name), the ingest source and result (fixed sets), and
+// the HTTP status of a webhook answer (at most the codes 100-599).
+
+// metrics are a host's Prometheus metrics.
+type metrics struct {
+	reg *prometheus.Registry
+
+	ingested  *prometheus.CounterVec // source, result
+	published *prometheus.CounterVec // origin
+	handled   *prometheus.CounterVec // subscription
+	failed    *prometheus.CounterVec // subscription
+	rejected  *prometheus.CounterVec // subscription
+	dead      *prometheus.CounterVec // subscription
+	latency   *prometheus.HistogramVec
+	reloads   *prometheus.CounterVec // kind, result
+	webhooks  *prometheus.CounterVec // endpoint, status
+
+	emitted prometheus.Counter
+
+	// routes maps a subscription to its label children, resolved once:
+	// the observer reads it without a lock or an allocation. It is
+	// replaced, never changed in place (routesMu serializes writers).
+	routesMu sync.Mutex
+	routes   atomic.Pointer[map[string]*routeMetrics]
+}
+
+// routeMetrics are the label children of one subscription.
+type routeMetrics struct {
+	handled, failed, rejected, dead prometheus.Counter
+	latency                         prometheus.Observer
+	maxAttempts                     atomic.Int64
+}
+
+// newMetrics makes the metrics of h and registers them, with the Go and
+// process collectors and the collectors of plugin pools and bus lag, in a
+// new registry.
+func newMetrics(h *Host) *metrics {
+	sub := []string{"subscription"}
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		ingested: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "evhost_events_ingested_total",
+			Help: "Events offered to the host through HTTP or the Go API, by source (http, go) and result (accepted, duplicate, or the reason of a refusal: invalid, backpressure, unavailable, closed, error).",
+		}, []string{"source", "result"}),
+		published: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "evhost_events_published_total",
+			Help: "Events published to the bus, by origin: ingest (accepted, not duplicates) or emit (emitted by a handler that succeeded).",
+		}, []string{"origin"}),
+		handled: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "evhost_handled_total",
+			Help: "Deliveries handled successfully, per subscription.",
+		}, sub),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "evhost_failed_total",
+			Help: "Attempts that failed with a retry outcome (redelivered, or dead-lettered after the last attempt), per subscription.",
+		}, sub),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "evhost_rejected_total",
+			Help: "Deliveries rejected (dead-lettered at once), per subscription.",
+		}, sub),
+		dead: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "evhost_dead_lettered_total",
+			Help: "Events dead-lettered (rejected, or failed on their last attempt), per subscription.",
+		}, sub),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "evhost_handler_duration_seconds",
+			Help:    "Time to handle one delivery (the handler call, publishing its emits and settling), per subscription.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, sub),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "evhost_reloads_total",
+			Help: "Reloads, by kind (plugin, config) and result (done, refused).",
+		}, []string{"kind", "result"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "evhost_webhook_attempts_total",
+			Help: "Webhook delivery attempts, per endpoint and HTTP status of the answer (\"none\" when there was no answer).",
+		}, []string{"endpoint", "status"}),
+	}
+	m.emitted = m.published.WithLabelValues("emit")
+	m.routes.Store(&map[string]*routeMetrics{})
+	m.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.ingested, m.published, m.handled, m.failed, m.rejected, m.dead, m.latency, m.reloads, m.webhooks,
+		pluginCollector{h},
+	)
+	return m
+}
+
+// handler serves the metrics in the Prometheus exposition formats.
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// route returns the label children of the subscription name, making them
+// on first use.
+func (m *metrics) route(name string) *routeMetrics {
+	if rm := (*m.routes.Load())[name]; rm != nil {
+		return rm
+	}
+	m.routesMu.Lock()
+	defer m.routesMu.Unlock()
+	cur := *m.routes.Load()
+	if rm := cur[name]; rm != nil {
+		return rm
+	}
+	rm := &routeMetrics{
+		handled:  m.handled.WithLabelValues(name),
+		failed:   m.failed.WithLabelValues(name),
+		rejected: m.rejected.WithLabelValues(name),
+		dead:     m.dead.WithLabelValues(name),
+		latency:  m.latency.WithLabelValues(name),
+	}
+	rm.maxAttempts.Store(int64(bus.DefaultMaxAttempts))
+	next := make(map[string]*routeMetrics, len(cur)+1)
+	for k, v := range cur {
+		next[k] = v
+	}
+	next[name] = rm
+	m.routes.Store(&next)
+	return rm
+}
+
+// applied resolves the label children of the routes about to be applied,
+// and keeps their max attempts (to tell a last failed attempt).
+func (m *metrics) applied(routes []dispatch.Route) {
+	for i := range routes {
+		r := &routes[i]
+		n := int64(r.MaxAttempts)
+		if n <= 0 {
+			n = int64(bus.DefaultMaxAttempts)
+		}
+		m.route(r.Name).maxAttempts.Store(n)
+	}
+}
+
+// Handled counts one handled delivery; it allocates nothing once the
+// route's children exist.
+func (m *metrics) Handled(route string, _ *event.Event, attempt int, out dispatch.Outcome, took time.Duration) {
+	rm := m.route(route)
+	rm.latency.Observe(took.Seconds())
+	switch out.Status {
+	case dispatch.Done:
+		rm.handled.Inc()
+		if len(out.Emits) > 0 {
+			m.emitted.Add(float64(len(out.Emits)))
+		}
+	case dispatch.Reject:
+		rm.rejected.Inc()
+		rm.dead.Inc()
+	default:
+		rm.failed.Inc()
+		if int64(attempt) >= rm.maxAttempts.Load() {
+			rm.dead.Inc()
+		}
+	}
+}
+
+// ingest counts the outcome of publishing a batch of n events from
+// source: acks accepted (or duplicates), and, when err is not nil, the
+// event at len(acks) refused; the events after it were not offered.
+func (m *metrics) ingest(source string, acks []bus.PubAck, err error) {
+	var acc, dup int
+	for _, a := range acks {
+		if a.Duplicate {
+			dup++
+		} else {
+			acc++
+		}
+	}
+	if acc > 0 {
+		m.ingested.WithLabelValues(source, "accepted").Add(float64(acc))
+		m.published.WithLabelValues("ingest").Add(float64(acc))
+	}
+	if dup > 0 {
+		m.ingested.WithLabelValues(source, "duplicate").Add(float64(dup))
+	}
+	if err != nil {
+		m.ingested.WithLabelValues(source, refusal(err)).Inc()
+	}
+}
+
+// refusal names the reason of a refused publication, from a fixed set.
+func refusal(err error) string {
+	switch {
+	case errors.Is(err, bus.ErrInvalidEvent):
+		return "invalid"
+	case errors.Is(err, bus.ErrBackpressure):
+		return "backpressure"
+	case errors.Is(err, bus.ErrUnavailable):
+		return "unavailable"
+	case errors.Is(err, bus.ErrClosed):
+		return "closed"
+	}
+	return "error"
+}
+
+// reload counts a reload of kind (plugin, config) that was done, or
+// refused when err is not nil.
+func (m *metrics) reload(kind string, err error) {
+	result := "done"
+	if err != nil {
+		result = "refused"
+	}
+	m.reloads.WithLabelValues(kind, result).Inc()
+}
+
+// webhook counts one webhook delivery attempt.
+func (m *metrics) webhook(a webhook.Attempt) {
+	status := "none"
+	if a.HTTPStatus != 0 {
+		status = strconv.Itoa(a.HTTPStatus)
+	}
+	m.webhooks.WithLabelValues(a.Endpoint, status).Inc()
+}
+
+// countingPublisher counts what HTTP ingest publishes.
+type countingPublisher struct {
+	pub httpapi.Publisher
+	m   *metrics
+}
+
+// PublishBatch implements httpapi.Publisher.
+func (c countingPublisher) PublishBatch(ctx context.Context, events []*event.Event) ([]bus.PubAck, error) {
+	acks, err := c.pub.PublishBatch(ctx, events)
+	c.m.ingest("http", acks, err)
+	return acks, err
+}
+
+var (
+	descInstances = prometheus.NewDesc("evhost_plugin_instances",
+		"Live instances of the serving version of a plugin.", []string{"plugin"}, nil)
+	descIdle = prometheus.NewDesc("evhost_plugin_instances_idle",
+		"Idle instances in the pool of the serving version of a plugin.", []string{"plugin"}, nil)
+	descInstantiations = prometheus.NewDesc("evhost_plugin_instantiations_total",
+		"Instances created by the serving version of a plugin (restarts from zero with each new version).", []string{"plugin"}, nil)
+	descDiscards = prometheus.NewDesc("evhost_plugin_discards_total",
+		"Instances discarded after a failure, by the serving version of a plugin.", []string{"plugin"}, nil)
+	descRecycles = prometheus.NewDesc("evhost_plugin_recycles_total",
+		"Instances retired after their max calls or age, by the serving version of a plugin.", []string{"plugin"}, nil)
+	descCalls = prometheus.NewDesc("evhost_plugin_calls_total",
+		"Calls into the serving version of a plugin.", []string{"plugin"}, nil)
+	descLag = prometheus.NewDesc("evhost_bus_pending",
+		"Events a subscription holds unsettled on the bus (pending plus awaiting acknowledgement), as the bus last estimated it.", []string{"subscription"}, nil)
+)
+
+// pluginCollector reads the plugins' pool statistics, and the bus's
+// per-subscription lag when the bus reports it, at scrape time.
+type pluginCollector struct{ h *Host }
+
+// pendingCounter is implemented by a bus that can tell how many events
+// each subscription holds unsettled, without asking a server.
+type pendingCounter interface {
+	Pending() map[string]int64
+}
+
+// Describe implements prometheus.Collector.
+func (c pluginCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descInstances, descIdle, descInstantiations, descDiscards, descRecycles, descCalls, descLag} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c pluginCollector) Collect(ch chan<- prometheus.Metric) {
+	h := c.h
+	h.mu.Lock()
+	stats := make(map[string]wasm.Stats, len(h.plugins))
+	for name, ph := range h.plugins {
+		if v := ph.cur.Load(); v != nil {
+			stats[name] = v.Stats()
+		}
+	}
+	h.mu.Unlock()
+	for name, s := range stats {
+		ch <- prometheus.MustNewConstMetric(descInstances, prometheus.GaugeValue, float64(s.Instances), name)
+		ch <- prometheus.MustNewConstMetric(descIdle, prometheus.GaugeValue, float64(s.Idle), name)
+		ch <- prometheus.MustNewConstMetric(descInstantiations, prometheus.CounterValue, float64(s.Instantiations), name)
+		ch <- prometheus.MustNewConstMetric(descDiscards, prometheus.CounterValue, float64(s.Discards), name)
+		ch <- prometheus.MustNewConstMetric(descRecycles, prometheus.CounterValue, float64(s.Recycles), name)
+		ch <- prometheus.MustNewConstMetric(descCalls, prometheus.CounterValue, float64(s.Calls), name)
+	}
+	if pc, ok := h.bus.(pendingCounter); ok {
+		for name, n := range pc.Pending() {
+			ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, float64(n), name)
+		}
+	}
+}

@@ -1,0 +1,197 @@
+package host_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/evhost/evhost/host/event"
+	"github.com/evhost/evhost/internal/wasmbuild"
+)
+
+// scrape GETs /metrics without a token and parses it.
+func scrape(t *testing.T, base string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: %s", resp.Status)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mfs
+}
+
+// value returns the value of the metric name whose labels include those
+// given as "k=v" pairs, or -1 when there is none.
+func value(mfs map[string]*dto.MetricFamily, name string, labels ...string) float64 {
+	mf := mfs[name]
+	if mf == nil {
+		return -1
+	}
+next:
+	for _, m := range mf.GetMetric() {
+		for _, kv := range labels {
+			k, v, _ := strings.Cut(kv, "=")
+			found := false
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == k && lp.GetValue() == v {
+					found = true
+				}
+			}
+			if !found {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue()
+		case m.Gauge != nil:
+			return m.Gauge.GetValue()
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount())
+		}
+	}
+	return -1
+}
+
+// A known workload gives exact counts on /metrics, which needs no token
+// although the API has one.
+func TestMetricsCountAKnownWorkload(t *testing.T) {
+	dir := t.TempDir()
+	echo := writeWasm(t, dir, "echo", wasmbuild.WATFile(t, "wasm/testdata/echo.wat"))
+	h, base := start(t, dir, fmt.Sprintf(`token = "s3cret"
+
+[plugins.echo]
+path = %[1]q
+events = ["work"]
+
+[plugins.flaky]
+path = %[1]q
+events = ["flaky"]
+max_attempts = 2
+backoff = "1ms"
+`, echo))
+
+	// The token protects the rest of the API.
+	if resp := post(t, base+"/v1/events/work", "text/plain", "e"); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("ingest without the token: %s, want 401", resp.Status)
+	}
+	send := func(typ, data string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", base+"/v1/events/"+typ, strings.NewReader(data))
+		req.Header.Set("Content-Type", "text/plain")
+		req.Header.Set("Authorization", "Bearer s3cret")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("ingest %s: %s", typ, resp.Status)
+		}
+	}
+	const handled, rejected = 5, 2
+	for range handled {
+		send("work", "e") // status 0, one emit
+	}
+	for range rejected {
+		send("work", "fnever") // status 2: dead-lettered at once
+	}
+	send("flaky", "rlater") // status 1 twice, then dead-lettered
+
+	// The Go API: accepted, duplicate, refused.
+	ctx := context.Background()
+	for range 2 {
+		if _, err := h.Publish(ctx, &event.Event{ID: "go-1", Source: "test", Type: "unrouted"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := h.Publish(ctx, &event.Event{ID: "go-2", Source: "test", Type: ""}); err == nil {
+		t.Fatal("an event without a type was accepted")
+	}
+
+	var mfs map[string]*dto.MetricFamily
+	deadline := time.Now().Add(waitLimit)
+	for {
+		mfs = scrape(t, base)
+		if value(mfs, "evhost_handled_total", "subscription=echo") == handled &&
+			value(mfs, "evhost_dead_lettered_total", "subscription=echo") == rejected &&
+			value(mfs, "evhost_dead_lettered_total", "subscription=flaky") == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the workload was never counted")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"evhost_events_ingested_total", []string{"source=http", "result=accepted"}, handled + rejected + 1},
+		{"evhost_events_ingested_total", []string{"source=go", "result=accepted"}, 1},
+		{"evhost_events_ingested_total", []string{"source=go", "result=duplicate"}, 1},
+		{"evhost_events_ingested_total", []string{"source=go", "result=invalid"}, 1},
+		{"evhost_events_published_total", []string{"origin=ingest"}, handled + rejected + 2},
+		{"evhost_events_published_total", []string{"origin=emit"}, handled},
+		{"evhost_handled_total", []string{"subscription=echo"}, handled},
+		{"evhost_rejected_total", []string{"subscription=echo"}, rejected},
+		{"evhost_failed_total", []string{"subscription=echo"}, 0},
+		{"evhost_failed_total", []string{"subscription=flaky"}, 2},
+		{"evhost_rejected_total", []string{"subscription=flaky"}, 0},
+		{"evhost_handler_duration_seconds", []string{"subscription=echo"}, handled + rejected},
+		{"evhost_handler_duration_seconds", []string{"subscription=flaky"}, 2},
+		{"evhost_plugin_calls_total", []string{"plugin=echo"}, handled + rejected},
+		{"evhost_plugin_calls_total", []string{"plugin=flaky"}, 2},
+		{"evhost_plugin_discards_total", []string{"plugin=echo"}, 0},
+	} {
+		if got := value(mfs, c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	if value(mfs, "evhost_plugin_instances", "plugin=echo") < 1 {
+		t.Error("evhost_plugin_instances{plugin=echo} < 1 after calls")
+	}
+	if value(mfs, "go_goroutines") <= 0 || value(mfs, "process_start_time_seconds") <= 0 {
+		t.Error("no Go or process metrics")
+	}
+
+	// A reload done (new content), then one refused (not wasm).
+	trivial := wasmbuild.WATFile(t, "wasm/testdata/trivial.wat")
+	if err := os.WriteFile(filepath.Join(dir, "echo.wasm"), trivial, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.ReloadPlugin(ctx, "echo"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "echo.wasm"), []byte("not wasm"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.ReloadPlugin(ctx, "echo"); err == nil {
+		t.Fatal("a reload of garbage was not refused")
+	}
+	mfs = scrape(t, base)
+	if got := value(mfs, "evhost_reloads_total", "kind=plugin", "result=done"); got != 1 {
+		t.Errorf("reloads done = %v, want 1", got)
+	}
+	if got := value(mfs, "evhost_reloads_total", "kind=plugin", "result=refused"); got != 1 {
+		t.Errorf("reloads refused = %v, want 1", got)
+	}
+}
