@@ -6,9 +6,17 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/evhost/evhost/host/bus/membus"
+	"github.com/evhost/evhost/host/bus/natsbus"
 	"github.com/evhost/evhost/host/dispatch"
 	"github.com/evhost/evhost/host/event"
 	"github.com/evhost/evhost/host/webhook"
+)
+
+// Both buses report their lag to the metrics.
+var (
+	_ pendingCounter = (*membus.Bus)(nil)
+	_ pendingCounter = (*natsbus.Bus)(nil)
 )
 
 // The metrics' part of the observer allocates nothing per event once its

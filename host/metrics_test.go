@@ -161,6 +161,8 @@ backoff = "1ms"
 		{"evhost_plugin_calls_total", []string{"plugin=echo"}, handled + rejected},
 		{"evhost_plugin_calls_total", []string{"plugin=flaky"}, 2},
 		{"evhost_plugin_discards_total", []string{"plugin=echo"}, 0},
+		{"evhost_bus_pending", []string{"subscription=echo"}, 0},
+		{"evhost_bus_pending", []string{"subscription=flaky"}, 0},
 	} {
 		if got := value(mfs, c.name, c.labels...); got != c.want {
 			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)

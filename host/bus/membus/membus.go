@@ -360,3 +360,17 @@ func (b *Bus) Close(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// Pending returns, for every subscription, the events it holds unsettled:
+// waiting, in flight and waiting for redelivery.
+func (b *Bus) Pending() map[string]int64 {
+	b.pubMu.Lock()
+	defer b.pubMu.Unlock()
+	m := make(map[string]int64, len(b.subs))
+	for _, s := range b.subs {
+		s.mu.Lock()
+		m[s.name] = int64(s.heldLocked())
+		s.mu.Unlock()
+	}
+	return m
+}

@@ -353,3 +353,24 @@ func BenchmarkPublishAckSerial(b *testing.B) {
 		buf[0].Ack()
 	}
 }
+
+// Pending counts what each subscription holds unsettled.
+func TestPending(t *testing.T) {
+	b := newBus(t, membus.Options{})
+	s := subscribe(t, b, bus.Subscription{Name: "s", Patterns: []string{"a"}})
+	subscribe(t, b, bus.Subscription{Name: "other", Patterns: []string{"b"}})
+	for i, typ := range []string{"a", "a", "a", "b"} {
+		if _, err := b.Publish(context.Background(), newEvent(strconv.Itoa(i), typ)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := b.Pending(); got["s"] != 3 || got["other"] != 1 {
+		t.Fatalf("Pending = %v, want s:3 other:1", got)
+	}
+	if err := next(t, s).Ack(); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Pending()["s"]; got != 2 {
+		t.Fatalf("Pending[s] after an ack = %d, want 2", got)
+	}
+}

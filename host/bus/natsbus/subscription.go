@@ -338,3 +338,20 @@ func (b *Bus) register(name string, cfg *subConfig) *subscription {
 	s.cfgAt = time.Now()
 	return s
 }
+
+// Pending returns, for every subscription this process knows, its estimate
+// of the events the subscription holds unsettled: waiting, in flight and
+// waiting for redelivery (the server's pending plus ack-pending counts at
+// the last refresh, adjusted by what this process published and settled
+// since). It does not ask the server, so it is cheap enough for every
+// metrics scrape.
+func (b *Bus) Pending() map[string]int64 {
+	l := *b.list.Load()
+	m := make(map[string]int64, len(l))
+	b.cmu.Lock()
+	for _, s := range l {
+		m[s.name] = max(0, s.est)
+	}
+	b.cmu.Unlock()
+	return m
+}
