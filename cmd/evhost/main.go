@@ -6,6 +6,7 @@
 //	evhost call      run one plugin on one event locally
 //	evhost replay    run a subscription again over recorded events; shadow-replay a candidate
 //	evhost dlq       list, show and retry the dead letters of a running daemon
+//	evhost trace     print the tree of events and handler runs that one event caused
 //	evhost deploy    publish the config and its plugins to every daemon in deploy mode
 //	evhost version   print the version
 //
@@ -56,6 +57,7 @@ func init() {
 		{"call", "run one plugin on one event locally; print its emits and logs", cmdCall},
 		{"dlq", "list, show and retry dead letters of a running daemon (list|show|retry)", cmdDLQ},
 		{"webhooks", "list the webhooks of a running daemon, enable one a 410 disabled, show its deliveries (list|enable|deliveries)", cmdWebhooks},
+		{"trace", "print the tree of events and handler runs that one event caused, from a running daemon", cmdTrace},
 		{"replay", "run a subscription's handler again over recorded events, or shadow-replay a candidate", cmdReplay},
 		{"deploy", "publish the config and its plugins, pinned by digest, to the daemons in deploy mode", cmdDeploy},
 		{"version", "print the version of evhost and of its plugin ABI", cmdVersion},
