@@ -18,6 +18,7 @@ import (
 	"github.com/evhost/evhost/host"
 	"github.com/evhost/evhost/host/config"
 	"github.com/evhost/evhost/host/event"
+	"github.com/evhost/evhost/host/runlog"
 	"github.com/evhost/evhost/internal/wasmbuild"
 )
 
@@ -215,4 +216,47 @@ events = ["order.placed"]
 		t.Fatal(err)
 	}
 	checkOrderTree(t, tree, "order-1234")
+}
+
+// Records whose emits come back to an ancestor's id do not make a trace
+// loop, and a chain deeper than MaxTraceDepth is cut, saying so.
+func TestTraceCycleAndDepth(t *testing.T) {
+	h := newHost(t, t.TempDir(), "[broker]\nkind = \"memory\"\n", nil)
+	ctx := context.Background()
+	run := func(id, typ string, emits ...*event.Event) *runlog.Record {
+		return &runlog.Record{Subscription: "s", EventID: id, EventType: typ, Attempt: 1, Status: runlog.StatusDone, Emits: emits}
+	}
+	if err := h.Runs().Append(ctx,
+		run("a", "ping", &event.Event{ID: "b", Type: "pong"}),
+		run("b", "pong", &event.Event{ID: "a", Type: "ping"}, &event.Event{ID: "b", Type: "pong"}),
+	); err != nil {
+		t.Fatal(err)
+	}
+	tree, err := h.Trace(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "ping\n  run s done: delivery#1=done\n    pong\n      run s done: delivery#1=done\n"
+	if got := shape(tree, ""); got != want {
+		t.Errorf("a cycle:\n%s\nwant:\n%s", got, want)
+	}
+
+	// chain-0 -> chain-1 -> ... -> chain-39.
+	for i := 0; i < 40; i++ {
+		if err := h.Runs().Append(ctx, run(fmt.Sprintf("chain-%d", i), "link", &event.Event{ID: fmt.Sprintf("chain-%d", i+1), Type: "link"})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tree, err = h.Trace(ctx, "chain-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	depth, n := 0, tree
+	for len(n.Children) > 0 {
+		n = n.Children[0]
+		depth++
+	}
+	if depth != host.MaxTraceDepth || !n.Truncated || n.ID != fmt.Sprintf("chain-%d", host.MaxTraceDepth) {
+		t.Errorf("the deepest event is %s at depth %d (truncated %v), want chain-%d at %d, truncated", n.ID, depth, n.Truncated, host.MaxTraceDepth, host.MaxTraceDepth)
+	}
 }
