@@ -269,6 +269,7 @@ func (h *Host) applyRelease(ctx context.Context, r natsbus.Release) error {
 	if err == nil {
 		err = h.apply(ctx, cfg)
 	}
+	h.metrics.reload("release", err)
 	if err != nil {
 		d.mu.Lock()
 		d.refusal = &ReleaseRefusal{Revision: r.Revision, Time: time.Now().UTC(), Error: err.Error()}

@@ -100,7 +100,7 @@ func newMetrics(h *Host) *metrics {
 		}, sub),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "evhost_reloads_total",
-			Help: "Reloads, by kind (plugin, config) and result (done, refused).",
+			Help: "Reloads, by kind (plugin, config, release in deploy mode) and result (done, refused).",
 		}, []string{"kind", "result"}),
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "evhost_webhook_attempts_total",
@@ -226,7 +226,7 @@ func refusal(err error) string {
 	return "error"
 }
 
-// reload counts a reload of kind (plugin, config) that was done, or
+// reload counts a reload of kind (plugin, config, release) that was done, or
 // refused when err is not nil.
 func (m *metrics) reload(kind string, err error) {
 	result := "done"

@@ -175,7 +175,26 @@ backoff = "1ms"
 		t.Error("no Go or process metrics")
 	}
 
-	// A reload done (new content), then one refused (not wasm).
+	// A config reload refused (invalid), then one done.
+	cfgPath := filepath.Join(dir, "config.toml")
+	good, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgPath, []byte("[plugins.echo\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Reload(ctx); err == nil {
+		t.Fatal("an invalid config was not refused")
+	}
+	if err := os.WriteFile(cfgPath, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// A plugin reload done (new content), then one refused (not wasm).
 	trivial := wasmbuild.WATFile(t, "wasm/testdata/trivial.wat")
 	if err := os.WriteFile(filepath.Join(dir, "echo.wasm"), trivial, 0o644); err != nil {
 		t.Fatal(err)
@@ -190,10 +209,11 @@ backoff = "1ms"
 		t.Fatal("a reload of garbage was not refused")
 	}
 	mfs = scrape(t, base)
-	if got := value(mfs, "evhost_reloads_total", "kind=plugin", "result=done"); got != 1 {
-		t.Errorf("reloads done = %v, want 1", got)
-	}
-	if got := value(mfs, "evhost_reloads_total", "kind=plugin", "result=refused"); got != 1 {
-		t.Errorf("reloads refused = %v, want 1", got)
+	for _, kind := range []string{"plugin", "config"} {
+		for _, result := range []string{"done", "refused"} {
+			if got := value(mfs, "evhost_reloads_total", "kind="+kind, "result="+result); got != 1 {
+				t.Errorf("%s reloads %s = %v, want 1", kind, result, got)
+			}
+		}
 	}
 }
