@@ -422,11 +422,7 @@ func (h *Host) Start(ctx context.Context) error {
 func (h *Host) Publish(ctx context.Context, ev *event.Event) (bus.PubAck, error) {
 	event.Stamp(ev, "evhost://go", time.Now())
 	ack, err := h.bus.Publish(ctx, ev)
-	if err != nil {
-		h.metrics.ingest("go", nil, err)
-	} else {
-		h.metrics.ingest("go", []bus.PubAck{ack}, nil)
-	}
+	h.metrics.ingestOne("go", ack, err)
 	return ack, err
 }
 

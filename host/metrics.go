@@ -211,6 +211,19 @@ func (m *metrics) ingest(source string, acks []bus.PubAck, err error) {
 	}
 }
 
+// ingestOne counts the outcome of publishing one event from source.
+func (m *metrics) ingestOne(source string, ack bus.PubAck, err error) {
+	switch {
+	case err != nil:
+		m.ingested.WithLabelValues(source, refusal(err)).Inc()
+	case ack.Duplicate:
+		m.ingested.WithLabelValues(source, "duplicate").Inc()
+	default:
+		m.ingested.WithLabelValues(source, "accepted").Inc()
+		m.published.WithLabelValues("ingest").Inc()
+	}
+}
+
 // refusal names the reason of a refused publication, from a fixed set.
 func refusal(err error) string {
 	switch {
