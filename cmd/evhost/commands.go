@@ -322,3 +322,31 @@ func signalContext(ctx context.Context, e *env) (context.Context, context.Cancel
 	}()
 	return ctx, func() { signal.Stop(ch); cancel() }
 }
+
+// runGroup runs the subcommand of `evhost GROUP SUBCOMMAND` named by args[0]
+// among subs, or prints the group's usage (with about) for help and for a
+// missing or unknown subcommand.
+func runGroup(ctx context.Context, args []string, e *env, group, about string, subs []command) int {
+	names := make([]string, len(subs))
+	for i, c := range subs {
+		names[i] = c.name
+	}
+	usage := fmt.Sprintf("Usage: evhost %s %s [flags] [arguments]\n\n%s\n", group, strings.Join(names, "|"), about)
+	if len(args) == 0 {
+		fprintf(e.stderr, "%s", usage)
+		return exitUsage
+	}
+	for _, c := range subs {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], e)
+		}
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fprintf(e.stderr, "%s\nRun 'evhost %s SUBCOMMAND -h' for its flags.\n", usage, group)
+		return exitOK
+	}
+	want := strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+	fprintf(e.stderr, "evhost %s: unknown subcommand %q (want %s)\n", group, args[0], want)
+	return exitUsage
+}

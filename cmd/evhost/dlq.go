@@ -39,23 +39,9 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 the daemon is busy (a full queue; retry la
 
 // cmdDLQ is `evhost dlq list|show|retry`.
 func cmdDLQ(ctx context.Context, args []string, e *env) int {
-	if len(args) == 0 {
-		fprintf(e.stderr, "Usage: evhost dlq list|show|retry [flags] [arguments]\n\n%s\n", dlqAbout)
-		return exitUsage
-	}
-	switch args[0] {
-	case "list":
-		return cmdDLQList(ctx, args[1:], e)
-	case "show":
-		return cmdDLQShow(ctx, args[1:], e)
-	case "retry":
-		return cmdDLQRetry(ctx, args[1:], e)
-	case "-h", "-help", "--help", "help":
-		fprintf(e.stderr, "Usage: evhost dlq list|show|retry [flags] [arguments]\n\n%s\n\nRun 'evhost dlq SUBCOMMAND -h' for its flags.\n", dlqAbout)
-		return exitOK
-	}
-	fprintf(e.stderr, "evhost dlq: unknown subcommand %q (want list, show or retry)\n", args[0])
-	return exitUsage
+	return runGroup(ctx, args, e, "dlq", dlqAbout, []command{
+		{name: "list", run: cmdDLQList}, {name: "show", run: cmdDLQShow}, {name: "retry", run: cmdDLQRetry},
+	})
 }
 
 // daemonFlags are the flags of a command that talks to a running daemon.

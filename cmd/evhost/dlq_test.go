@@ -65,6 +65,14 @@ func dlqDaemon(t *testing.T, fixed *atomic.Bool, obs outcomes) (*host.Host, stri
 		}
 		return host.Reject(errors.New("no such product\nin the catalogue"))
 	})
+	addr := serveHost(t, h)
+	return h, addr
+}
+
+// serveHost starts h and serves its API on a loopback port until the test
+// ends; it returns the address.
+func serveHost(t *testing.T, h *host.Host) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := h.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -81,7 +89,7 @@ func dlqDaemon(t *testing.T, fixed *atomic.Bool, obs outcomes) (*host.Host, stri
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return h, ln.Addr().String()
+	return ln.Addr().String()
 }
 
 // runCLI runs the CLI in process and returns its exit code and output.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,17 +41,8 @@ func TestReplayCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := h.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error)
-	go func() { done <- h.Serve(ctx, ln) }()
-	t.Cleanup(func() { cancel(); <-done })
+	addr := serveHost(t, h)
+	ctx := context.Background()
 	var seqs []uint64
 	for i, d := range []string{"eone", "s0", "etwo"} {
 		ack, err := h.Publish(ctx, &event.Event{Type: "job.run", ID: fmt.Sprintf("job-%d", i), DataContentType: "text/plain", Data: []byte(d)})
@@ -65,7 +55,6 @@ func TestReplayCommand(t *testing.T) {
 	if err := h.FlushRuns(ctx); err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
 
 	code, out, errOut := runCLI("replay", "--addr", addr, "echo")
 	if code != exitOK || !strings.Contains(errOut, "ITS EMITS WILL BE PUBLISHED") ||

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"regexp"
 	"sync/atomic"
@@ -47,29 +46,14 @@ func TestTraceCommand(t *testing.T) {
 	h.Handle("inventory", []string{"payment.charged"}, func(context.Context, *event.Event, func(*event.Event)) error {
 		return nil
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := h.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error)
-	go func() { done <- h.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
+	addr := serveHost(t, h)
 	if _, err := h.Publish(context.Background(), &event.Event{Type: "order.placed", ID: "order-1234", Source: "http"}); err != nil {
 		t.Fatal(err)
 	}
 	// payment: retry, done; email and inventory: done.
 	obs.want(t, 1, dispatch.Retry)
 	obs.want(t, 3, dispatch.Done)
-	daemon := []string{"--addr", ln.Addr().String(), "--token", "s3cret"}
+	daemon := []string{"--addr", addr, "--token", "s3cret"}
 
 	code, out, errOut := runCLI(append([]string{"trace"}, append(daemon, "order-1234")...)...)
 	if code != exitOK {
@@ -103,7 +87,7 @@ func TestTraceCommand(t *testing.T) {
 	if code != exitRejected || !regexp.MustCompile(`404`).MatchString(errOut) {
 		t.Errorf("unknown id: exit %d: %s; want %d and a 404", code, errOut, exitRejected)
 	}
-	code, _, errOut = runCLI(append([]string{"trace", "--token", "wrong", "--addr", ln.Addr().String()}, "order-1234")...)
+	code, _, errOut = runCLI(append([]string{"trace", "--token", "wrong", "--addr", addr}, "order-1234")...)
 	if code != exitAuth {
 		t.Errorf("wrong token: exit %d: %s; want %d", code, errOut, exitAuth)
 	}

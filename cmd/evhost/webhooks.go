@@ -27,23 +27,9 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 the daemon is busy, 4 refused (no such web
 
 // cmdWebhooks is `evhost webhooks list|enable|deliveries`.
 func cmdWebhooks(ctx context.Context, args []string, e *env) int {
-	if len(args) == 0 {
-		fprintf(e.stderr, "Usage: evhost webhooks list|enable|deliveries [flags] [arguments]\n\n%s\n", webhooksAbout)
-		return exitUsage
-	}
-	switch args[0] {
-	case "list":
-		return cmdWebhooksList(ctx, args[1:], e)
-	case "enable":
-		return cmdWebhooksEnable(ctx, args[1:], e)
-	case "deliveries":
-		return cmdWebhooksDeliveries(ctx, args[1:], e)
-	case "-h", "-help", "--help", "help":
-		fprintf(e.stderr, "Usage: evhost webhooks list|enable|deliveries [flags] [arguments]\n\n%s\n\nRun 'evhost webhooks SUBCOMMAND -h' for its flags.\n", webhooksAbout)
-		return exitOK
-	}
-	fprintf(e.stderr, "evhost webhooks: unknown subcommand %q (want list, enable or deliveries)\n", args[0])
-	return exitUsage
+	return runGroup(ctx, args, e, "webhooks", webhooksAbout, []command{
+		{name: "list", run: cmdWebhooksList}, {name: "enable", run: cmdWebhooksEnable}, {name: "deliveries", run: cmdWebhooksDeliveries},
+	})
 }
 
 func cmdWebhooksList(ctx context.Context, args []string, e *env) int {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -41,27 +40,12 @@ func TestWebhooksCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := h.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error)
-	go func() { done <- h.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
+	addr := serveHost(t, h)
 	if _, err := h.Publish(context.Background(), &event.Event{Type: "user.created", ID: "u1"}); err != nil {
 		t.Fatal(err)
 	}
 	obs.want(t, 1, dispatch.Reject)
-	daemon := []string{"--addr", ln.Addr().String(), "--token", "s3cret"}
+	daemon := []string{"--addr", addr, "--token", "s3cret"}
 	cmd := func(sub string, args ...string) []string {
 		return append(append([]string{"webhooks", sub}, daemon...), args...)
 	}
