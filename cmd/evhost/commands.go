@@ -17,7 +17,6 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/evhost/evhost/host"
 	"github.com/evhost/evhost/host/config"
@@ -198,13 +197,10 @@ func cmdCall(ctx context.Context, args []string, e *env) int {
 func cmdPublish(ctx context.Context, args []string, e *env) int {
 	fs := newFlags(e, "publish", "TYPE [DATA|@file|-]",
 		"Publish one event of type TYPE to a running daemon (POST /v1/events/TYPE). DATA is\nthe event's data: inline, @file, or - for stdin. Prints the id of the accepted event.")
-	cfgPath := fs.String("config", "config.toml", "config file to take --addr and --token defaults from (optional)")
-	addr := fs.String("addr", "", "address of the daemon (default: [host] listen of the config, or 127.0.0.1:8080)")
-	token := fs.String("token", "", "API bearer token (default: the config's, or $EVHOST_TOKEN)")
+	df := addDaemonFlags(fs)
 	ct := fs.String("content-type", "application/json", "content type of DATA")
 	id := fs.String("id", "", "event id (default: a new UUID, stamped by the daemon)")
 	subject := fs.String("subject", "", "event subject")
-	timeout := fs.Duration("timeout", 10*time.Second, "how long to wait for the daemon")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -212,22 +208,9 @@ func cmdPublish(ctx context.Context, args []string, e *env) int {
 		fs.Usage()
 		return exitUsage
 	}
-	if cfg, err := config.Load(*cfgPath); err == nil {
-		if *addr == "" {
-			*addr = cfg.Host.Listen
-		}
-		if *token == "" && cfg.Host.Token.IsSet() {
-			*token = cfg.Host.Token.Value()
-		}
-	} else if !errors.Is(err, os.ErrNotExist) && flagSet(fs, "config") {
-		fprintf(e.stderr, "%v\n", err)
+	c, ok := df.client(e, fs, "evhost publish")
+	if !ok {
 		return exitError
-	}
-	if *addr == "" {
-		*addr = "127.0.0.1:8080"
-	}
-	if *token == "" {
-		*token = os.Getenv("EVHOST_TOKEN")
 	}
 	var data []byte
 	if fs.NArg() == 2 {
@@ -237,13 +220,9 @@ func cmdPublish(ctx context.Context, args []string, e *env) int {
 			return exitError
 		}
 	}
-	base := *addr
-	if !strings.Contains(base, "://") {
-		base = "http://" + base
-	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(base, "/")+"/v1/events/"+fs.Arg(0), bytes.NewReader(data))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/events/"+fs.Arg(0), bytes.NewReader(data))
 	if err != nil {
 		fprintf(e.stderr, "evhost publish: %v\n", err)
 		return exitUsage
@@ -255,14 +234,14 @@ func cmdPublish(ctx context.Context, args []string, e *env) int {
 	if *subject != "" {
 		req.Header.Set("ce-subject", *subject)
 	}
-	if *token != "" {
-		req.Header.Set("Authorization", "Bearer "+*token)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		var op *net.OpError
 		if errors.As(err, &op) || errors.Is(err, context.DeadlineExceeded) {
-			fprintf(e.stderr, "evhost publish: no daemon answered at %s: %v\n", *addr, err)
+			fprintf(e.stderr, "evhost publish: no daemon answered at %s: %v\n", c.addr, err)
 			return exitUnreachble
 		}
 		fprintf(e.stderr, "evhost publish: %v\n", err)
