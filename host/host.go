@@ -286,34 +286,13 @@ func (h *Host) pluginOptions(p *config.Plugin) (wasm.PluginOptions, error) {
 		o.HTTP = c
 	}
 	if p.Emits != nil {
-		pats, err := compilePatterns(p.Emits)
+		pats, err := event.ParsePatterns(p.Emits)
 		if err != nil {
 			return o, fmt.Errorf("emits: %w", err)
 		}
-		o.AllowEmit = func(t string) bool { return matchAny(pats, t) }
+		o.AllowEmit = func(t string) bool { return event.MatchAny(pats, t) }
 	}
 	return o, nil
-}
-
-func compilePatterns(ss []string) ([]event.Pattern, error) {
-	pats := make([]event.Pattern, 0, len(ss))
-	for _, s := range ss {
-		p, err := event.ParsePattern(s)
-		if err != nil {
-			return nil, err
-		}
-		pats = append(pats, p)
-	}
-	return pats, nil
-}
-
-func matchAny(pats []event.Pattern, t string) bool {
-	for _, p := range pats {
-		if p.Match(t) {
-			return true
-		}
-	}
-	return false
 }
 
 // kvStore returns the plugin's key-value space, the same for every version

@@ -198,6 +198,20 @@ func (p Pattern) Match(eventType string) bool {
 	return t == ""
 }
 
+// ParsePatterns parses each of ss with ParsePattern and returns the first
+// error.
+func ParsePatterns(ss []string) ([]Pattern, error) {
+	pats := make([]Pattern, 0, len(ss))
+	for _, s := range ss {
+		p, err := ParsePattern(s)
+		if err != nil {
+			return nil, err
+		}
+		pats = append(pats, p)
+	}
+	return pats, nil
+}
+
 // MatchAny reports whether eventType matches one of patterns.
 func MatchAny(patterns []Pattern, eventType string) bool {
 	for i := range patterns {

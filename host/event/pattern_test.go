@@ -194,3 +194,13 @@ func BenchmarkPatternMatch(b *testing.B) {
 		})
 	}
 }
+
+func TestParsePatterns(t *testing.T) {
+	pats, err := ParsePatterns([]string{"order.*", "user.created"})
+	if err != nil || len(pats) != 2 || !MatchAny(pats, "order.placed") || MatchAny(pats, "user.deleted") {
+		t.Fatalf("ParsePatterns: %v, %v", pats, err)
+	}
+	if _, err := ParsePatterns([]string{"order.*", "bad..type"}); err == nil {
+		t.Fatal("ParsePatterns of an invalid pattern: no error")
+	}
+}

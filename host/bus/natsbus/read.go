@@ -49,7 +49,7 @@ func (b *Bus) Read(ctx context.Context, r Range, fn func(Recorded) error) error 
 	if r.FromSeq != 0 && !r.FromTime.IsZero() || r.ToSeq != 0 && !r.ToTime.IsZero() {
 		return errors.New("natsbus: read: set a sequence or a time for each end, not both")
 	}
-	pats, err := compile(r.Patterns)
+	pats, err := event.ParsePatterns(r.Patterns)
 	if err != nil {
 		return fmt.Errorf("natsbus: read: %w", err)
 	}
@@ -124,7 +124,7 @@ func (b *Bus) readBatch(ctx context.Context, cons jetstream.Consumer, r Range, l
 		e, err := decodeEvent(m.Headers(), m.Data())
 		if err != nil {
 			b.log.Warn("read: skipping an undecodable message", "seq", seq, "error", err)
-		} else if matchAny(pats, e.Type) {
+		} else if event.MatchAny(pats, e.Type) {
 			if err := fn(Recorded{Seq: seq, Time: md.Timestamp, Event: e}); err != nil {
 				return false, n, err
 			}
@@ -137,25 +137,4 @@ func (b *Bus) readBatch(ctx context.Context, cons jetstream.Consumer, r Range, l
 		return false, n, fmt.Errorf("natsbus: read: %w", err)
 	}
 	return false, n, ctx.Err()
-}
-
-func compile(patterns []string) ([]event.Pattern, error) {
-	pats := make([]event.Pattern, 0, len(patterns))
-	for _, s := range patterns {
-		p, err := event.ParsePattern(s)
-		if err != nil {
-			return nil, err
-		}
-		pats = append(pats, p)
-	}
-	return pats, nil
-}
-
-func matchAny(pats []event.Pattern, typ string) bool {
-	for _, p := range pats {
-		if p.Match(typ) {
-			return true
-		}
-	}
-	return false
 }
