@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -255,6 +256,14 @@ const streamAttempt = 5 * time.Second
 func (b *Bus) createStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
 	for pause := 100 * time.Millisecond; ; pause = min(2*pause, 2*time.Second) {
 		actx, cancel := context.WithTimeout(ctx, streamAttempt)
+		// A stream that is already as wanted is left alone: an update
+		// that races another process's consumer creation trips a data
+		// race inside nats-server 2.15.2 (fileStore.UpdateConfig against
+		// ConsumerStore), and a daemon joining others needs none.
+		if st, err := b.js.Stream(actx, cfg.Name); err == nil && sameStream(st.CachedInfo().Config, cfg) {
+			cancel()
+			return st, nil
+		}
 		st, err := b.js.CreateOrUpdateStream(actx, cfg)
 		cancel()
 		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
@@ -267,6 +276,16 @@ func (b *Bus) createStream(ctx context.Context, cfg jetstream.StreamConfig) (jet
 		case <-time.After(pause + rand.N(pause)):
 		}
 	}
+}
+
+// sameStream reports whether the stream configuration have holds the
+// settings that want gives (the server fills in the others).
+func sameStream(have, want jetstream.StreamConfig) bool {
+	return slices.Equal(have.Subjects, want.Subjects) && have.Description == want.Description &&
+		have.Retention == want.Retention && have.Discard == want.Discard &&
+		have.MaxAge == want.MaxAge && have.MaxBytes == want.MaxBytes &&
+		have.Storage == want.Storage && have.Replicas == want.Replicas &&
+		have.Duplicates == want.Duplicates
 }
 
 func streamErr(name string, replicas int, err error) error {
