@@ -149,7 +149,7 @@ func releaseAttrs(r natsbus.Release) []any {
 
 // releaseConfig parses the config of release r, checks that it pins every
 // enabled plugin to the digest r.Modules names, and gives it the daemon's
-// own [host] and [broker].
+// own [host], [broker] and [tracing].
 func (h *Host) releaseConfig(r natsbus.Release) (*config.Config, error) {
 	local := h.deploy.local
 	name := fmt.Sprintf("release %d", r.Revision)
@@ -169,7 +169,7 @@ func (h *Host) releaseConfig(r natsbus.Release) (*config.Config, error) {
 			return nil, fmt.Errorf("%s: plugin %q: the config pins sha256:%s, the release's modules say %q", name, p.Name, p.Digest, want)
 		}
 	}
-	cfg.Host, cfg.Broker = local.Host, local.Broker
+	cfg.Host, cfg.Broker, cfg.Tracing = local.Host, local.Broker, local.Tracing
 	return cfg, nil
 }
 

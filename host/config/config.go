@@ -26,6 +26,7 @@ type Config struct {
 
 	Host     Host     // [host]
 	Broker   Broker   // [broker]
+	Tracing  Tracing  // [tracing]
 	Defaults Limits   // [defaults]
 	Plugins  []Plugin // [plugins.NAME], in the order the file first names them
 	Webhooks []Webhook
@@ -59,6 +60,30 @@ type Host struct {
 	// class: loopback, private, link-local, metadata... (key allow_networks,
 	// CIDRs such as "10.1.0.0/16"; none by default).
 	AllowNetworks []netip.Prefix
+}
+
+// Tracing is the [tracing] table: OpenTelemetry spans for every ingest,
+// handler run and webhook delivery, exported over OTLP/HTTP. It is off by
+// default; the W3C traceparent of events is carried through emits and into
+// webhooks either way.
+type Tracing struct {
+	// Enabled switches span export on (key enabled, default false).
+	Enabled bool
+	// Endpoint is the OTLP/HTTP traces URL (key endpoint, default
+	// "http://127.0.0.1:4318/v1/traces", a collector on this machine).
+	Endpoint string
+	// Headers are sent with every export (key headers, a table of strings:
+	// an API key for a hosted backend).
+	Headers map[string]string
+	// ServiceName is the service.name resource attribute (key
+	// service_name, default "evhost").
+	ServiceName string
+	// SampleRatio is the share of new traces recorded, from 0 to 1 (key
+	// sample_ratio, default 1). A trace that arrives sampled or not (a
+	// traceparent's flag) keeps its caller's decision.
+	SampleRatio float64
+	// Timeout bounds one export (key timeout, default "10s").
+	Timeout time.Duration
 }
 
 // Broker kinds accepted in [broker] kind.

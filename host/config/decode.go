@@ -211,6 +211,24 @@ func (t *table) integer(key string, dst *int) bool {
 	return true
 }
 
+// float decodes a number; an integer is taken as the float it names.
+func (t *table) float(key string, dst *float64) bool {
+	v, path, ok := t.lookup(key)
+	if !ok {
+		return false
+	}
+	switch n := v.(type) {
+	case float64:
+		*dst = n
+	case int64:
+		*dst = float64(n)
+	default:
+		t.typeErr(path, "a number", v, true)
+		return false
+	}
+	return true
+}
+
 func (t *table) duration(key string, dst *time.Duration) bool {
 	v, path, ok := t.lookup(key)
 	if !ok {
@@ -416,6 +434,9 @@ func (d *decoder) config(tree map[string]any) *Config {
 	if t := root.sub("broker"); t != nil {
 		d.broker(c, t, &c.Broker)
 	}
+	if t := root.sub("tracing"); t != nil {
+		d.tracing(t, &c.Tracing)
+	}
 	// [defaults] first: plugins and webhooks start from it, wherever it is in the file.
 	if t := root.sub("defaults"); t != nil {
 		d.limits(t, &c.Defaults)
@@ -458,6 +479,16 @@ func (d *decoder) broker(c *Config, t *table, b *Broker) {
 	t.integer("replicas", &b.Replicas)
 	t.str("prefix", &b.Prefix)
 	t.duration("runs_max_age", &b.RunsMaxAge)
+	t.done()
+}
+
+func (d *decoder) tracing(t *table, tr *Tracing) {
+	t.boolean("enabled", &tr.Enabled)
+	t.str("endpoint", &tr.Endpoint)
+	t.stringMap("headers", &tr.Headers)
+	t.str("service_name", &tr.ServiceName)
+	t.float("sample_ratio", &tr.SampleRatio)
+	t.duration("timeout", &tr.Timeout)
 	t.done()
 }
 

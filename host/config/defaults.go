@@ -32,6 +32,12 @@ func Default() *Config {
 			Prefix:       "evhost",
 			RunsMaxAge:   7 * 24 * time.Hour,
 		},
+		Tracing: Tracing{
+			Endpoint:    "http://127.0.0.1:4318/v1/traces",
+			ServiceName: "evhost",
+			SampleRatio: 1,
+			Timeout:     10 * time.Second,
+		},
 		Defaults: DefaultLimits(),
 	}
 	c.Host.ResolvedDataDir = c.Resolve(c.Host.DataDir)

@@ -48,6 +48,7 @@ func (c *Config) validate() ErrorList {
 	v := &checker{}
 	v.host(&c.Host)
 	v.broker(&c.Broker)
+	v.tracing(&c.Tracing)
 
 	defaults := checkLimits(c.Defaults)
 	v.limits("defaults", defaults, nil)
@@ -99,6 +100,26 @@ func (v *checker) host(h *Host) {
 	}
 	if h.LogFormat != "text" && h.LogFormat != "json" {
 		v.invalid("host.log_format", "invalid log_format %q (want text or json)", h.LogFormat)
+	}
+}
+
+func (v *checker) tracing(t *Tracing) {
+	if u, err := url.Parse(t.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.invalid("tracing.endpoint", "invalid endpoint %q: want the http(s) URL of an OTLP/HTTP traces receiver, such as \"http://127.0.0.1:4318/v1/traces\"", t.Endpoint)
+	}
+	if t.ServiceName == "" {
+		v.missing("tracing.service_name", "missing: service_name must not be empty")
+	}
+	if !(t.SampleRatio >= 0 && t.SampleRatio <= 1) {
+		v.invalid("tracing.sample_ratio", "invalid sample_ratio %v: want a number from 0 to 1", t.SampleRatio)
+	}
+	if t.Timeout <= 0 {
+		v.invalid("tracing.timeout", "invalid timeout %v: must be positive", t.Timeout)
+	}
+	for k := range t.Headers {
+		if k == "" || strings.ContainsAny(k, " \t\r\n:") {
+			v.invalid("tracing.headers", "invalid header name %q", k)
+		}
 	}
 }
 
