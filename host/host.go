@@ -39,8 +39,10 @@ import (
 	"github.com/evhost/evhost/host/httpapi"
 	"github.com/evhost/evhost/host/kv"
 	"github.com/evhost/evhost/host/runlog"
+	"github.com/evhost/evhost/host/telemetry"
 	"github.com/evhost/evhost/host/wasm"
 	"github.com/evhost/evhost/host/watch"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Options are the parts of a Host that do not come from the config.
@@ -62,6 +64,10 @@ type Options struct {
 	// store of the NATS broker; each new release is applied as a config
 	// reload. It needs a NATS broker.
 	Deployed bool
+	// TracerProvider, when set, makes the spans of ingest, handler runs
+	// and webhook deliveries (an application's own OpenTelemetry set-up),
+	// and [tracing] is ignored. The Host does not shut it down.
+	TracerProvider trace.TracerProvider
 }
 
 // Host is a running set of subscriptions over one bus. Create it with New,
@@ -77,6 +83,7 @@ type Host struct {
 	recorder *runlog.Recorder // feeds runStore from the dispatcher's workers
 	metrics  *metrics         // served on /metrics (metrics.go)
 	disp     *dispatch.Dispatcher
+	tracer   *telemetry.Tracer // nil: tracing off
 
 	draining atomic.Bool
 	addr     atomic.Value // string
@@ -126,6 +133,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Host, err er
 		}
 	} else if nb, ok := opts.Bus.(*natsbus.Bus); ok {
 		h.nbus = nb
+	}
+	if opts.TracerProvider != nil {
+		h.tracer = telemetry.New(opts.TracerProvider)
+	} else if h.tracer, err = telemetry.Open(cfg.Tracing); err != nil {
+		return nil, err
 	}
 	if opts.Deployed {
 		if err := h.openDeploy(ctx); err != nil {
@@ -370,11 +382,15 @@ func (h *Host) routesOf(cfg *config.Config, plugins map[string]*pluginHandler) [
 			continue
 		}
 		r := h.route(p.Name, p.Events, p.DeliveryLimits)
-		r.Handler = ph
+		r.Handler = h.tracer.Wrap(p.Name, telemetry.KindPlugin, ph)
 		rs = append(rs, r)
 	}
 	rs = append(rs, h.webhookRoutes(cfg)...)
-	return append(rs, h.natives...)
+	for _, r := range h.natives {
+		r.Handler = h.tracer.Wrap(r.Name, telemetry.KindNative, r.Handler)
+		rs = append(rs, r)
+	}
+	return rs
 }
 
 // Start subscribes every route and starts dispatching.
@@ -400,7 +416,9 @@ func (h *Host) Start(ctx context.Context) error {
 // source ("evhost://go") and time, and specversion 1.0.
 func (h *Host) Publish(ctx context.Context, ev *event.Event) (bus.PubAck, error) {
 	event.Stamp(ev, "evhost://go", time.Now())
+	span := h.tracer.Publish(ctx, "go", ev)
 	ack, err := h.bus.Publish(ctx, ev)
+	telemetry.End(span, err)
 	h.metrics.ingestOne("go", ack, err)
 	return ack, err
 }
@@ -446,6 +464,7 @@ func (h *Host) Close(ctx context.Context) error {
 	if h.rt != nil {
 		errs = append(errs, h.rt.Close(ctx))
 	}
+	errs = append(errs, h.tracer.Shutdown(ctx))
 	return errors.Join(errs...)
 }
 

@@ -12,11 +12,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/evhost/evhost/host/bus"
 	"github.com/evhost/evhost/host/dispatch"
 	"github.com/evhost/evhost/host/event"
 	"github.com/evhost/evhost/host/httpapi"
+	"github.com/evhost/evhost/host/telemetry"
 	"github.com/evhost/evhost/host/wasm"
 	"github.com/evhost/evhost/host/webhook"
 )
@@ -259,14 +261,33 @@ func (m *metrics) webhook(a webhook.Attempt) {
 }
 
 // countingPublisher counts what HTTP ingest publishes.
+// It also starts each event's publish span (or, with tracing off, hands
+// the request's traceparent header to events that have none).
 type countingPublisher struct {
-	pub httpapi.Publisher
-	m   *metrics
+	pub    httpapi.Publisher
+	m      *metrics
+	tracer *telemetry.Tracer
 }
 
 // PublishBatch implements httpapi.Publisher.
 func (c countingPublisher) PublishBatch(ctx context.Context, events []*event.Event) ([]bus.PubAck, error) {
+	var spans []oteltrace.Span
+	if c.tracer != nil {
+		spans = make([]oteltrace.Span, len(events))
+	}
+	for i, ev := range events {
+		if sp := c.tracer.Publish(ctx, "http", ev); sp != nil {
+			spans[i] = sp
+		}
+	}
 	acks, err := c.pub.PublishBatch(ctx, events)
+	for i, sp := range spans {
+		var perr error
+		if i >= len(acks) { // not stored
+			perr = err
+		}
+		telemetry.End(sp, perr)
+	}
 	c.m.ingest("http", acks, err)
 	return acks, err
 }

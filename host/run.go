@@ -20,7 +20,7 @@ func (h *Host) Handler() http.Handler {
 	defer h.mu.Unlock()
 	if h.api == nil {
 		h.api = httpapi.New(httpapi.Options{
-			Publisher: countingPublisher{pub: h.bus, m: h.metrics},
+			Publisher: countingPublisher{pub: h.bus, m: h.metrics, tracer: h.tracer},
 			Ready:     readiness{h},
 			Token:     h.cfg.Host.Token.Value(),
 			MaxBody:   int64(h.cfg.Host.MaxBody),
@@ -33,6 +33,7 @@ func (h *Host) Handler() http.Handler {
 		h.handleReplay()
 		h.handleWebhooks()
 		h.handleTrace()
+		h.handleStatus()
 	}
 	return h.api
 }

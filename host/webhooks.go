@@ -18,6 +18,7 @@ import (
 	"github.com/evhost/evhost/host/httpapi"
 	"github.com/evhost/evhost/host/netguard"
 	"github.com/evhost/evhost/host/runlog"
+	"github.com/evhost/evhost/host/telemetry"
 	"github.com/evhost/evhost/host/webhook"
 )
 
@@ -67,7 +68,7 @@ func (h *Host) webhookRoutes(cfg *config.Config) []dispatch.Route {
 			continue
 		}
 		r := h.route(w.Name, w.Events, w.DeliveryLimits)
-		r.Handler = h.webhookHandler(w, cfg.Host.AllowNetworks)
+		r.Handler = h.tracer.Wrap(w.Name, telemetry.KindWebhook, h.webhookHandler(w, cfg.Host.AllowNetworks))
 		rs = append(rs, r)
 	}
 	return rs

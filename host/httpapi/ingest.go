@@ -13,6 +13,8 @@ import (
 
 	"github.com/evhost/evhost/host/bus"
 	"github.com/evhost/evhost/host/event"
+
+	"go.opentelemetry.io/otel/propagation"
 )
 
 // postEvents is POST /v1/events: one event in structured or binary mode, or
@@ -166,6 +168,11 @@ func (s *Server) unavailable(w http.ResponseWriter, msg string) {
 // publish hands events to the bus and renders the outcome.
 func (s *Server) publish(w http.ResponseWriter, r *http.Request, events []*event.Event, batch bool) {
 	ctx := r.Context()
+	if r.Header.Get("Traceparent") != "" {
+		// The request's W3C trace context reaches the Publisher as ctx's
+		// span context: the parent of events that carry none themselves.
+		ctx = propagation.TraceContext{}.Extract(ctx, propagation.HeaderCarrier(r.Header))
+	}
 	acks, err := s.pub.PublishBatch(ctx, events)
 	n := min(len(acks), len(events))
 	if err == nil && n < len(events) {

@@ -18,6 +18,9 @@ import (
 
 	"github.com/evhost/evhost/host/dispatch"
 	"github.com/evhost/evhost/host/event"
+
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults of Options.
@@ -254,6 +257,7 @@ func (e *Endpoint) deliver(ctx context.Context, ev *event.Event, now time.Time) 
 	req.Header.Set(HeaderID, ev.ID)
 	req.Header.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
 	req.Header.Set(HeaderSignature, Sign(e.opts.Secrets, ev.ID, now, body))
+	setTraceContext(ctx, req.Header, ev)
 
 	resp, err := e.client.Do(req)
 	if err != nil {
@@ -346,4 +350,20 @@ func retryAfter(v string, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	return min(d, MaxRetryAfter), true
+}
+
+// setTraceContext gives the request the W3C trace context of the delivery:
+// the span of ctx when tracing is on, else the event's own traceparent
+// (and tracestate), so that the receiver's spans join the event's trace.
+func setTraceContext(ctx context.Context, h http.Header, ev *event.Event) {
+	if trace.SpanContextFromContext(ctx).IsValid() {
+		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(h))
+		return
+	}
+	if tp, ok := ev.Ext(event.ExtTraceParent); ok {
+		h.Set("Traceparent", tp)
+		if ts, ok := ev.Ext("tracestate"); ok {
+			h.Set("Tracestate", ts)
+		}
+	}
 }
