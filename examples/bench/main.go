@@ -22,8 +22,8 @@ import (
 // quiet is the logger of every evhost part of the benchmark.
 var quiet = slog.New(slog.DiscardHandler)
 
-// config is what the flags set.
-type config struct {
+// settings are what the flags set.
+type settings struct {
 	rounds        int
 	calls         int // per-event calls per variant and round
 	events        int // in-process dispatch events per variant and round
@@ -44,7 +44,7 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var c config
+	var c settings
 	fs.IntVar(&c.rounds, "rounds", 5, "rounds: each runs every variant once, the order rotated")
 	fs.IntVar(&c.calls, "calls", 20000, "per-event calls per variant and round")
 	fs.IntVar(&c.events, "events", 200000, "events per in-process dispatch variant and round")
@@ -107,13 +107,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // variants sets up every variant of the chosen groups; cleanup frees them
 // (it is never nil).
-func variants(ctx context.Context, m *modules, c config) (vs []*Variant, cleanup func(), err error) {
+func variants(ctx context.Context, m *modules, c settings) (vs []*Variant, cleanup func(), err error) {
 	var cleanups []func()
 	cleanup = func() {
 		for i := len(cleanups) - 1; i >= 0; i-- {
 			cleanups[i]()
 		}
 	}
+	tmp, err := os.MkdirTemp("", "evhost-bench-")
+	if err != nil {
+		return nil, cleanup, err
+	}
+	cleanups = append(cleanups, func() { os.RemoveAll(tmp) })
 	for _, g := range c.groups {
 		var more []*Variant
 		switch g {
@@ -121,6 +126,10 @@ func variants(ctx context.Context, m *modules, c config) (vs []*Variant, cleanup
 			cb := &callBench{}
 			cleanups = append(cleanups, func() { cb.close(context.Background()) })
 			more, err = callVariants(ctx, m, c.calls, cb)
+		case "dispatch":
+			more, err = dispatchVariants(ctx, m, c.events, tmp, &cleanups)
+		case "durable":
+			more, err = durableVariants(ctx, m, c.durableEvents, tmp, &cleanups)
 		}
 		if err != nil {
 			return nil, cleanup, fmt.Errorf("setting up %s: %w", g, err)
