@@ -26,10 +26,10 @@ type pluginHandler struct {
 var _ dispatch.Handler = (*pluginHandler)(nil)
 
 // Handle implements dispatch.Handler.
-func (p *pluginHandler) Handle(ctx context.Context, ev *event.Event, _ int) dispatch.Outcome {
+func (p *pluginHandler) Handle(ctx context.Context, ev *event.Event, attempt int) dispatch.Outcome {
 	for {
 		v := p.cur.Load()
-		res := v.Call(ctx, ev)
+		res := v.CallAttempt(ctx, ev, attempt)
 		if errors.Is(res.Err, wasm.ErrClosed) && p.cur.Load() != v {
 			continue
 		}

@@ -266,7 +266,7 @@ func (h *Host) pluginOptions(p *config.Plugin) (wasm.PluginOptions, error) {
 		MaxCalls:     p.MaxCalls,
 		MaxAge:       p.MaxAge,
 		Env:          p.Env,
-		Logger:       h.log,
+		Logger:       h.log.With(slog.String("subscription", p.Name)), // the plugin serves the subscription of its name
 		Config:       map[string]string{},
 	}
 	if o.MaxInstances <= 0 {

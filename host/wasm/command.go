@@ -26,10 +26,10 @@ const maxCommandOutput = 8 << 20
 // event as CloudEvents JSON on stdin, emitted events as JSON lines on
 // stdout, log lines from the rest of stdout and from stderr, the exit
 // code as the status.
-func (p *Plugin) callCommand(ctx context.Context, ev *event.Event) Result {
+func (p *Plugin) callCommand(ctx context.Context, ev *event.Event, attempt int) Result {
 	in := &instance{p: p, born: time.Now()}
 	in.ctx = context.WithValue(context.Background(), instKey{}, in)
-	in.begin(ctx, ev)
+	in.begin(ctx, ev, attempt)
 	defer in.end()
 
 	cfg := in.moduleConfig()

@@ -43,6 +43,7 @@ type instance struct {
 	// State of the current call (or of _initialize).
 	callCtx  context.Context
 	ev       *event.Event
+	attempt  int   // of the delivery, from 1; 0 when unknown
 	deadline int64 // nanotime; 0 until the first check of the call
 	emits    []*event.Event
 	reason   string // from fail
@@ -81,7 +82,7 @@ func (in *instance) moduleConfig() wazero.ModuleConfig {
 func newInstance(ctx context.Context, p *Plugin) (*instance, error) {
 	in := &instance{p: p, born: time.Now()}
 	in.ctx = context.WithValue(context.Background(), instKey{}, in)
-	in.begin(ctx, nil)
+	in.begin(ctx, nil, 0)
 	defer in.end()
 	mod, err := p.r.rt.InstantiateModule(in.ctx, p.c.mod, in.moduleConfig())
 	if err != nil {
@@ -125,9 +126,10 @@ func (in *instance) close() {
 }
 
 // begin sets up the state of a call; ev is nil during _initialize.
-func (in *instance) begin(ctx context.Context, ev *event.Event) {
+func (in *instance) begin(ctx context.Context, ev *event.Event, attempt int) {
 	in.callCtx = ctx
 	in.ev = ev
+	in.attempt = attempt
 	in.deadline = 0
 	in.reason = ""
 	in.reject = ""
@@ -149,8 +151,8 @@ func (in *instance) end() {
 }
 
 // call runs evhost_handle on ev.
-func (in *instance) call(ctx context.Context, ev *event.Event) Result {
-	in.begin(ctx, ev)
+func (in *instance) call(ctx context.Context, ev *event.Event, attempt int) Result {
+	in.begin(ctx, ev, attempt)
 	res := in.run(ev)
 	in.end()
 	return res
@@ -352,6 +354,11 @@ func (in *instance) log(level slog.Level, msg []byte) {
 	}
 	if in.ev == nil {
 		l.LogAttrs(ctx, level, string(msg))
+		return
+	}
+	if in.attempt > 0 {
+		l.LogAttrs(ctx, level, string(msg),
+			slog.String("event_id", in.ev.ID), slog.String("event_type", in.ev.Type), slog.Int("attempt", in.attempt))
 		return
 	}
 	l.LogAttrs(ctx, level, string(msg),

@@ -261,15 +261,21 @@ func (p *Plugin) Stats() Stats {
 // bounds the call itself. A failure of the guest is reported in the
 // Result, never as a panic, and the instance it ran on is discarded.
 func (p *Plugin) Call(ctx context.Context, ev *event.Event) Result {
+	return p.CallAttempt(ctx, ev, 0)
+}
+
+// CallAttempt is Call for the attempt-th delivery of ev (from 1), which
+// the plugin's log lines of the call carry beside the event's id and type.
+func (p *Plugin) CallAttempt(ctx context.Context, ev *event.Event, attempt int) Result {
 	if p.kind == Command {
 		p.commandCalls.Add(1)
-		return p.callCommand(ctx, ev)
+		return p.callCommand(ctx, ev, attempt)
 	}
 	in, err := p.pool.acquire(ctx)
 	if err != nil {
 		return Result{Status: Retry, Reason: err.Error(), Err: err}
 	}
-	res := in.call(ctx, ev)
+	res := in.call(ctx, ev, attempt)
 	p.pool.release(in, res.Err != nil)
 	return res
 }
