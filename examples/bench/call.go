@@ -35,6 +35,9 @@ func benchEvent() *event.Event {
 	}
 }
 
+// benchEnvelope returns the envelope of benchEvent: the bytes a guest gets.
+func benchEnvelope() []byte { return event.AppendEnvelope(nil, benchEvent()) }
+
 // Guest limits of every wasm variant that has them: evhost's defaults.
 const (
 	callTimeout   = 5 * time.Second

@@ -130,6 +130,8 @@ func variants(ctx context.Context, m *modules, c settings) (vs []*Variant, clean
 			more, err = dispatchVariants(ctx, m, c.events, tmp, &cleanups)
 		case "durable":
 			more, err = durableVariants(ctx, m, c.durableEvents, tmp, &cleanups)
+		case "lifecycle":
+			more, err = lifecycleVariants(ctx, m, tmp, &cleanups)
 		}
 		if err != nil {
 			return nil, cleanup, fmt.Errorf("setting up %s: %w", g, err)
