@@ -73,7 +73,7 @@ func newMetrics(h *Host) *metrics {
 		reg: prometheus.NewRegistry(),
 		ingested: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "evhost_events_ingested_total",
-			Help: "Events offered to the host through HTTP or the Go API, by source (http, go) and result (accepted, duplicate, or the reason of a refusal: invalid, backpressure, unavailable, closed, error).",
+			Help: "Events offered to the host through HTTP or the Go API, by source (http, go) and result (accepted, duplicate, or the reason of a refusal: invalid, backpressure, unavailable, closed, error; and for HTTP requests refused before their events were read, one per request: malformed, unauthorized, too_large, not_ready).",
 		}, []string{"source", "result"}),
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "evhost_events_published_total",
@@ -211,6 +211,23 @@ func (m *metrics) ingest(source string, acks []bus.PubAck, err error) {
 	if err != nil {
 		m.ingested.WithLabelValues(source, refusal(err)).Inc()
 	}
+}
+
+// refusedRequest counts an HTTP ingest request that httpapi refused before
+// publishing, by its status (one per request: its events were not read).
+func (m *metrics) refusedRequest(status int) {
+	result := "error"
+	switch status {
+	case http.StatusBadRequest, http.StatusUnsupportedMediaType:
+		result = "malformed"
+	case http.StatusUnauthorized:
+		result = "unauthorized"
+	case http.StatusRequestEntityTooLarge:
+		result = "too_large"
+	case http.StatusServiceUnavailable:
+		result = "not_ready"
+	}
+	m.ingested.WithLabelValues("http", result).Inc()
 }
 
 // ingestOne counts the outcome of publishing one event from source.

@@ -76,6 +76,7 @@ func TestMetricsCountAKnownWorkload(t *testing.T) {
 	dir := t.TempDir()
 	echo := writeWasm(t, dir, "echo", wasmbuild.WATFile(t, "wasm/testdata/echo.wat"))
 	h, base := start(t, dir, fmt.Sprintf(`token = "s3cret"
+max_body = "1KiB"
 
 [plugins.echo]
 path = %[1]q
@@ -92,20 +93,31 @@ backoff = "1ms"
 	if resp := post(t, base+"/v1/events/work", "text/plain", "e"); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("ingest without the token: %s, want 401", resp.Status)
 	}
-	send := func(typ, data string) {
+	sendAs := func(path, ctype, data string, want int) {
 		t.Helper()
-		req, _ := http.NewRequest("POST", base+"/v1/events/"+typ, strings.NewReader(data))
-		req.Header.Set("Content-Type", "text/plain")
+		req, _ := http.NewRequest("POST", base+path, strings.NewReader(data))
+		req.Header.Set("Content-Type", ctype)
 		req.Header.Set("Authorization", "Bearer s3cret")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusAccepted {
-			t.Fatalf("ingest %s: %s", typ, resp.Status)
+		if resp.StatusCode != want {
+			t.Fatalf("ingest %s: %s, want %d", path, resp.Status, want)
 		}
 	}
+	send := func(typ, data string) {
+		t.Helper()
+		sendAs("/v1/events/"+typ, "text/plain", data, http.StatusAccepted)
+	}
+	// Requests refused before their events are read: one count each.
+	sendAs("/v1/events", "application/cloudevents+json", "{", http.StatusBadRequest)
+	sendAs("/v1/events", "application/xml", "<e/>", http.StatusBadRequest) // not a CloudEvents mode
+	// (A small body over a small limit: the server discards the rest and
+	// keeps the connection, where a large one would be closed after a
+	// 500 ms linger that outlasts this test's shutdown_timeout.)
+	sendAs("/v1/events/work", "text/plain", strings.Repeat("x", 2048), http.StatusRequestEntityTooLarge)
 	const handled, rejected = 5, 2
 	for range handled {
 		send("work", "e") // status 0, one emit
@@ -146,6 +158,9 @@ backoff = "1ms"
 		want   float64
 	}{
 		{"evhost_events_ingested_total", []string{"source=http", "result=accepted"}, handled + rejected + 1},
+		{"evhost_events_ingested_total", []string{"source=http", "result=malformed"}, 2},
+		{"evhost_events_ingested_total", []string{"source=http", "result=too_large"}, 1},
+		{"evhost_events_ingested_total", []string{"source=http", "result=unauthorized"}, 1},
 		{"evhost_events_ingested_total", []string{"source=go", "result=accepted"}, 1},
 		{"evhost_events_ingested_total", []string{"source=go", "result=duplicate"}, 1},
 		{"evhost_events_ingested_total", []string{"source=go", "result=invalid"}, 1},

@@ -25,6 +25,7 @@ func (h *Host) Handler() http.Handler {
 			Token:     h.cfg.Host.Token.Value(),
 			MaxBody:   int64(h.cfg.Host.MaxBody),
 			Logger:    h.log.With(slog.String("component", "http")),
+			Refused:   h.metrics.refusedRequest,
 		})
 		h.api.HandlePublic("GET /metrics", h.metrics.handler())
 		h.api.Handle("GET /v1/plugins", http.HandlerFunc(h.servePlugins))

@@ -156,11 +156,13 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *requ
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, rerr *requestError) {
 	s.log.LogAttrs(r.Context(), slog.LevelDebug, "ingest refused",
 		slog.Int("status", rerr.status), slog.String("field", rerr.field), slog.String("error", rerr.msg))
+	s.refused(rerr.status)
 	writeError(w, rerr.status, rerr.response())
 }
 
-// unavailable renders a 503 with Retry-After.
+// unavailable renders a 503 with Retry-After: the server is not ready.
 func (s *Server) unavailable(w http.ResponseWriter, msg string) {
+	s.refused(http.StatusServiceUnavailable)
 	w.Header().Set("Retry-After", s.retryAfter)
 	writeError(w, http.StatusServiceUnavailable, &ErrorResponse{Error: msg})
 }

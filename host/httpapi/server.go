@@ -59,6 +59,11 @@ type Options struct {
 	// Now is the clock that stamps the time of events without one; nil
 	// means time.Now.
 	Now func() time.Time
+	// Refused, if set, is told the status of every request to an ingest
+	// route refused before its events reach the Publisher: 400 and 415
+	// (malformed), 401 (no or a wrong token), 413 (too large) and 503 (not
+	// ready). Refusals of the Publisher's are the Publisher's to count.
+	Refused func(status int)
 }
 
 // Server is the daemon's HTTP handler. It is safe for concurrent use; Handle
@@ -72,6 +77,7 @@ type Server struct {
 	retryAfter string // seconds, for the Retry-After header
 	stamp      stamper
 	log        *slog.Logger
+	onRefused  func(status int)
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -112,6 +118,7 @@ func New(opts Options) *Server {
 		retryAfter: strconv.FormatInt(int64((opts.RetryAfter+time.Second-1)/time.Second), 10),
 		stamp:      stamper{source: opts.Source, now: opts.Now},
 		log:        opts.Logger.With(slog.String("component", "httpapi")),
+		onRefused:  opts.Refused,
 	}
 	if opts.Token != "" {
 		h := sha256.Sum256([]byte(opts.Token))
@@ -222,8 +229,18 @@ func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request) {
 		msg = "the bearer token is wrong"
 		challenge += `, error="invalid_token"`
 	}
+	if r.Method == http.MethodPost && (r.URL.Path == "/v1/events" || strings.HasPrefix(r.URL.Path, "/v1/events/")) {
+		s.refused(http.StatusUnauthorized)
+	}
 	w.Header().Set("WWW-Authenticate", challenge)
 	writeError(w, http.StatusUnauthorized, &ErrorResponse{Error: msg, Field: "Authorization"})
+}
+
+// refused reports an ingest request refused with status to Options.Refused.
+func (s *Server) refused(status int) {
+	if s.onRefused != nil {
+		s.onRefused(status)
+	}
 }
 
 // healthBody is the body of a 200 from /healthz and /readyz.
