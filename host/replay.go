@@ -188,7 +188,7 @@ func (h *Host) replayOne(ctx context.Context, ph *pluginHandler, rec natsbus.Rec
 	rec2 := &runlog.Record{
 		Kind: runlog.KindReplay, Subscription: ph.name, Plugin: ph.name, Version: ph.cur.Load().Hash(),
 		EventID: rec.Event.ID, EventSource: rec.Event.Source, EventType: rec.Event.Type, EventSeq: rec.Seq,
-		Attempt: 1, Status: status, Reason: out.Reason, Start: t0, Duration: time.Since(t0), Emits: out.Emits,
+		EventTime: rec.Event.Time, Attempt: 1, Status: status, Reason: out.Reason, Start: t0, Duration: time.Since(t0), Emits: out.Emits,
 	}
 	if !rep.count(status) {
 		rep.fail(rec, status, out.Reason, opts.MaxItems)

@@ -42,7 +42,7 @@ type TraceNode struct {
 	Type   string `json:"type,omitempty"`
 	Source string `json:"source,omitempty"`
 	// Time is the event's time, when known: from the emit that published
-	// it, or from a dead letter's copy of it.
+	// it, a run record, or a dead letter's copy of it.
 	Time *time.Time `json:"time,omitempty"`
 	// EmittedBy is the subscription whose run emitted the event; empty
 	// for the root.
@@ -169,6 +169,10 @@ func (t *tracer) fill(ctx context.Context, n *TraceNode, depth int) (bool, error
 		}
 		if n.Source == "" {
 			n.Source = r.EventSource
+		}
+		if n.Time == nil && !r.EventTime.IsZero() {
+			tm := r.EventTime.UTC()
+			n.Time = &tm
 		}
 		webhook := r.Kind == runlog.KindWebhook
 		key := strconv.FormatBool(webhook) + "/" + r.Subscription

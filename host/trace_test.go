@@ -102,8 +102,8 @@ func checkOrderTree(t *testing.T, tree *host.TraceNode, root string) {
 	}
 	charged := tree.Children[0]
 	sent := charged.Children[0]
-	if charged.Time == nil || sent.Time == nil || charged.Source == "" {
-		t.Errorf("children without time or source: %+v %+v", charged, sent)
+	if tree.Time == nil || charged.Time == nil || sent.Time == nil || charged.Source == "" {
+		t.Errorf("events without time or source: %+v %+v %+v", tree, charged, sent)
 	}
 	if charged.EmittedBy != "payment" || sent.EmittedBy != "email" || tree.EmittedBy != "" {
 		t.Errorf("emitted_by: root %q, payment.charged %q, email.sent %q; want \"\", payment, email", tree.EmittedBy, charged.EmittedBy, sent.EmittedBy)

@@ -161,7 +161,7 @@ func (h *Host) recordWebhook(a webhook.Attempt) {
 	h.recorder.Add(&runlog.Record{
 		Kind: runlog.KindWebhook, Subscription: a.Endpoint,
 		EventID: a.Event.ID, EventSource: a.Event.Source, EventType: a.Event.Type,
-		Attempt: a.Attempt, Status: a.Outcome.Status.String(), Reason: reason,
+		EventTime: a.Event.Time, Attempt: a.Attempt, Status: a.Outcome.Status.String(), Reason: reason,
 		Start: a.Start, Duration: a.Latency,
 	})
 }

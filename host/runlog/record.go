@@ -65,6 +65,8 @@ type Record struct {
 	EventSource string
 	EventType   string
 	EventSeq    uint64
+	// EventTime is the event's time attribute, when it has one.
+	EventTime time.Time
 	// Attempt is the delivery attempt, from 1.
 	Attempt int
 	// Status is how the run ended: StatusDone, StatusRetry, StatusReject
@@ -127,6 +129,7 @@ func (r *Record) MarshalJSON() ([]byte, error) {
 //	 "subscription":"payment",*
 //	 "plugin":"charge","version":"9f86d081884c7d65",
 //	 "event_id":"0190...",* "event_source":"/shop","event_type":"order.placed","event_seq":42,
+//	 "event_time":"2025-01-02T03:04:00Z",          RFC 3339 in UTC, nanoseconds
 //	 "attempt":1,* "status":"done",* "reason":"...",
 //	 "start":"2025-01-02T03:04:05.123456789Z",*   RFC 3339 in UTC, nanoseconds
 //	 "duration_ns":1234567,*                       time.Duration, an integer of nanoseconds
@@ -153,6 +156,11 @@ func AppendJSON(dst []byte, r *Record) []byte {
 	if r.EventSeq != 0 {
 		dst = append(dst, `,"event_seq":`...)
 		dst = strconv.AppendUint(dst, r.EventSeq, 10)
+	}
+	if !r.EventTime.IsZero() {
+		dst = append(dst, `,"event_time":"`...)
+		dst = r.EventTime.UTC().AppendFormat(dst, time.RFC3339Nano)
+		dst = append(dst, '"')
 	}
 	dst = append(dst, `,"attempt":`...)
 	dst = strconv.AppendInt(dst, int64(r.Attempt), 10)
@@ -323,6 +331,7 @@ type wireRecord struct {
 	EventSource  string            `json:"event_source"`
 	EventType    string            `json:"event_type"`
 	EventSeq     uint64            `json:"event_seq"`
+	EventTime    time.Time         `json:"event_time"`
 	Attempt      int               `json:"attempt"`
 	Status       string            `json:"status"`
 	Reason       string            `json:"reason"`
@@ -363,6 +372,7 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 		EventSource:  w.EventSource,
 		EventType:    w.EventType,
 		EventSeq:     w.EventSeq,
+		EventTime:    w.EventTime,
 		Attempt:      w.Attempt,
 		Status:       w.Status,
 		Reason:       w.Reason,

@@ -24,6 +24,7 @@ func TestJSONShape(t *testing.T) {
 		EventSource:  "/shop",
 		EventType:    "order.placed",
 		EventSeq:     42,
+		EventTime:    time.Date(2025, 1, 2, 3, 4, 0, 0, time.FixedZone("CET", 3600)),
 		Attempt:      2,
 		Status:       runlog.StatusDone,
 		Start:        time.Date(2025, 1, 2, 3, 4, 5, 123456789, time.FixedZone("CET", 3600)),
@@ -39,7 +40,7 @@ func TestJSONShape(t *testing.T) {
 	}
 	want := `{"kind":"delivery","subscription":"payment","plugin":"charge","version":"9f86d081884c7d65",` +
 		`"event_id":"e1","event_source":"/shop","event_type":"order.placed","event_seq":42,` +
-		`"attempt":2,"status":"done","start":"2025-01-02T02:04:05.123456789Z","duration_ns":1500000,` +
+		`"event_time":"2025-01-02T02:04:00Z","attempt":2,"status":"done","start":"2025-01-02T02:04:05.123456789Z","duration_ns":1500000,` +
 		`"emits":[{"specversion":"1.0","id":"c1","source":"evhost://plugin/charge","type":"payment.charged",` +
 		`"datacontenttype":"application/json","data":{"amount":12}}]}`
 	if string(got) != want {
@@ -57,6 +58,7 @@ func TestJSONRoundTrip(t *testing.T) {
 	r := runlogtest.Rec("ev/1", "payment", 3)
 	r.Kind = runlog.KindReplay
 	r.EventSeq = 9
+	r.EventTime = time.Date(2025, 1, 2, 3, 4, 0, 5, time.UTC)
 	r.Reason = "bad \x00 \xff byte"
 	r.Truncated = true
 	r.Emits = []*event.Event{runlogtest.Emit("ev/1", "payment", 0)}
@@ -69,7 +71,7 @@ func TestJSONRoundTrip(t *testing.T) {
 		t.Errorf("Reason = %q (invalid UTF-8 becomes U+FFFD)", got.Reason)
 	}
 	got.Reason = r.Reason
-	if !got.Start.Equal(r.Start) || got.Duration != r.Duration || got.Kind != r.Kind || got.EventSeq != 9 ||
+	if !got.Start.Equal(r.Start) || got.Duration != r.Duration || got.Kind != r.Kind || got.EventSeq != 9 || !got.EventTime.Equal(r.EventTime) ||
 		got.Attempt != 3 || !got.Truncated || got.Plugin != r.Plugin || got.Version != r.Version ||
 		got.EventSource != r.EventSource || got.EventType != r.EventType {
 		t.Errorf("decoded %+v\nwant %+v", got, r)

@@ -131,6 +131,7 @@ func (r *Recorder) Handled(route string, ev *event.Event, attempt int, status, r
 		EventID:      ev.ID,
 		EventSource:  ev.Source,
 		EventType:    ev.Type,
+		EventTime:    ev.Time,
 		Attempt:      attempt,
 		Status:       status,
 		Reason:       reason,
