@@ -125,10 +125,6 @@ func (t *Tracer) Shutdown(ctx context.Context) error {
 // With a nil Tracer it only copies ctx's span context into an event that
 // has no traceparent, so that a request's trace still reaches the event.
 func (t *Tracer) Publish(ctx context.Context, source string, ev *event.Event) trace.Span {
-	parent := ctx
-	if sc, ok := SpanContextOf(ev); ok {
-		parent = trace.ContextWithRemoteSpanContext(ctx, sc)
-	}
 	if t == nil {
 		if _, ok := ev.Ext(event.ExtTraceParent); !ok {
 			if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
@@ -136,6 +132,10 @@ func (t *Tracer) Publish(ctx context.Context, source string, ev *event.Event) tr
 			}
 		}
 		return nil
+	}
+	parent := ctx
+	if sc, ok := SpanContextOf(ev); ok {
+		parent = trace.ContextWithRemoteSpanContext(ctx, sc)
 	}
 	_, span := t.tracer.Start(parent, "publish "+ev.Type,
 		trace.WithSpanKind(trace.SpanKindProducer),
