@@ -231,6 +231,9 @@ secret = %q
 	tp := func(s *tracepb.Span) string {
 		return "00-" + traceID + "-" + hex.EncodeToString(s.SpanId) + "-01"
 	}
+	if got := spanAttr(deliver, "http.response.status_code"); got != "200" {
+		t.Errorf("deliver span: http.response.status_code %q, want 200", got)
+	}
 	if hook.header != tp(deliver) || hook.attr != tp(payment) {
 		t.Errorf("webhook traceparent header %q, attribute %q; want the delivery's %q and the emitting run's %q",
 			hook.header, hook.attr, tp(deliver), tp(payment))

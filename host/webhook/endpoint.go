@@ -19,6 +19,7 @@ import (
 	"github.com/evhost/evhost/host/dispatch"
 	"github.com/evhost/evhost/host/event"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -266,6 +267,8 @@ func (e *Endpoint) deliver(ctx context.Context, ev *event.Event, now time.Time) 
 	snippet, rerr := readSnippet(resp.Body)
 	resp.Body.Close()
 	code := resp.StatusCode
+	// The delivery's span, when tracing is on (a no-op otherwise).
+	trace.SpanFromContext(ctx).SetAttributes(attribute.Int("http.response.status_code", code))
 	status := fmt.Sprintf("HTTP %d", code)
 	if snippet != "" {
 		status += ": " + snippet
