@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	extism "github.com/extism/go-sdk"
@@ -53,7 +54,13 @@ type logic struct {
 	native func(ev *event.Event) error
 }
 
-var sink int
+// sink keeps the logic's results alive: a plain int for the per-event
+// call variants (one goroutine), an atomic for the handlers that run
+// concurrently.
+var (
+	sink       int
+	sharedSink atomic.Int64
+)
 
 type order struct {
 	ID        int    `json:"id"`
@@ -61,12 +68,26 @@ type order struct {
 	Qty       int    `json:"qty"`
 }
 
-func nativeByteCount(ev *event.Event) error {
-	for _, b := range ev.Data {
+// byteCount is the byte-count logic: the number of non-zero bytes of data.
+func byteCount(data []byte) int {
+	n := 0
+	for _, b := range data {
 		if b != 0 {
-			sink++
+			n++
 		}
 	}
+	return n
+}
+
+func nativeByteCount(ev *event.Event) error {
+	sink += byteCount(ev.Data)
+	return nil
+}
+
+// concurrentByteCount is the byte count for handlers that run
+// concurrently.
+func concurrentByteCount(ev *event.Event) error {
+	sharedSink.Add(int64(byteCount(ev.Data)))
 	return nil
 }
 

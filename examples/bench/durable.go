@@ -133,7 +133,7 @@ data_dir = "data"
 kind = "embedded"
 [defaults]
 queue = 1000000
-`, func(_ context.Context, ev *event.Event, _ func(*event.Event)) error { return nativeByteCount(ev) },
+`, func(_ context.Context, ev *event.Event, _ func(*event.Event)) error { return concurrentByteCount(ev) },
 		host.Options{Observer: nobs})
 	if err != nil {
 		return nil, err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -44,8 +43,8 @@ func withVersion(bin []byte, v int64) []byte {
 
 var versionSeq atomic.Int64
 
-// lifecycleVariants: hot reload, memory per warm instance, cold start.
-func lifecycleVariants(ctx context.Context, m *modules, tmp string, cleanups *[]func()) ([]*Variant, error) {
+// reloadVariants: hot reload latency.
+func reloadVariants(ctx context.Context, m *modules, tmp string, cleanups *[]func()) ([]*Variant, error) {
 	var vs []*Variant
 
 	// Hot reload: the plugin's file is replaced by a new module (the same
@@ -105,13 +104,19 @@ events = ["order.placed"]
 			}})
 	}
 
+	return vs, nil
+}
+
+// memoryVariants: memory per warm instance.
+func memoryVariants(ctx context.Context, m *modules, tmp string, cleanups *[]func()) ([]*Variant, error) {
+	var vs []*Variant
 	// Memory per warm instance: the growth of the process's resident set
 	// when a plugin whose module is already compiled warms 16 more
 	// instances, divided by 16 (the Go guest's runtime, heap and stack
 	// after initialisation: what each instance of a pool costs). Extism's
 	// instance the same way, for reference.
 	const instances = 16
-	cacheDir := filepath.Join(tmp, "wazero-cache")
+	cacheDir := sharedCache()
 	rt, err := wasm.NewRuntime(ctx, wasm.RuntimeOptions{CacheDir: cacheDir, Logger: quiet})
 	if err != nil {
 		return nil, err
@@ -171,6 +176,12 @@ events = ["order.placed"]
 			return float64(after-before) / instances, nil
 		}})
 
+	return vs, nil
+}
+
+// coldVariants: cold start to the first handled event.
+func coldVariants(ctx context.Context, m *modules, tmp string) ([]*Variant, error) {
+	var vs []*Variant
 	// Cold start to the first handled event: a new host (memory bus) in a
 	// data directory, New + Start, publish one event, until the plugin has
 	// handled it. Without a compilation cache (a new data directory each
@@ -178,6 +189,9 @@ events = ["order.placed"]
 	// cache a previous host filled: a restarted daemon).
 	cachedDir, err := os.MkdirTemp(tmp, "cold-cached")
 	if err != nil {
+		return nil, err
+	}
+	if err := linkCache(cachedDir); err != nil {
 		return nil, err
 	}
 	if _, err := coldStart(ctx, cachedDir, m.bytecount); err != nil { // fill the cache
@@ -195,7 +209,7 @@ events = ["order.placed"]
 			defer os.RemoveAll(dir)
 			return coldStart(ctx, dir, m.bytecount)
 		}})
-	extCache := filepath.Join(tmp, "extism-cold-cache")
+	extCache := sharedCache()
 	if _, err := extismColdStart(ctx, m.extism, extCache); err != nil {
 		return nil, err
 	}
@@ -221,7 +235,7 @@ func coldStart(ctx context.Context, dir string, bin []byte) (float64, error) {
 		return 0, err
 	}
 	start := time.Now()
-	h, err := newHost(ctx, dir, fmt.Sprintf(`
+	h, err := startHost(ctx, dir, fmt.Sprintf(`
 [host]
 data_dir = "data"
 [broker]

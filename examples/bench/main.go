@@ -32,7 +32,7 @@ type settings struct {
 	progress      io.Writer
 }
 
-var allGroups = []string{"call", "dispatch", "durable", "lifecycle"}
+var allGroups = []string{"call", "dispatch", "durable", "reload", "memory", "cold"}
 
 func main() {
 	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
@@ -130,8 +130,12 @@ func variants(ctx context.Context, m *modules, c settings) (vs []*Variant, clean
 			more, err = dispatchVariants(ctx, m, c.events, tmp, &cleanups)
 		case "durable":
 			more, err = durableVariants(ctx, m, c.durableEvents, tmp, &cleanups)
-		case "lifecycle":
-			more, err = lifecycleVariants(ctx, m, tmp, &cleanups)
+		case "reload":
+			more, err = reloadVariants(ctx, m, tmp, &cleanups)
+		case "memory":
+			more, err = memoryVariants(ctx, m, tmp, &cleanups)
+		case "cold":
+			more, err = coldVariants(ctx, m, tmp)
 		}
 		if err != nil {
 			return nil, cleanup, fmt.Errorf("setting up %s: %w", g, err)
