@@ -76,7 +76,18 @@ events = ["order.placed"]
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return h, "http://" + ln.Addr().String()
+	base := "http://" + ln.Addr().String()
+	// Serve starts the host: publish once its subscriptions exist.
+	deadline := time.Now().Add(waitLimit)
+	for {
+		if code, _ := getWithToken(t, base+"/readyz", ""); code == http.StatusOK {
+			return h, base
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the host never became ready")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // publishStatusWorkload publishes the workload: order-1 runs the whole
