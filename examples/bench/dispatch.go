@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -36,12 +37,14 @@ var evSeq atomic.Int64
 // its own (the memory bus and JetStream drop repeated ids), and a
 // timestamp of now.
 func freshEvents(n int) []*event.Event {
-	run := evSeq.Add(1)
+	prefix := fmt.Sprintf("%d-%d-", os.Getpid(), evSeq.Add(1))
 	evs := make([]*event.Event, n)
 	now := time.Now().UTC()
+	var buf []byte
 	for i := range evs {
 		e := benchEvent()
-		e.ID = fmt.Sprintf("%d-%d-%08d", os.Getpid(), run, i)
+		buf = strconv.AppendInt(append(buf[:0], prefix...), int64(i), 10)
+		e.ID = string(buf)
 		e.Time = now
 		evs[i] = e
 	}
@@ -156,9 +159,11 @@ func eventsPerSec(n int, d time.Duration) float64 { return float64(n) / d.Second
 
 // dispatchVariants returns the in-process dispatch variants, each
 // publishing n events per round. Cleanups are appended to *cleanups.
-func dispatchVariants(ctx context.Context, m *modules, n int, tmp string, cleanups *[]func()) ([]*Variant, error) {
+func dispatchVariants(ctx context.Context, m *modules, n, workers int, tmp string, cleanups *[]func()) ([]*Variant, error) {
 	const group = "in-process dispatch"
-	workers := runtime.GOMAXPROCS(0)
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
 	var vs []*Variant
 
 	// evhost, memory bus, the Go byte-count plugin.

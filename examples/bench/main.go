@@ -28,6 +28,7 @@ type settings struct {
 	calls         int // per-event calls per variant and round
 	events        int // in-process dispatch events per variant and round
 	durableEvents int // durable events per variant and round
+	concurrency   int // of the in-process dispatch subscriptions; 0: GOMAXPROCS
 	groups        []string
 	progress      io.Writer
 }
@@ -48,8 +49,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.rounds, "rounds", 5, "rounds: each runs every variant once, the order rotated")
 	fs.IntVar(&c.calls, "calls", 20000, "per-event calls per variant and round")
 	fs.IntVar(&c.events, "events", 200000, "events per in-process dispatch variant and round")
+	fs.IntVar(&c.concurrency, "concurrency", 0, "concurrency of evhost's in-process dispatch subscriptions (0: GOMAXPROCS)")
 	fs.IntVar(&c.durableEvents, "durable-events", 50000, "events per durable variant and round")
 	only := fs.String("only", strings.Join(allGroups, ","), "the groups to run, comma-separated")
+	match := fs.String("match", "", "run only the variants whose \"group / name\" contains this")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the rounds to this file")
 	verbose := fs.Bool("v", true, "print each measurement as it is made (to stderr)")
 	if err := fs.Parse(args); err != nil {
@@ -81,6 +84,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer cleanup()
 	if err != nil {
 		return err
+	}
+	if *match != "" {
+		vs = slices.DeleteFunc(vs, func(v *Variant) bool { return !strings.Contains(v.Group+" / "+v.Name, *match) })
+		if len(vs) == 0 {
+			return fmt.Errorf("-match %q: no variant", *match)
+		}
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -127,7 +136,7 @@ func variants(ctx context.Context, m *modules, c settings) (vs []*Variant, clean
 			cleanups = append(cleanups, func() { cb.close(context.Background()) })
 			more, err = callVariants(ctx, m, c.calls, cb)
 		case "dispatch":
-			more, err = dispatchVariants(ctx, m, c.events, tmp, &cleanups)
+			more, err = dispatchVariants(ctx, m, c.events, c.concurrency, tmp, &cleanups)
 		case "durable":
 			more, err = durableVariants(ctx, m, c.durableEvents, tmp, &cleanups)
 		case "reload":
