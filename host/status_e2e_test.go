@@ -137,8 +137,9 @@ func TestStatusPageInChromium(t *testing.T) {
 		t.Errorf("plugin rows: %q, want payment with its last failure on order-2", rows)
 	}
 	p := h.Plugins()[0]
-	if !strings.Contains(rows[0], "|"+p.Version[:12]+"|") {
-		t.Errorf("plugin row %q lacks the version %.12s", rows[0], p.Version)
+	// Name, kind, version, loaded, instances, calls (order-1 and order-2), last error.
+	if cells := strings.Split(rows[0], "|"); len(cells) != 7 || cells[2] != p.Version[:12] || cells[5] != "2" {
+		t.Errorf("plugin row %q: want the version %.12s and 2 calls", rows[0], p.Version)
 	}
 
 	// The recent runs and the dead letters show the hostile values as text.

@@ -138,12 +138,12 @@
       }
       const version = p.version ? el("code", { title: p.version }, p.version.slice(0, 12)) : "not loaded";
       return el("tr", { "data-name": p.name },
-        el("th", { scope: "row" }, p.name), td(p.kind || ""), td(version), td(fmtTime(p.loaded_at)),
-        num((p.stats && p.stats.instances) || 0), num((p.stats && p.stats.calls) || 0), last);
+        el("th", { scope: "row" }, p.name), td(p.kind || ""), td(version), td(fmtTime(p.loaded_at), "time"),
+        num((p.stats && p.stats.Instances) || 0), num((p.stats && p.stats.Calls) || 0), last);
     }), "No plugins.");
 
     fill("recent", st.recent_runs.map((r) => el("tr", {},
-      td(fmtTime(r.start)), el("td", {}, eventButton(r.event_id)), td(r.event_type || ""),
+      td(fmtTime(r.start), "time"), el("td", {}, eventButton(r.event_id)), td(r.event_type || ""),
       td(r.subscription + (r.kind && r.kind !== "delivery" ? " (" + r.kind + ")" : "")),
       num(r.attempt), statusCell(r.status), num(fmtDuration(r.duration_ns)), td(r.reason || "", "reason"),
     )), "No runs yet.");
@@ -156,7 +156,7 @@
     fill("dead-letters", page.dead_letters.map((d) => {
       const ev = d.event || {};
       return el("tr", { "data-id": d.id },
-        num(d.id), td(fmtTime(d.time)), td(d.subscription),
+        num(d.id), td(fmtTime(d.time), "time"), td(d.subscription),
         el("td", {}, ev.id ? eventButton(ev.id) : ""), td(ev.type || ""),
         num(d.attempts), td((d.terminated ? "rejected: " : "attempts ran out: ") + d.reason, "reason"));
     }), "No dead letters.");
