@@ -21,7 +21,7 @@ func TestSmoke(t *testing.T) {
 		t.Log("race detector on: hot reload and cold start are not run (each compiles a module per round); go test without -race runs them")
 	}
 	var out, log bytes.Buffer
-	err := run(context.Background(), []string{"-rounds", "1", "-calls", "20", "-events", "300", "-durable-events", "300", "-only", groups}, &out, &log)
+	err := run(context.Background(), []string{"-rounds", "1", "-call-time", "1ms", "-events", "300", "-durable-events", "300", "-only", groups}, &out, &log)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}

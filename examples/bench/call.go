@@ -131,8 +131,8 @@ func (c *callBench) close(ctx context.Context) {
 }
 
 // callVariants returns, per logic, the four per-event call variants, each
-// run `calls` calls per round.
-func callVariants(ctx context.Context, m *modules, calls int, cb *callBench) ([]*Variant, error) {
+// calling for about the duration calls per round.
+func callVariants(ctx context.Context, m *modules, calls time.Duration, cb *callBench) ([]*Variant, error) {
 	cacheDir := filepath.Join(wasmbuild.CacheDir(), "wazero")
 	rt, err := wasm.NewRuntime(ctx, wasm.RuntimeOptions{CacheDir: cacheDir, Logger: quiet})
 	if err != nil {
@@ -240,16 +240,25 @@ func newExtism(ctx context.Context, bin []byte, cacheDir string) (*extism.Compil
 	return p, nil
 }
 
-// timeCalls returns a Run that makes n calls of f and returns ns per call.
-func timeCalls(n int, f func() error) func(context.Context) (float64, error) {
+// timeCalls returns a Run that calls f in chunks of 100 until d has
+// passed (at least one chunk) and returns the time per call: every variant
+// gets about the same window of the machine, however fast it is.
+func timeCalls(d time.Duration, f func() error) func(context.Context) (float64, error) {
 	return func(context.Context) (float64, error) {
+		const chunk = 100
+		n := 0
 		start := time.Now()
-		for range n {
-			if err := f(); err != nil {
-				return 0, err
+		for {
+			for range chunk {
+				if err := f(); err != nil {
+					return 0, err
+				}
+			}
+			n += chunk
+			if took := time.Since(start); took >= d {
+				return float64(took.Nanoseconds()) / float64(n), nil
 			}
 		}
-		return float64(time.Since(start).Nanoseconds()) / float64(n), nil
 	}
 }
 

@@ -25,10 +25,10 @@ var quiet = slog.New(slog.DiscardHandler)
 // settings are what the flags set.
 type settings struct {
 	rounds        int
-	calls         int // per-event calls per variant and round
-	events        int // in-process dispatch events per variant and round
-	durableEvents int // durable events per variant and round
-	concurrency   int // of the in-process dispatch subscriptions; 0: GOMAXPROCS
+	calls         time.Duration // per-event calls: how long each variant calls per round
+	events        int           // in-process dispatch events per variant and round
+	durableEvents int           // durable events per variant and round
+	concurrency   int           // of the in-process dispatch subscriptions; 0: GOMAXPROCS
 	groups        []string
 	progress      io.Writer
 }
@@ -47,7 +47,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	var c settings
 	fs.IntVar(&c.rounds, "rounds", 5, "rounds: each runs every variant once, the order rotated")
-	fs.IntVar(&c.calls, "calls", 20000, "per-event calls per variant and round")
+	fs.DurationVar(&c.calls, "call-time", 300*time.Millisecond, "how long each per-event call variant calls per round")
 	fs.IntVar(&c.events, "events", 200000, "events per in-process dispatch variant and round")
 	fs.IntVar(&c.concurrency, "concurrency", 0, "concurrency of evhost's in-process dispatch subscriptions (0: GOMAXPROCS)")
 	fs.IntVar(&c.durableEvents, "durable-events", 50000, "events per durable variant and round")
