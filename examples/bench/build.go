@@ -34,15 +34,18 @@ func benchDir() string {
 	return "."
 }
 
-func buildModules() (*modules, error) {
+// buildModules builds the guests; the JSON-decode plugin only if json.
+func buildModules(json bool) (*modules, error) {
 	dir := benchDir()
 	m := &modules{}
 	var err error
 	if m.bytecount, err = build(filepath.Join(dir, "../../host/wasm/testdata/goplugins/bytecount")); err != nil {
 		return nil, err
 	}
-	if m.jsondecode, err = build(filepath.Join(dir, "testdata/evhost/jsondecode")); err != nil {
-		return nil, err
+	if json {
+		if m.jsondecode, err = build(filepath.Join(dir, "testdata/evhost/jsondecode")); err != nil {
+			return nil, err
+		}
 	}
 	if m.extism, err = build(filepath.Join(dir, "testdata/extism")); err != nil {
 		return nil, err

@@ -100,11 +100,14 @@ func nativeJSONDecode(ev *event.Event) error {
 	return nil
 }
 
+// logics returns the byte count, and the JSON decode when its plugin was
+// built.
 func logics(m *modules) []logic {
-	return []logic{
-		{name: "byte count", evhost: m.bytecount, export: "count", native: nativeByteCount},
-		{name: "JSON decode", evhost: m.jsondecode, export: "decode", native: nativeJSONDecode},
+	ls := []logic{{name: "byte count", evhost: m.bytecount, export: "count", native: nativeByteCount}}
+	if m.jsondecode != nil {
+		ls = append(ls, logic{name: "JSON decode", evhost: m.jsondecode, export: "decode", native: nativeJSONDecode})
 	}
+	return ls
 }
 
 // callBench holds what the per-event call variants share; close frees it.

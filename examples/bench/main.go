@@ -52,6 +52,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&c.concurrency, "concurrency", 0, "concurrency of evhost's in-process dispatch subscriptions (0: GOMAXPROCS)")
 	fs.IntVar(&c.durableEvents, "durable-events", 50000, "events per durable variant and round")
 	only := fs.String("only", strings.Join(allGroups, ","), "the groups to run, comma-separated")
+	withJSON := fs.Bool("json", true, "measure the per-event call of the JSON-decode logic too")
 	match := fs.String("match", "", "run only the variants whose \"group / name\" contains this")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the rounds to this file")
 	verbose := fs.Bool("v", true, "print each measurement as it is made (to stderr)")
@@ -76,7 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	fmt.Fprintln(c.progress, "building the plugins...")
-	m, err := buildModules()
+	m, err := buildModules(*withJSON && slices.Contains(c.groups, "call"))
 	if err != nil {
 		return err
 	}
