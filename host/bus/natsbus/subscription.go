@@ -282,8 +282,12 @@ func (b *Bus) ensureConsumer(ctx context.Context, sub bus.Subscription, patterns
 					eras = append(eras, e)
 				}
 			}
-			holds := info.NumPending+uint64(info.NumAckPending) > 0
-			if !slices.Equal(old.raw, sub.Patterns) && holds && si.State.LastSeq > floor {
+			// Not NumPending: the server counts a consumer's pending
+			// messages after it stores them, so an event acknowledged
+			// to its publisher a moment ago may not be counted yet
+			// (seen under load: the queued event was dropped). Any event
+			// past the ack floor may be one the old patterns queued.
+			if !slices.Equal(old.raw, sub.Patterns) && si.State.LastSeq > floor {
 				eras = append(eras, era{Until: si.State.LastSeq, Patterns: old.raw})
 			}
 		}
