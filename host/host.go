@@ -362,7 +362,7 @@ func (h *Host) route(name string, patterns []string, l config.DeliveryLimits) di
 		MaxAttempts: l.MaxAttempts,
 		// A worker holds up to a batch of deliveries: the ack wait covers
 		// them all running to their timeout.
-		AckWait: max(30*time.Second, 10*l.Timeout),
+		AckWait: max(l.AckWait, 10*l.Timeout),
 		Backoff: bus.Backoff{Initial: l.Backoff, Max: l.MaxBackoff, Jitter: 0.2},
 	}
 }

@@ -20,7 +20,7 @@ import (
 // one emit in the stream, not two.
 func TestClusterSurvivesADaemonAndANode(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the daemon and a plugin, runs a NATS cluster; waits out an ack wait of 30s")
+		t.Skip("builds the daemon and a plugin, runs a NATS cluster; waits out an ack wait of 10s")
 	}
 	t.Parallel()
 	const n = 4000

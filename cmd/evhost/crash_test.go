@@ -15,7 +15,7 @@ import (
 // deliveries the killed process held are handled again.
 func TestCrashKillLosesNoAcceptedEvent(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the daemon and a plugin; waits out an ack wait of 30s")
+		t.Skip("builds the daemon and a plugin; waits out an ack wait of 10s")
 	}
 	t.Parallel()
 	const n = 5000
@@ -63,7 +63,7 @@ func TestCrashKillLosesNoAcceptedEvent(t *testing.T) {
 		t.Fatalf("%d events never accepted: %v", len(rest), head(rest))
 	}
 	// Deliveries the killed daemon held come again when their ack wait
-	// (30s) ends.
+	// (10s) ends.
 	waitProgress(t, js, 90*time.Second, "the subscriptions draining", progress.drained)
 	t.Logf("drained %v after the restart; refusals: %v", time.Since(start).Round(time.Millisecond), p.refusals())
 

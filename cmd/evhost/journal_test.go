@@ -79,9 +79,10 @@ shutdown_timeout = "10s"
 %s
 
 [defaults]
-# The ack wait is max(30s, 10 x timeout): keep it at 30s, the time after
-# which the deliveries a killed daemon held are delivered again.
-timeout = "2s"
+# The deliveries a killed daemon held are delivered again after the ack
+# wait, max(ack_wait, 10 x timeout): 10s.
+timeout = "1s"
+ack_wait = "10s"
 concurrency = 16
 queue = 100000
 `, broker)

@@ -180,6 +180,12 @@ type DeliveryLimits struct {
 	Backoff time.Duration
 	// MaxBackoff caps the delay between retries (key max_backoff, default "30s").
 	MaxBackoff time.Duration
+	// AckWait is how long the broker waits for a delivery to be settled
+	// before it redelivers it: after a daemon dies, its events in flight
+	// come back this long after they were delivered (key ack_wait,
+	// default "30s"). It is raised to ten times the timeout when that is
+	// longer, since a worker may hold a batch of deliveries.
+	AckWait time.Duration
 }
 
 // GuestLimits are the limits of a plugin's sandbox and of its instance pool.

@@ -512,6 +512,7 @@ func (d *decoder) delivery(t *table, l *DeliveryLimits) {
 	t.integer("max_attempts", &l.MaxAttempts)
 	t.duration("backoff", &l.Backoff)
 	t.duration("max_backoff", &l.MaxBackoff)
+	t.duration("ack_wait", &l.AckWait)
 }
 
 // limits decodes the keys of Limits found in t over l.

@@ -54,6 +54,7 @@ func DefaultLimits() Limits {
 			MaxAttempts: 5,
 			Backoff:     100 * time.Millisecond,
 			MaxBackoff:  30 * time.Second,
+			AckWait:     30 * time.Second,
 		},
 		GuestLimits: GuestLimits{
 			Memory:       64 * MiB,

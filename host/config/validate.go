@@ -283,6 +283,9 @@ func checkLimits(l Limits) []limitErr {
 	atLeast("max_attempts", l.MaxAttempts, 1)
 	nonNegative("backoff", l.Backoff)
 	nonNegative("max_backoff", l.MaxBackoff)
+	if l.AckWait < time.Second {
+		bad("ack_wait", "invalid ack_wait %v: must be at least 1s", l.AckWait)
+	}
 	if l.MaxBackoff < l.Backoff && l.MaxBackoff >= 0 {
 		badPair("max_backoff", "backoff", "invalid max_backoff %v: less than backoff %v", l.MaxBackoff, l.Backoff)
 	}
