@@ -420,6 +420,9 @@ func (h *Host) Publish(ctx context.Context, ev *event.Event) (bus.PubAck, error)
 	ack, err := h.bus.Publish(ctx, ev)
 	telemetry.End(span, err)
 	h.metrics.ingestOne("go", ack, err)
+	if err == nil && !ack.Duplicate {
+		h.metrics.typ(ev.Type).ingested.Inc()
+	}
 	return ack, err
 }
 

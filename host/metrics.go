@@ -27,12 +27,23 @@ import (
 // live in one process (tests, an embedding program); with the global
 // registry the second would fail to register the same names.
 //
-// Why no event-type label? The types of ingested events come from the
-// wire and are unbounded: one label value per type would let a client grow
-// the daemon's memory and every scrape without limit. The labels are the
-// subscription (a config name), the plugin (a config name), the webhook
-// endpoint (a config name), the ingest source and result (fixed sets), and
-// the HTTP status of a webhook answer (at most the codes 100-599).
+// Why is the event type a label of one family only, and capped? The types
+// of ingested events come from the wire and are unbounded: one label value
+// per type would let a client grow the daemon's memory and every scrape
+// without limit. So evhost_events_by_type_total alone has a type label,
+// for the first MaxTypeLabels types seen (the rest count as "_other"), and
+// no other label but a fixed stage. The other labels are the subscription
+// (a config name), the plugin (a config name), the webhook endpoint (a
+// config name), the ingest source and result (fixed sets), and the HTTP
+// status of a webhook answer (at most the codes 100-599).
+
+// MaxTypeLabels is the number of distinct event types that get a type
+// label of their own in evhost_events_by_type_total; later types are
+// counted under OtherType.
+const MaxTypeLabels = 256
+
+// OtherType is the type label of the events of types past MaxTypeLabels.
+const OtherType = "_other"
 
 // metrics are a host's Prometheus metrics.
 type metrics struct {
@@ -49,6 +60,11 @@ type metrics struct {
 	webhooks  *prometheus.CounterVec // endpoint, status
 
 	emitted prometheus.Counter
+	byType  *prometheus.CounterVec // type, stage
+
+	// types maps an event type to its label children, as routes does.
+	typesMu sync.Mutex
+	types   atomic.Pointer[map[string]*typeMetrics]
 
 	// routes maps a subscription to its label children, resolved once:
 	// the observer reads it without a lock or an allocation. It is
@@ -62,6 +78,11 @@ type routeMetrics struct {
 	handled, failed, rejected, dead prometheus.Counter
 	latency                         prometheus.Observer
 	maxAttempts                     atomic.Int64
+}
+
+// typeMetrics are the label children of one event type.
+type typeMetrics struct {
+	ingested, published, handled, failed, dead prometheus.Counter
 }
 
 // newMetrics makes the metrics of h and registers them, with the Go and
@@ -108,13 +129,18 @@ func newMetrics(h *Host) *metrics {
 			Name: "evhost_webhook_attempts_total",
 			Help: "Webhook delivery attempts, per endpoint and HTTP status of the answer (\"none\" when there was no answer).",
 		}, []string{"endpoint", "status"}),
+		byType: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "evhost_events_by_type_total",
+			Help: "Events by type and stage: ingested (accepted through HTTP or the Go API), published (emitted by a handler that succeeded), handled (a delivery done), failed (an attempt to retry), dead_lettered. Types past the first 256 seen are counted as type \"_other\".",
+		}, []string{"type", "stage"}),
 	}
 	m.emitted = m.published.WithLabelValues("emit")
 	m.routes.Store(&map[string]*routeMetrics{})
+	m.types.Store(&map[string]*typeMetrics{})
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.ingested, m.published, m.handled, m.failed, m.rejected, m.dead, m.latency, m.reloads, m.webhooks,
+		m.ingested, m.published, m.handled, m.failed, m.rejected, m.dead, m.latency, m.reloads, m.webhooks, m.byType,
 		pluginCollector{h},
 	)
 	return m
@@ -154,6 +180,57 @@ func (m *metrics) route(name string) *routeMetrics {
 	return rm
 }
 
+// typ returns the label children of the event type t (of OtherType past
+// MaxTypeLabels types), making them on first use.
+func (m *metrics) typ(t string) *typeMetrics {
+	cur := *m.types.Load()
+	if tm := cur[t]; tm != nil {
+		return tm
+	}
+	if len(cur) > MaxTypeLabels { // full: the types and OtherType
+		return cur[OtherType]
+	}
+	m.typesMu.Lock()
+	defer m.typesMu.Unlock()
+	cur = *m.types.Load()
+	if tm := cur[t]; tm != nil {
+		return tm
+	}
+	next := make(map[string]*typeMetrics, len(cur)+2)
+	for k, v := range cur {
+		next[k] = v
+	}
+	mk := func(label string) *typeMetrics {
+		return &typeMetrics{
+			ingested:  m.byType.WithLabelValues(label, "ingested"),
+			published: m.byType.WithLabelValues(label, "published"),
+			handled:   m.byType.WithLabelValues(label, "handled"),
+			failed:    m.byType.WithLabelValues(label, "failed"),
+			dead:      m.byType.WithLabelValues(label, "dead_lettered"),
+		}
+	}
+	if next[OtherType] == nil {
+		next[OtherType] = mk(OtherType)
+	}
+	tm := next[OtherType]
+	if len(next) <= MaxTypeLabels && t != OtherType {
+		tm = mk(t)
+		next[t] = tm
+	}
+	m.types.Store(&next)
+	return tm
+}
+
+// ingestedTypes counts the accepted events of a published batch by type:
+// those with an ack that is not a duplicate.
+func (m *metrics) ingestedTypes(events []*event.Event, acks []bus.PubAck) {
+	for i := range min(len(events), len(acks)) {
+		if !acks[i].Duplicate {
+			m.typ(events[i].Type).ingested.Inc()
+		}
+	}
+}
+
 // applied resolves the label children of the routes about to be applied,
 // and keeps their max attempts (to tell a last failed attempt).
 func (m *metrics) applied(routes []dispatch.Route) {
@@ -169,22 +246,30 @@ func (m *metrics) applied(routes []dispatch.Route) {
 
 // Handled counts one handled delivery; it allocates nothing once the
 // route's children exist.
-func (m *metrics) Handled(route string, _ *event.Event, attempt int, out dispatch.Outcome, took time.Duration) {
+func (m *metrics) Handled(route string, ev *event.Event, attempt int, out dispatch.Outcome, took time.Duration) {
 	rm := m.route(route)
+	tm := m.typ(ev.Type)
 	rm.latency.Observe(took.Seconds())
 	switch out.Status {
 	case dispatch.Done:
 		rm.handled.Inc()
+		tm.handled.Inc()
 		if len(out.Emits) > 0 {
 			m.emitted.Add(float64(len(out.Emits)))
+			for _, e := range out.Emits {
+				m.typ(e.Type).published.Inc()
+			}
 		}
 	case dispatch.Reject:
 		rm.rejected.Inc()
 		rm.dead.Inc()
+		tm.dead.Inc()
 	default:
 		rm.failed.Inc()
+		tm.failed.Inc()
 		if int64(attempt) >= rm.maxAttempts.Load() {
 			rm.dead.Inc()
+			tm.dead.Inc()
 		}
 	}
 }
@@ -298,6 +383,7 @@ func (c countingPublisher) PublishBatch(ctx context.Context, events []*event.Eve
 		}
 	}
 	acks, err := c.pub.PublishBatch(ctx, events)
+	c.m.ingestedTypes(events, acks)
 	for i, sp := range spans {
 		var perr error
 		if i >= len(acks) { // not stored

@@ -1,6 +1,7 @@
 package host
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -53,6 +54,34 @@ func TestMetricsDeadLetterOnLastAttempt(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(m.dead.WithLabelValues("a")); got != 1 {
 		t.Errorf("dead-lettered = %v, want 1", got)
+	}
+}
+
+// The type label of evhost_events_by_type_total is capped: the first
+// MaxTypeLabels types have their own, the later ones count as OtherType,
+// so that a client sending random types cannot grow the registry.
+func TestMetricsTypeLabelsAreCapped(t *testing.T) {
+	m := newMetrics(&Host{})
+	m.applied([]dispatch.Route{{Name: "a", MaxAttempts: 2}})
+	for i := range MaxTypeLabels + 50 {
+		ev := &event.Event{ID: "1", Source: "test", Type: fmt.Sprintf("type.%d", i)}
+		m.Handled("a", ev, 1, dispatch.Outcome{Status: dispatch.Done}, time.Millisecond)
+		m.Handled("a", ev, 2, dispatch.Outcome{Status: dispatch.Retry}, time.Millisecond)
+	}
+	if n := testutil.CollectAndCount(m.byType); n != (MaxTypeLabels+1)*5 {
+		t.Errorf("%d series, want %d: %d types and %q, 5 stages each", n, (MaxTypeLabels+1)*5, MaxTypeLabels, OtherType)
+	}
+	for _, c := range []struct {
+		typ, stage string
+		want       float64
+	}{
+		{"type.0", "handled", 1}, {"type.0", "failed", 1}, {"type.0", "dead_lettered", 1},
+		{fmt.Sprintf("type.%d", MaxTypeLabels-1), "handled", 1},
+		{OtherType, "handled", 50}, {OtherType, "dead_lettered", 50},
+	} {
+		if got := testutil.ToFloat64(m.byType.WithLabelValues(c.typ, c.stage)); got != c.want {
+			t.Errorf("%s %s = %v, want %v", c.typ, c.stage, got, c.want)
+		}
 	}
 }
 
