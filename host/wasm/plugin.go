@@ -174,12 +174,12 @@ type Result struct {
 
 // Stats are counters of a plugin version.
 type Stats struct {
-	Instances      int    // live instances
-	Idle           int    // idle instances
-	Instantiations uint64 // instances created
-	Discards       uint64 // instances discarded after a failure
-	Recycles       uint64 // instances retired after MaxCalls or MaxAge
-	Calls          uint64
+	Instances      int    `json:"instances"`      // live instances
+	Idle           int    `json:"idle"`           // idle instances
+	Instantiations uint64 `json:"instantiations"` // instances created
+	Discards       uint64 `json:"discards"`       // instances discarded after a failure
+	Recycles       uint64 `json:"recycles"`       // instances retired after MaxCalls or MaxAge
+	Calls          uint64 `json:"calls"`
 }
 
 // Plugin is one loaded version of a plugin module. It is safe for

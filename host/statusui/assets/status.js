@@ -139,7 +139,7 @@
       const version = p.version ? el("code", { title: p.version }, p.version.slice(0, 12)) : "not loaded";
       return el("tr", { "data-name": p.name },
         el("th", { scope: "row" }, p.name), td(p.kind || ""), td(version), td(fmtTime(p.loaded_at), "time"),
-        num((p.stats && p.stats.Instances) || 0), num((p.stats && p.stats.Calls) || 0), last);
+        num((p.stats && p.stats.instances) || 0), num((p.stats && p.stats.calls) || 0), last);
     }), "No plugins.");
 
     fill("recent", st.recent_runs.map((r) => el("tr", {},
