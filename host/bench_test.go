@@ -45,6 +45,8 @@ func BenchmarkThroughput(b *testing.B) {
 			cfg, err := config.Parse(filepath.Join(dir, "config.toml"), []byte(fmt.Sprintf(`
 [host]
 data_dir = "data"
+[broker]
+kind = "memory"
 [defaults]
 queue = 65536
 [plugins.count]
