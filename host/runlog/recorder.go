@@ -84,8 +84,8 @@ type Recorder struct {
 
 // item is a record to append, or a flush request.
 type item struct {
-	rec   *Record
-	flush chan struct{} // closed once what came before is appended
+	rec   Record
+	flush chan struct{} // closed once what came before is appended; nil for a record
 }
 
 // NewRecorder returns a running Recorder that appends to s. The store
@@ -125,7 +125,7 @@ func NewRecorder(s Store, opts RecorderOptions) *Recorder {
 // events themselves are kept, not copied (a published event is never
 // modified).
 func (r *Recorder) Handled(route string, ev *event.Event, attempt int, status, reason string, emits []*event.Event, took time.Duration) {
-	rec := &Record{
+	rec := Record{
 		Kind:         KindDelivery,
 		Subscription: route,
 		EventID:      ev.ID,
@@ -144,14 +144,19 @@ func (r *Recorder) Handled(route string, ev *event.Event, attempt int, status, r
 	if d := r.opts.Describe; d != nil {
 		rec.Plugin, rec.Version = d(route)
 	}
-	r.Add(rec)
+	r.add(&rec)
 }
 
-// Add hands rec to the Recorder, which owns it from then on, and reports
-// whether it was accepted: false when the buffer is full or the Recorder
-// is closed (the record is dropped and counted) or rec cannot be stored
-// (nil, or without EventID: dropped too). It never blocks.
-func (r *Recorder) Add(rec *Record) bool {
+// Add hands a copy of rec to the Recorder and reports whether it was
+// accepted: false when the buffer is full or the Recorder is closed (the
+// record is dropped and counted) or rec cannot be stored (nil, or without
+// EventID: dropped too). It never blocks. The record's Emits are kept, not
+// copied.
+func (r *Recorder) Add(rec *Record) bool { return r.add(rec) }
+
+// add is Add; the buffer holds records by value, so that a record costs no
+// allocation of its own.
+func (r *Recorder) add(rec *Record) bool {
 	if rec == nil || rec.EventID == "" {
 		r.dropped.Add(1)
 		return false
@@ -163,7 +168,7 @@ func (r *Recorder) Add(rec *Record) bool {
 		return false
 	}
 	select {
-	case r.ch <- item{rec: rec}:
+	case r.ch <- item{rec: *rec}:
 		return true
 	default:
 		r.dropped.Add(1)
@@ -231,7 +236,8 @@ func (r *Recorder) Appended() uint64 { return r.appended.Load() }
 // drain appends the records of ch in batches until ch is closed.
 func (r *Recorder) drain() {
 	defer close(r.done)
-	batch := make([]*Record, 0, r.opts.Batch)
+	batch := make([]Record, 0, r.opts.Batch)
+	ptrs := make([]*Record, 0, r.opts.Batch)
 	var flushes []chan struct{}
 	var lastLog time.Time
 	var loggedDropped, loggedFailed uint64
@@ -251,13 +257,18 @@ func (r *Recorder) drain() {
 				break gather
 			}
 		}
-		if err := r.append(batch); err != nil {
+		ptrs = ptrs[:0]
+		for i := range batch {
+			ptrs = append(ptrs, &batch[i])
+		}
+		if err := r.append(ptrs); err != nil {
 			lastErr = err
 		}
 		for _, f := range flushes {
 			close(f)
 		}
 		clear(batch)
+		clear(ptrs)
 		d, f := r.dropped.Load(), r.failed.Load()
 		if (d != loggedDropped || f != loggedFailed) && time.Since(lastLog) >= logEvery {
 			r.log.Warn("runlog: run records lost",
@@ -270,7 +281,7 @@ func (r *Recorder) drain() {
 
 // take adds it to the batch or the flushes, and reports whether more may
 // be gathered.
-func (r *Recorder) take(it item, batch *[]*Record, flushes *[]chan struct{}) bool {
+func (r *Recorder) take(it item, batch *[]Record, flushes *[]chan struct{}) bool {
 	if it.flush != nil {
 		*flushes = append(*flushes, it.flush)
 		return false

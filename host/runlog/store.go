@@ -20,7 +20,9 @@ type Store interface {
 	// read that follows sees them. A record without EventID is refused
 	// with ErrInvalidRecord, before any is stored; on any other error,
 	// some of the records may have been stored (those whose Seq is set).
-	// An empty Kind becomes KindDelivery.
+	// An empty Kind becomes KindDelivery. Append does not keep the
+	// pointers recs holds once it returns (the Recorder reuses them); it
+	// may keep the events of their Emits, which are never modified.
 	Append(ctx context.Context, recs ...*Record) error
 	// ByEvent returns the records of the event id, in append order (of
 	// every subscription, attempt and kind), or none.
