@@ -16,27 +16,21 @@ const DefaultMemoryRecords = 100_000
 // its bound, indexed by event id: the run log of the `memory` broker, and
 // of tests. It is safe for concurrent use.
 //
-// The index by event is a chain per hash of event id: a map from the hash
-// to the newest record kept with it, and from each record a link to the
-// previous one with the same hash (ByEvent keeps those of its id). See
-// RATIONALE.md, "Why is Memory's index a chain per hash?".
+// The index by event is a chain per bucket of event-id hashes: a table
+// of at least max buckets holds the Seq of the newest record whose id
+// hashes to it, and each record links to the previous one in its bucket
+// (ByEvent keeps those of its id). See RATIONALE.md, "Why is Memory's
+// index a chain per bucket?".
 type Memory struct {
-	mu     sync.RWMutex
-	max    int
-	ring   []Record // the record of Seq s at (s-1) % max; grows to max
-	links  []link   // links[i] is the chain link of ring[i]
-	last   uint64   // the Seq of the last record appended
-	seed   maphash.Seed
-	byHash map[uint64]uint64 // hash of an event id -> the Seq of the newest record kept with it
-	closed bool
-}
-
-// link chains a record to the previous record whose event id has the same
-// hash; next says that a newer one links to it.
-type link struct {
-	hash uint64
-	prev uint64 // a Seq, 0 for none; older than the oldest kept means none
-	next bool
+	mu      sync.RWMutex
+	max     int
+	ring    []Record // the record of Seq s at (s-1) % max; grows to max
+	prev    []uint64 // prev[i]: the Seq of the previous record in ring[i]'s bucket, 0 for none
+	last    uint64   // the Seq of the last record appended
+	seed    maphash.Seed
+	buckets []uint64 // by hash of an event id & mask: the Seq of the newest record, 0 for none
+	mask    uint64
+	closed  bool
 }
 
 var _ Store = (*Memory)(nil)
@@ -48,7 +42,11 @@ func NewMemory(max int) *Memory {
 	if max <= 0 {
 		max = DefaultMemoryRecords
 	}
-	return &Memory{max: max, seed: maphash.MakeSeed(), byHash: map[uint64]uint64{}}
+	n := 1
+	for n < max {
+		n <<= 1
+	}
+	return &Memory{max: max, seed: maphash.MakeSeed(), buckets: make([]uint64, n), mask: uint64(n - 1)}
 }
 
 // Append implements Store. Records are kept as values; their Emits are
@@ -68,32 +66,23 @@ func (m *Memory) Append(ctx context.Context, recs ...*Record) error {
 	for _, r := range recs {
 		m.last++
 		r.Seq = m.last
-		i := m.index(r.Seq)
+		b := m.bucket(r.EventID)
 		if len(m.ring) < m.max {
 			m.ring = append(m.ring, *r)
-			m.links = append(m.links, link{})
+			m.prev = append(m.prev, *b)
 		} else {
-			m.forget(i)
+			i := m.index(r.Seq)
 			m.ring[i] = *r
+			m.prev[i] = *b
 		}
-		h := maphash.String(m.seed, r.EventID)
-		prev := m.byHash[h]
-		m.links[i] = link{hash: h, prev: prev}
-		if prev != 0 {
-			m.links[m.index(prev)].next = true
-		}
-		m.byHash[h] = r.Seq
+		*b = r.Seq
 	}
 	return nil
 }
 
-// forget removes the oldest record, at i, from the index: the oldest of
-// all is the oldest of its chain, and when it is the newest too, the chain
-// is gone.
-func (m *Memory) forget(i int) {
-	if l := m.links[i]; !l.next {
-		delete(m.byHash, l.hash)
-	}
+// bucket returns the bucket of the event id.
+func (m *Memory) bucket(eventID string) *uint64 {
+	return &m.buckets[maphash.String(m.seed, eventID)&m.mask]
 }
 
 // index returns the position in the ring of the record of Seq s.
@@ -119,7 +108,9 @@ func (m *Memory) ByEvent(ctx context.Context, eventID string) ([]Record, error) 
 	}
 	var out []Record
 	first := m.first()
-	for s := m.byHash[maphash.String(m.seed, eventID)]; s != 0 && s >= first; s = m.links[m.index(s)].prev {
+	// Seqs decrease along a chain; one older than the oldest record kept
+	// ends it (its slot holds a newer record now).
+	for s := *m.bucket(eventID); s != 0 && s >= first; s = m.prev[m.index(s)] {
 		if r := m.at(s); r.EventID == eventID {
 			out = append(out, *r)
 		}
@@ -161,6 +152,6 @@ func (m *Memory) Close(context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.closed = true
-	m.ring, m.links, m.byHash = nil, nil, nil
+	m.ring, m.prev, m.buckets = nil, nil, nil
 	return nil
 }

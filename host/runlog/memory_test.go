@@ -51,6 +51,45 @@ func TestMemoryBound(t *testing.T) {
 	}
 }
 
+// TestMemoryMatchesAReference: with few buckets (a bound of 8) and many
+// ids, ids share buckets and the ring wraps many times; ByEvent must
+// still return exactly the kept records of its id, oldest first.
+func TestMemoryMatchesAReference(t *testing.T) {
+	ctx := context.Background()
+	const bound = 8
+	m := runlog.NewMemory(bound)
+	var kept []*runlog.Record // the last bound appended
+	for i := 0; i < 500; i++ {
+		r := runlogtest.Rec(fmt.Sprint("id", i*7%13), "sub", i+1)
+		if err := m.Append(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		kept = append(kept, r)
+		if len(kept) > bound {
+			kept = kept[1:]
+		}
+		for id := 0; id < 13; id++ {
+			var want []int
+			for _, k := range kept {
+				if k.EventID == fmt.Sprint("id", id) {
+					want = append(want, k.Attempt)
+				}
+			}
+			got, err := m.ByEvent(ctx, fmt.Sprint("id", id))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var attempts []int
+			for _, g := range got {
+				attempts = append(attempts, g.Attempt)
+			}
+			if fmt.Sprint(attempts) != fmt.Sprint(want) {
+				t.Fatalf("after %d appends, ByEvent(id%d) = attempts %v, want %v", i+1, id, attempts, want)
+			}
+		}
+	}
+}
+
 // TestMemoryHammer appends, reads and lists from many goroutines past the
 // bound (run with -race).
 func TestMemoryHammer(t *testing.T) {
