@@ -68,9 +68,9 @@ func TestRunOrderPipeline(t *testing.T) {
 		t.Fatalf("publish exited %d: %s", code, errOut.String())
 	}
 	id := strings.TrimSpace(out.String())
-	waitLog(t, &log, `msg="Charging payment for order 42" plugin=payment event_id=`+regexp.QuoteMeta(id))
-	waitLog(t, &log, `msg="Sending confirmation for order 42" plugin=email`)
-	waitLog(t, &log, `msg="Reducing stock for product sku-1" plugin=inventory`)
+	waitLog(t, &log, `msg="Charging payment for order 42" subscription=payment plugin=payment event_id=`+regexp.QuoteMeta(id)+` event_type=order.placed attempt=1`)
+	waitLog(t, &log, `msg="Sending confirmation for order 42" subscription=email plugin=email event_id=\S+ event_type=payment.charged attempt=1`)
+	waitLog(t, &log, `msg="Reducing stock for product sku-1" subscription=inventory plugin=inventory`)
 	for _, typ := range []string{"order.placed", "payment.charged", "email.sent"} {
 		waitLog(t, &log, `msg="audit: `+regexp.QuoteMeta(typ)+` `)
 	}
