@@ -419,10 +419,7 @@ func (h *Host) Publish(ctx context.Context, ev *event.Event) (bus.PubAck, error)
 	span := h.tracer.Publish(ctx, "go", ev)
 	ack, err := h.bus.Publish(ctx, ev)
 	telemetry.End(span, err)
-	h.metrics.ingestOne("go", ack, err)
-	if err == nil && !ack.Duplicate {
-		h.metrics.typ(ev.Type).ingested.Inc()
-	}
+	h.metrics.ingestOne("go", ev, ack, err)
 	return ack, err
 }
 

@@ -221,16 +221,6 @@ func (m *metrics) typ(t string) *typeMetrics {
 	return tm
 }
 
-// ingestedTypes counts the accepted events of a published batch by type:
-// those with an ack that is not a duplicate.
-func (m *metrics) ingestedTypes(events []*event.Event, acks []bus.PubAck) {
-	for i := range min(len(events), len(acks)) {
-		if !acks[i].Duplicate {
-			m.typ(events[i].Type).ingested.Inc()
-		}
-	}
-}
-
 // applied resolves the label children of the routes about to be applied,
 // and keeps their max attempts (to tell a last failed attempt).
 func (m *metrics) applied(routes []dispatch.Route) {
@@ -274,16 +264,19 @@ func (m *metrics) Handled(route string, ev *event.Event, attempt int, out dispat
 	}
 }
 
-// ingest counts the outcome of publishing a batch of n events from
-// source: acks accepted (or duplicates), and, when err is not nil, the
+// ingest counts the outcome of publishing events from source: acks
+// accepted (or duplicates), also by type, and, when err is not nil, the
 // event at len(acks) refused; the events after it were not offered.
-func (m *metrics) ingest(source string, acks []bus.PubAck, err error) {
+func (m *metrics) ingest(source string, events []*event.Event, acks []bus.PubAck, err error) {
 	var acc, dup int
-	for _, a := range acks {
+	for i, a := range acks {
 		if a.Duplicate {
 			dup++
 		} else {
 			acc++
+			if i < len(events) {
+				m.typ(events[i].Type).ingested.Inc()
+			}
 		}
 	}
 	if acc > 0 {
@@ -315,8 +308,8 @@ func (m *metrics) refusedRequest(status int) {
 	m.ingested.WithLabelValues("http", result).Inc()
 }
 
-// ingestOne counts the outcome of publishing one event from source.
-func (m *metrics) ingestOne(source string, ack bus.PubAck, err error) {
+// ingestOne counts the outcome of publishing ev from source.
+func (m *metrics) ingestOne(source string, ev *event.Event, ack bus.PubAck, err error) {
 	switch {
 	case err != nil:
 		m.ingested.WithLabelValues(source, refusal(err)).Inc()
@@ -325,6 +318,7 @@ func (m *metrics) ingestOne(source string, ack bus.PubAck, err error) {
 	default:
 		m.ingested.WithLabelValues(source, "accepted").Inc()
 		m.published.WithLabelValues("ingest").Inc()
+		m.typ(ev.Type).ingested.Inc()
 	}
 }
 
@@ -383,7 +377,6 @@ func (c countingPublisher) PublishBatch(ctx context.Context, events []*event.Eve
 		}
 	}
 	acks, err := c.pub.PublishBatch(ctx, events)
-	c.m.ingestedTypes(events, acks)
 	for i, sp := range spans {
 		var perr error
 		if i >= len(acks) { // not stored
@@ -391,7 +384,7 @@ func (c countingPublisher) PublishBatch(ctx context.Context, events []*event.Eve
 		}
 		telemetry.End(sp, perr)
 	}
-	c.m.ingest("http", acks, err)
+	c.m.ingest("http", events, acks, err)
 	return acks, err
 }
 
