@@ -16,6 +16,7 @@ import (
 	"github.com/evhost/evhost/host/config"
 	"github.com/evhost/evhost/host/runlog"
 	"github.com/evhost/evhost/host/statusui"
+	"github.com/evhost/evhost/host/telemetry"
 )
 
 // Why does the status page read everything through /v1 JSON endpoints,
@@ -83,9 +84,9 @@ type HostStatus struct {
 
 // Kinds of subscription.
 const (
-	SubscriptionPlugin  = "plugin"
-	SubscriptionWebhook = "webhook"
-	SubscriptionNative  = "native"
+	SubscriptionPlugin  = telemetry.KindPlugin
+	SubscriptionWebhook = telemetry.KindWebhook
+	SubscriptionNative  = telemetry.KindNative
 )
 
 // SubscriptionStatus is one subscription and its counters since the host

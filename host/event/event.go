@@ -30,6 +30,7 @@ const (
 	ExtCausationID   = "causationid"
 	ExtDepth         = "depth"
 	ExtTraceParent   = "traceparent"
+	ExtTraceState    = "tracestate"
 )
 
 // Attr is one extension attribute: a name and its canonical string value.

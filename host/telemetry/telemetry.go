@@ -251,9 +251,9 @@ func SpanContextOf(ev *event.Event) (trace.SpanContext, bool) {
 func SetSpanContext(ev *event.Event, sc trace.SpanContext) {
 	ev.SetExt(event.ExtTraceParent, TraceParent(sc))
 	if ts := sc.TraceState().String(); ts != "" {
-		ev.SetExt(extTraceState, ts)
+		ev.SetExt(event.ExtTraceState, ts)
 	} else {
-		ev.DeleteExt(extTraceState)
+		ev.DeleteExt(event.ExtTraceState)
 	}
 }
 
@@ -278,10 +278,6 @@ func appendHex(b, src []byte) []byte {
 	return b
 }
 
-// extTraceState is the tracestate extension attribute of the CloudEvents
-// distributed tracing extension.
-const extTraceState = "tracestate"
-
 // eventCarrier reads and writes the trace context of an event's
 // extension attributes.
 type eventCarrier struct{ ev *event.Event }
@@ -294,5 +290,5 @@ func (c eventCarrier) Get(key string) string {
 func (c eventCarrier) Set(key, value string) { c.ev.SetExt(key, value) }
 
 func (c eventCarrier) Keys() []string {
-	return []string{event.ExtTraceParent, extTraceState}
+	return []string{event.ExtTraceParent, event.ExtTraceState}
 }

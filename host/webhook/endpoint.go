@@ -365,7 +365,7 @@ func setTraceContext(ctx context.Context, h http.Header, ev *event.Event) {
 	}
 	if tp, ok := ev.Ext(event.ExtTraceParent); ok {
 		h.Set("Traceparent", tp)
-		if ts, ok := ev.Ext("tracestate"); ok {
+		if ts, ok := ev.Ext(event.ExtTraceState); ok {
 			h.Set("Tracestate", ts)
 		}
 	}
