@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/evhost/evhost/host/runlog"
 	"github.com/evhost/evhost/host/statusui"
 	"github.com/evhost/evhost/host/telemetry"
+	"github.com/evhost/evhost/internal/buildinfo"
 )
 
 // Why does the status page read everything through /v1 JSON endpoints,
@@ -219,7 +219,7 @@ func (st *statusTracker) status(ctx context.Context) (*Status, error) {
 	defer st.mu.Unlock()
 	s := &Status{
 		Host: HostStatus{
-			Version: moduleVersion(), Started: st.started.UTC(), Time: now.UTC(),
+			Version: buildinfo.Version(), Started: st.started.UTC(), Time: now.UTC(),
 			UptimeSeconds: now.Sub(st.started).Seconds(), Broker: h.brokerKind(),
 		},
 		Subscriptions: h.subscriptionStatus(),
@@ -469,12 +469,4 @@ func counterValue(c prometheus.Counter) float64 {
 		return 0
 	}
 	return m.GetCounter().GetValue()
-}
-
-// moduleVersion is the version of the evhost module in this binary.
-func moduleVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "(devel)"
 }

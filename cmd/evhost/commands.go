@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/evhost/evhost/host/config"
 	"github.com/evhost/evhost/host/event"
 	"github.com/evhost/evhost/host/wasm"
+	"github.com/evhost/evhost/internal/buildinfo"
 )
 
 func fprintf(w io.Writer, format string, args ...any) { fmt.Fprintf(w, format, args...) }
@@ -90,20 +90,12 @@ func newLogger(w io.Writer, cfg *config.Config) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-func version() string {
-	v := "(devel)"
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		v = bi.Main.Version
-	}
-	return v
-}
-
 func cmdVersion(_ context.Context, args []string, e *env) int {
 	fs := newFlags(e, "version", "", "Print the version of evhost and of the plugin ABI it implements.")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	fprintf(e.stdout, "evhost %s (plugin ABI v%d)\n", version(), wasm.ABIVersion)
+	fprintf(e.stdout, "evhost %s (plugin ABI v%d)\n", buildinfo.Version(), wasm.ABIVersion)
 	return exitOK
 }
 

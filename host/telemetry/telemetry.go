@@ -17,7 +17,6 @@ package telemetry
 import (
 	"context"
 	"fmt"
-	"runtime/debug"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -31,6 +30,7 @@ import (
 	"github.com/evhost/evhost/host/config"
 	"github.com/evhost/evhost/host/dispatch"
 	"github.com/evhost/evhost/host/event"
+	"github.com/evhost/evhost/internal/buildinfo"
 )
 
 // ScopeName is the instrumentation scope of evhost's spans.
@@ -91,7 +91,7 @@ func Open(cfg config.Tracing) (*Tracer, error) {
 		return nil, fmt.Errorf("telemetry: OTLP exporter for %s: %w", cfg.Endpoint, err)
 	}
 	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(
-		semconv.ServiceName(cfg.ServiceName), semconv.ServiceVersion(moduleVersion())))
+		semconv.ServiceName(cfg.ServiceName), semconv.ServiceVersion(buildinfo.Version())))
 	if err != nil {
 		return nil, fmt.Errorf("telemetry: resource: %w", err)
 	}
@@ -214,26 +214,6 @@ func (w *traced) Handle(ctx context.Context, ev *event.Event, attempt int) dispa
 	}
 	return out
 }
-
-// moduleVersion returns the version of evhost's module built into this
-// binary ("(devel)" in a build from a work tree).
-func moduleVersion() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	if bi.Main.Path == module {
-		return bi.Main.Version
-	}
-	for _, d := range bi.Deps {
-		if d.Path == module {
-			return d.Version
-		}
-	}
-	return "unknown"
-}
-
-const module = "github.com/evhost/evhost"
 
 var traceContext propagation.TraceContext
 
