@@ -25,8 +25,9 @@ const logEvery = 10 * time.Second
 
 // RecorderOptions configure a Recorder.
 type RecorderOptions struct {
-	// Buffer is the number of records that may wait to be appended; past
-	// it, records are dropped. Zero means DefaultRecorderBuffer.
+	// Buffer is the number of records that may wait to be appended,
+	// those being appended included; past it, records are dropped. Zero
+	// means DefaultRecorderBuffer.
 	Buffer int
 	// Batch is the largest number of records given to one Store.Append.
 	// Zero means DefaultRecorderBatch.
@@ -69,9 +70,16 @@ type Recorder struct {
 	opts  RecorderOptions
 	log   *slog.Logger
 
-	mu     sync.RWMutex // held for reading to send on ch, for writing to close it
-	closed bool
-	ch     chan item
+	// The workers hand records over under mu by appending them to
+	// pending; the drainer takes the whole of pending at once, swapping
+	// it for the spare slice it has emptied. A record costs one copy and
+	// one uncontended lock, not a channel operation.
+	mu      sync.Mutex
+	closed  bool
+	pending []Record        // accepted, not yet taken by the drainer
+	taken   int             // taken by the drainer, not yet appended
+	flushes []chan struct{} // Flush calls waiting for pending and what came before
+	wake    chan struct{}   // capacity 1: pending or flushes became non-empty, or closed
 
 	ctx    context.Context // of the appends; canceled when Close gives up
 	cancel context.CancelFunc
@@ -80,12 +88,6 @@ type Recorder struct {
 	dropped  atomic.Uint64
 	failed   atomic.Uint64
 	appended atomic.Uint64
-}
-
-// item is a record to append, or a flush request.
-type item struct {
-	rec   Record
-	flush chan struct{} // closed once what came before is appended; nil for a record
 }
 
 // NewRecorder returns a running Recorder that appends to s. The store
@@ -108,7 +110,7 @@ func NewRecorder(s Store, opts RecorderOptions) *Recorder {
 		store: s,
 		opts:  opts,
 		log:   log,
-		ch:    make(chan item, opts.Buffer),
+		wake:  make(chan struct{}, 1),
 		done:  make(chan struct{}),
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
@@ -161,18 +163,26 @@ func (r *Recorder) add(rec *Record) bool {
 		r.dropped.Add(1)
 		return false
 	}
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	if r.closed {
+	r.mu.Lock()
+	if r.closed || len(r.pending)+r.taken >= r.opts.Buffer {
+		r.mu.Unlock()
 		r.dropped.Add(1)
 		return false
 	}
+	r.pending = append(r.pending, *rec)
+	first := len(r.pending) == 1
+	r.mu.Unlock()
+	if first {
+		r.signal()
+	}
+	return true
+}
+
+// signal wakes the drainer, or leaves it a wake-up if it is busy.
+func (r *Recorder) signal() {
 	select {
-	case r.ch <- item{rec: *rec}:
-		return true
+	case r.wake <- struct{}{}:
 	default:
-		r.dropped.Add(1)
-		return false
 	}
 }
 
@@ -180,18 +190,14 @@ func (r *Recorder) add(rec *Record) bool {
 // handed to the store (appended, or failed: see Failed), or ctx ends.
 func (r *Recorder) Flush(ctx context.Context) error {
 	done := make(chan struct{})
-	r.mu.RLock()
+	r.mu.Lock()
 	if r.closed {
-		r.mu.RUnlock()
+		r.mu.Unlock()
 		return fmt.Errorf("runlog: recorder: %w", ErrClosed)
 	}
-	select {
-	case r.ch <- item{flush: done}:
-		r.mu.RUnlock()
-	case <-ctx.Done():
-		r.mu.RUnlock()
-		return ctx.Err()
-	}
+	r.flushes = append(r.flushes, done)
+	r.mu.Unlock()
+	r.signal()
 	select {
 	case <-done:
 		return nil
@@ -206,11 +212,9 @@ func (r *Recorder) Flush(ctx context.Context) error {
 // once its goroutine has returned. It does not close the store.
 func (r *Recorder) Close(ctx context.Context) error {
 	r.mu.Lock()
-	if !r.closed {
-		r.closed = true
-		close(r.ch)
-	}
+	r.closed = true
 	r.mu.Unlock()
+	r.signal()
 	select {
 	case <-r.done:
 		r.cancel()
@@ -233,42 +237,49 @@ func (r *Recorder) Failed() uint64 { return r.failed.Load() }
 // Appended returns the number of records appended to the store.
 func (r *Recorder) Appended() uint64 { return r.appended.Load() }
 
-// drain appends the records of ch in batches until ch is closed.
+// drain takes what the workers handed over, whenever woken, and appends
+// it in batches of at most opts.Batch, until the Recorder is closed and
+// everything accepted before is appended.
 func (r *Recorder) drain() {
 	defer close(r.done)
-	batch := make([]Record, 0, r.opts.Batch)
-	ptrs := make([]*Record, 0, r.opts.Batch)
+	var taken []Record
 	var flushes []chan struct{}
+	ptrs := make([]*Record, 0, r.opts.Batch)
 	var lastLog time.Time
 	var loggedDropped, loggedFailed uint64
 	var lastErr error
-	for it := range r.ch {
-		batch, flushes = batch[:0], flushes[:0]
-		open := r.take(it, &batch, &flushes)
-	gather:
-		for open && len(flushes) == 0 && len(batch) < r.opts.Batch {
-			select {
-			case it, ok := <-r.ch:
-				if !ok {
-					break gather
-				}
-				open = r.take(it, &batch, &flushes)
-			default:
-				break gather
+	for range r.wake {
+		r.mu.Lock()
+		taken, r.pending = r.pending, taken[:0]
+		flushes, r.flushes = r.flushes, flushes[:0]
+		r.taken = len(taken)
+		closed := r.closed
+		r.mu.Unlock()
+		for rest := taken; len(rest) > 0; {
+			chunk := rest[:min(len(rest), r.opts.Batch)]
+			rest = rest[len(chunk):]
+			ptrs = ptrs[:0]
+			for i := range chunk {
+				ptrs = append(ptrs, &chunk[i])
 			}
+			if err := r.append(ptrs); err != nil {
+				lastErr = err
+			}
+			r.mu.Lock()
+			r.taken -= len(chunk) // room for as many new records
+			r.mu.Unlock()
 		}
-		ptrs = ptrs[:0]
-		for i := range batch {
-			ptrs = append(ptrs, &batch[i])
-		}
-		if err := r.append(ptrs); err != nil {
-			lastErr = err
-		}
+		// The flushes taken now were asked for after every record taken
+		// now or before: those are all appended.
 		for _, f := range flushes {
 			close(f)
 		}
-		clear(batch)
+		clear(taken) // drop the references to the records' strings and emits
+		clear(flushes)
 		clear(ptrs)
+		if closed {
+			return // nothing is accepted once closed: all was taken above
+		}
 		d, f := r.dropped.Load(), r.failed.Load()
 		if (d != loggedDropped || f != loggedFailed) && time.Since(lastLog) >= logEvery {
 			r.log.Warn("runlog: run records lost",
@@ -277,17 +288,6 @@ func (r *Recorder) drain() {
 			loggedDropped, loggedFailed, lastLog, lastErr = d, f, time.Now(), nil
 		}
 	}
-}
-
-// take adds it to the batch or the flushes, and reports whether more may
-// be gathered.
-func (r *Recorder) take(it item, batch *[]Record, flushes *[]chan struct{}) bool {
-	if it.flush != nil {
-		*flushes = append(*flushes, it.flush)
-		return false
-	}
-	*batch = append(*batch, it.rec)
-	return true
 }
 
 // append appends batch to the store, or counts it as dropped once Close
