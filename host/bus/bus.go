@@ -91,7 +91,10 @@ type PubAck struct {
 }
 
 // Subscriber is one consumer attached to a subscription. Consumers pull:
-// nothing is delivered to a Subscriber until it asks.
+// nothing is delivered to a Subscriber until it asks, except that a
+// Subscriber whose callers take deliveries quickly may take a little of
+// the events already stored ahead of their calls (the NATS bus: what they
+// take in about 50 ms), never events published after.
 //
 // Next and Fetch may be called from several goroutines at once; each
 // delivery goes to one caller.

@@ -52,11 +52,16 @@
 //
 // Each consumer (Subscriber) has its own connection and pulls with its own
 // requests: at most one open request at a time, for as many deliveries as
-// the Next or Fetch that made it asked for (up to 512), open until it has
-// them or two seconds have passed. Messages of a request that arrive after
-// the call returned (it took what was there, or its context ended) wait
-// for the next call, their ack wait running; Subscriber.Close gives them
-// back at once, which counts as an attempt.
+// the Next or Fetch calls waiting asked for (up to 512), open until it has
+// them or two seconds have passed. While its callers take deliveries
+// quickly, a consumer asks ahead instead: for as many as they took in the
+// last 50 ms at their recent rate (up to 512), of the messages stored at
+// that moment only (a request that does not wait), so that a busy
+// consumer does not pay a round trip per delivery and events published
+// later still go to the consumer that asks. Messages of a request that
+// arrive after the call returned (it took what was there, it asked ahead,
+// or its context ended) wait for the next call, their ack wait running;
+// Subscriber.Close gives them back at once, which counts as an attempt.
 //
 // # Attempts and dead letters
 //

@@ -30,6 +30,11 @@ const (
 	pullGrace = time.Second
 	// maxPull caps the messages one pull request asks for.
 	maxPull = 512
+	// askAhead is how much work a pull request may ask for beyond what
+	// the callers waiting want: as many messages as the callers took in
+	// that long, at the rate measured between the last two requests (see
+	// RATIONALE.md, "Why ask ahead?").
+	askAhead = 50 * time.Millisecond
 )
 
 // Acknowledgement payloads of JetStream.
@@ -68,6 +73,9 @@ type subscriber struct {
 	scratch []*nats.Msg
 	req     []byte
 	timer   *time.Timer
+	handed  int       // deliveries handed out since the last request
+	lastReq time.Time // when the last request was sent
+	rate    float64   // deliveries handed out per second between the last two requests
 
 	mu          sync.Mutex
 	ready       []*nats.Msg // delivered by the server, not handed out yet
@@ -226,6 +234,7 @@ func (c *subscriber) Fetch(ctx context.Context, buf []bus.Delivery) (int, error)
 			}
 			c.mu.Unlock()
 			if n := c.hand(c.scratch, buf); n > 0 {
+				c.handed += n
 				return n, nil
 			}
 			continue
@@ -240,14 +249,12 @@ func (c *subscriber) Fetch(ctx context.Context, buf []bus.Delivery) (int, error)
 		}
 		noResp := c.noResp
 		c.noResp = false
-		var send bool
+		var send, ahead bool
 		var no uint64
 		if c.want == 0 && !noResp {
 			c.reqNo++
 			no, send = c.reqNo, true
-			// Ask for the messages of every caller waiting behind this
-			// one too: one round trip serves them all.
-			c.want = min(max(len(buf), int(c.callers.Load())), maxPull)
+			c.want, ahead = c.ask(len(buf), now)
 			c.reqDeadline = now.Add(pullExpiry + pullGrace)
 		}
 		want, deadline := c.want, c.reqDeadline
@@ -260,7 +267,13 @@ func (c *subscriber) Fetch(ctx context.Context, buf []bus.Delivery) (int, error)
 		}
 		if send {
 			c.req = strconv.AppendInt(append(c.req[:0], `{"batch":`...), int64(want), 10)
-			c.req = strconv.AppendInt(append(c.req, `,"expires":`...), int64(pullExpiry), 10)
+			if ahead {
+				// Only what is stored now: the request ends (404) at the
+				// end of the stream instead of waiting for new events.
+				c.req = append(c.req, `,"no_wait":true`...)
+			} else {
+				c.req = strconv.AppendInt(append(c.req, `,"expires":`...), int64(pullExpiry), 10)
+			}
 			c.req = append(c.req, '}')
 			if err := c.nc.PublishRequest(c.next, c.inbox+strconv.FormatUint(no, 10), c.req); err != nil {
 				c.mu.Lock()
@@ -288,6 +301,29 @@ func (c *subscriber) Fetch(ctx context.Context, buf []bus.Delivery) (int, error)
 		}
 		c.timer.Stop()
 	}
+}
+
+// ask returns how many messages a new pull request asks for, and whether
+// it asks ahead. It asks for n, for this caller, or for one message per
+// caller waiting behind it (one round trip serves them all), and waits up
+// to pullExpiry for them. While the callers take deliveries quickly, it
+// asks ahead instead: for as many as they took in askAhead at the rate
+// measured since the previous request (up to maxPull), of the messages
+// stored now only, so that busy callers get their next deliveries without
+// a round trip each time, and events published later still go to whichever
+// consumer asks for them. The caller holds sem.
+func (c *subscriber) ask(n int, now time.Time) (int, bool) {
+	if !c.lastReq.IsZero() {
+		if el := now.Sub(c.lastReq); el > 0 {
+			c.rate = float64(c.handed) / el.Seconds()
+		}
+	}
+	c.lastReq, c.handed = now, 0
+	n = min(max(n, int(c.callers.Load())), maxPull)
+	if ahead := min(int(c.rate*askAhead.Seconds()), maxPull); ahead > n {
+		return ahead, true
+	}
+	return n, false
 }
 
 // checkConsumer follows a pull request that no one answered: the consumer

@@ -1,0 +1,104 @@
+package natsbus_test
+
+import (
+	"bytes"
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/evhost/evhost/host/bus"
+	"github.com/evhost/evhost/host/bus/natsbus"
+	"github.com/evhost/evhost/host/event"
+)
+
+// TestAskAhead: a consumer whose caller takes deliveries quickly gets a
+// backlog in a few pull requests that ask ahead (no_wait: what is stored
+// now), not in a request per delivery; and a request that asked ahead
+// never waits for events published later, which go to the consumer that
+// asks for them.
+func TestAskAhead(t *testing.T) {
+	srv := standalone(t, t.TempDir(), -1)
+	b := open(t, natsbus.Options{URLs: []string{srv.ClientURL()}, Prefix: uniquePrefix()})
+	defer closeBus(t, b)
+
+	// A second connection sees every pull request of the consumers.
+	spy, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spy.Close()
+	var requests, ahead atomic.Int64
+	if _, err := spy.Subscribe("$JS.API.CONSUMER.MSG.NEXT.>", func(m *nats.Msg) {
+		requests.Add(1)
+		if bytes.Contains(m.Data, []byte(`"no_wait":true`)) {
+			ahead.Add(1)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := spy.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	sub := bus.Subscription{Name: "ahead", Patterns: []string{"order.placed"}, Queue: 10_000}
+	a := subscribe(t, b, sub)
+	const n = 2000
+	evs := make([]*event.Event, n)
+	for i := range evs {
+		evs[i] = newEvent("order.placed")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for part := evs; len(part) > 0; {
+		acks, err := b.PublishBatch(ctx, part)
+		if err != nil {
+			t.Fatalf("PublishBatch: %v", err)
+		}
+		part = part[len(acks):]
+	}
+	got := receive(t, a, n)
+	for i, id := range got {
+		if id != evs[i].ID {
+			t.Fatalf("delivery %d is %s, want %s: out of stream order", i, id, evs[i].ID)
+		}
+	}
+	// Every request that brought a message reached the server before the
+	// message did, and the spy's flush returns after what the server sent
+	// it before.
+	if err := spy.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if r, ah := requests.Load(), ahead.Load(); r > n/4 || ah == 0 {
+		t.Errorf("%d deliveries took %d pull requests, %d of them asking ahead; want at most %d, some ahead", n, r, ah, n/4)
+	}
+
+	// The busy consumer asks again, ahead, while e1 is the one event
+	// stored: it takes e1, and its request ends there. e2, published
+	// after, goes to b, which asks for it, while a holds e1.
+	e1 := newEvent("order.placed")
+	publish(t, b, e1)
+	d1, err := a.Next(ctx)
+	if err != nil || d1.Event().ID != e1.ID {
+		t.Fatalf("a.Next: %v, %v; want %s", d1.Event(), err, e1.ID)
+	}
+	other := subscribe(t, b, sub)
+	e2 := newEvent("order.placed")
+	publish(t, b, e2)
+	nctx, ncancel := context.WithTimeout(ctx, 10*time.Second)
+	defer ncancel()
+	d2, err := other.Next(nctx)
+	if err != nil {
+		t.Fatalf("the other consumer's Next while a holds e1: %v (a's request kept e2)", err)
+	}
+	if d2.Event().ID != e2.ID {
+		t.Fatalf("the other consumer got %s, want %s", d2.Event().ID, e2.ID)
+	}
+	for _, d := range []bus.Delivery{d1, d2} {
+		if err := d.Ack(); err != nil {
+			t.Fatalf("Ack: %v", err)
+		}
+	}
+}
