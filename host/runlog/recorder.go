@@ -72,8 +72,8 @@ type Recorder struct {
 
 	// The workers hand records over under mu by appending them to
 	// pending; the drainer takes the whole of pending at once, swapping
-	// it for the spare slice it has emptied. A record costs one copy and
-	// one uncontended lock, not a channel operation.
+	// it for the spare slice it has emptied. A record costs one copy
+	// under a short lock, not a channel operation.
 	mu      sync.Mutex
 	closed  bool
 	pending []Record        // accepted, not yet taken by the drainer
