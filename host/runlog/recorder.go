@@ -74,12 +74,12 @@ type Recorder struct {
 	// pending; the drainer takes the whole of pending at once, swapping
 	// it for the spare slice it has emptied. A record costs one copy
 	// under a short lock, not a channel operation.
-	mu      sync.Mutex
-	closed  bool
-	pending []Record        // accepted, not yet taken by the drainer
-	taken   int             // taken by the drainer, not yet appended
-	flushes []chan struct{} // Flush calls waiting for pending and what came before
-	wake    chan struct{}   // capacity 1: pending or flushes became non-empty, or closed
+	mu        sync.Mutex
+	closed    bool
+	pending   []Record        // accepted, not yet taken by the drainer
+	appending int             // taken by the drainer, not yet appended
+	flushes   []chan struct{} // Flush calls waiting for pending and what came before
+	wake      chan struct{}   // capacity 1: pending or flushes became non-empty, or closed
 
 	ctx    context.Context // of the appends; canceled when Close gives up
 	cancel context.CancelFunc
@@ -164,7 +164,7 @@ func (r *Recorder) add(rec *Record) bool {
 		return false
 	}
 	r.mu.Lock()
-	if r.closed || len(r.pending)+r.taken >= r.opts.Buffer {
+	if r.closed || len(r.pending)+r.appending >= r.opts.Buffer {
 		r.mu.Unlock()
 		r.dropped.Add(1)
 		return false
@@ -252,7 +252,7 @@ func (r *Recorder) drain() {
 		r.mu.Lock()
 		taken, r.pending = r.pending, taken[:0]
 		flushes, r.flushes = r.flushes, flushes[:0]
-		r.taken = len(taken)
+		r.appending = len(taken)
 		closed := r.closed
 		r.mu.Unlock()
 		for rest := taken; len(rest) > 0; {
@@ -266,7 +266,7 @@ func (r *Recorder) drain() {
 				lastErr = err
 			}
 			r.mu.Lock()
-			r.taken -= len(chunk) // room for as many new records
+			r.appending -= len(chunk) // room for as many new records
 			r.mu.Unlock()
 		}
 		// The flushes taken now were asked for after every record taken
