@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/evhost/evhost/host/bus"
+	"github.com/evhost/evhost/host/bus/natsbus"
 )
 
 // Pending reports what each subscription holds unsettled, from the bus's
@@ -20,6 +21,24 @@ func TestPending(t *testing.T) {
 	waitPending(t, b, "pend", 3)
 	receive(t, s, 1)
 	waitPending(t, b, "pend", 2)
+}
+
+// TestPendingRefreshesWhenIdle: a bus that neither publishes nor fetches
+// still learns, through Pending itself, what another bus published to a
+// subscription they share.
+func TestPendingRefreshesWhenIdle(t *testing.T) {
+	srv := standalone(t, t.TempDir(), -1)
+	opts := natsbus.Options{URLs: []string{srv.ClientURL()}, Prefix: uniquePrefix()}
+	idle, busy := open(t, opts), open(t, opts)
+	defer closeBus(t, busy)
+	defer closeBus(t, idle)
+	sub := bus.Subscription{Name: "shared", Patterns: []string{"pend.a"}}
+	subscribe(t, idle, sub)
+	subscribe(t, busy, sub)
+	for range 4 {
+		publish(t, busy, newEvent("pend.a"))
+	}
+	waitPending(t, idle, "shared", 4)
 }
 
 // waitPending waits until b.Pending()[name] is want (the estimate may be

@@ -347,9 +347,14 @@ func (b *Bus) register(name string, cfg *subConfig) *subscription {
 // of the events the subscription holds unsettled: waiting, in flight and
 // waiting for redelivery (the server's pending plus ack-pending counts at
 // the last refresh, adjusted by what this process published and settled
-// since). It does not ask the server, so it is cheap enough for every
-// metrics scrape.
+// since). It does not wait for the server, so it is cheap enough for every
+// metrics scrape; when the last refresh is older than Options.Refresh, it
+// asks for one, which the next call sees. Otherwise an idle process would
+// keep an estimate that no publish or fetch of its own refreshes: one that
+// missed another process's events, or one read while the server had not
+// yet processed an acknowledgement this process had sent.
 func (b *Bus) Pending() map[string]int64 {
+	b.maybeRefresh()
 	l := *b.list.Load()
 	m := make(map[string]int64, len(l))
 	b.cmu.Lock()
