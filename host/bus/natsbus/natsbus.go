@@ -416,13 +416,8 @@ func (b *Bus) Subscribe(ctx context.Context, sub bus.Subscription) (bus.Subscrib
 	if queue == 0 {
 		queue = b.opts.Queue
 	}
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
-	s, err := b.ensureConsumer(ctx, sub, patterns, queue)
+	s, err := b.subscribeConsumer(ctx, sub, patterns, queue)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
 		return nil, err
 	}
 	c, err := newSubscriber(b, s)
@@ -438,6 +433,36 @@ func (b *Bus) Subscribe(ctx context.Context, sub bus.Subscription) (bus.Subscrib
 	s.consumers[c] = struct{}{}
 	b.mu.Unlock()
 	return c, nil
+}
+
+// subscribeConsumer is ensureConsumer with a bound on each attempt, tried
+// again while ctx lasts when an attempt times out, as createStream does: a
+// replicated consumer's creation waits for its raft group, which a busy
+// cluster (several daemons subscribing at once on a fresh one, under load)
+// may take longer than apiTimeout to form.
+func (b *Bus) subscribeConsumer(ctx context.Context, sub bus.Subscription, patterns []event.Pattern, queue int) (*subscription, error) {
+	for pause := 100 * time.Millisecond; ; pause = min(2*pause, 2*time.Second) {
+		actx, cancel := withTimeout(ctx)
+		s, err := b.ensureConsumer(actx, sub, patterns, queue)
+		timedOut := err != nil && actx.Err() != nil
+		cancel()
+		switch {
+		case err == nil:
+			return s, nil
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case !timedOut:
+			return nil, err
+		}
+		b.log.Warn("natsbus: creating a consumer timed out; trying again", slog.String("subscription", sub.Name))
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-b.done:
+			return nil, errClosed
+		case <-time.After(pause + rand.N(pause)):
+		}
+	}
 }
 
 // Unsubscribe implements bus.Bus: it deletes the subscription's consumer.
