@@ -254,25 +254,42 @@ const streamAttempt = 5 * time.Second
 // stream at once on a fresh cluster can both wait forever for an answer
 // (seen with nats-server 2.15.2), and the next attempt finds the stream.
 func (b *Bus) createStream(ctx context.Context, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
-	for pause := 100 * time.Millisecond; ; pause = min(2*pause, 2*time.Second) {
-		actx, cancel := context.WithTimeout(ctx, streamAttempt)
+	var st jetstream.Stream
+	err := b.retryTimeouts(ctx, streamAttempt, "a stream", slog.String("stream", cfg.Name), func(actx context.Context) error {
 		// A stream that is already as wanted is left alone: an update
 		// that races another process's consumer creation trips a data
 		// race inside nats-server 2.15.2 (fileStore.UpdateConfig against
 		// ConsumerStore), and a daemon joining others needs none.
-		if st, err := b.js.Stream(actx, cfg.Name); err == nil && sameStream(st.CachedInfo().Config, cfg) {
-			cancel()
-			return st, nil
+		var err error
+		if st, err = b.js.Stream(actx, cfg.Name); err == nil && sameStream(st.CachedInfo().Config, cfg) {
+			return nil
 		}
-		st, err := b.js.CreateOrUpdateStream(actx, cfg)
+		st, err = b.js.CreateOrUpdateStream(actx, cfg)
+		return err
+	})
+	return st, err
+}
+
+// retryTimeouts calls attempt with a context bounded by per and, while an
+// attempt times out (its context expires, or an answer never comes) and
+// ctx lasts, calls it again after a growing pause with jitter, logging that
+// creating what (with attr) timed out. It returns the last attempt's
+// error, or errClosed when the bus closes during a pause.
+func (b *Bus) retryTimeouts(ctx context.Context, per time.Duration, what string, attr slog.Attr, attempt func(context.Context) error) error {
+	for pause := 100 * time.Millisecond; ; pause = min(2*pause, 2*time.Second) {
+		actx, cancel := context.WithTimeout(ctx, per)
+		err := attempt(actx)
+		timedOut := actx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)
 		cancel()
-		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
-			return st, err
+		if err == nil || ctx.Err() != nil || !timedOut {
+			return err
 		}
-		b.log.Warn("natsbus: creating a stream timed out; trying again", slog.String("stream", cfg.Name))
+		b.log.Warn("natsbus: creating "+what+" timed out; trying again", attr)
 		select {
 		case <-ctx.Done():
-			return nil, err
+			return err
+		case <-b.done:
+			return errClosed
 		case <-time.After(pause + rand.N(pause)):
 		}
 	}
@@ -441,28 +458,16 @@ func (b *Bus) Subscribe(ctx context.Context, sub bus.Subscription) (bus.Subscrib
 // cluster (several daemons subscribing at once on a fresh one, under load)
 // may take longer than apiTimeout to form.
 func (b *Bus) subscribeConsumer(ctx context.Context, sub bus.Subscription, patterns []event.Pattern, queue int) (*subscription, error) {
-	for pause := 100 * time.Millisecond; ; pause = min(2*pause, 2*time.Second) {
-		actx, cancel := withTimeout(ctx)
-		s, err := b.ensureConsumer(actx, sub, patterns, queue)
-		timedOut := err != nil && actx.Err() != nil
-		cancel()
-		switch {
-		case err == nil:
-			return s, nil
-		case ctx.Err() != nil:
-			return nil, ctx.Err()
-		case !timedOut:
-			return nil, err
-		}
-		b.log.Warn("natsbus: creating a consumer timed out; trying again", slog.String("subscription", sub.Name))
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-b.done:
-			return nil, errClosed
-		case <-time.After(pause + rand.N(pause)):
-		}
+	var s *subscription
+	err := b.retryTimeouts(ctx, apiTimeout, "a consumer", slog.String("subscription", sub.Name), func(actx context.Context) error {
+		var err error
+		s, err = b.ensureConsumer(actx, sub, patterns, queue)
+		return err
+	})
+	if err != nil && ctx.Err() != nil {
+		return nil, ctx.Err()
 	}
+	return s, err
 }
 
 // Unsubscribe implements bus.Bus: it deletes the subscription's consumer.
