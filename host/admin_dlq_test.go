@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evhost/evhost/host/api"
+
 	"github.com/evhost/evhost/host"
 	"github.com/evhost/evhost/host/bus/membus"
 	"github.com/evhost/evhost/host/config"
@@ -159,15 +161,15 @@ func (d *dlqHost) call(t *testing.T, method, target string, status int, v any) *
 	return rec
 }
 
-func (d *dlqHost) list(t *testing.T, query string) host.DeadLetterPage {
+func (d *dlqHost) list(t *testing.T, query string) api.DeadLetterPage {
 	t.Helper()
-	var p host.DeadLetterPage
+	var p api.DeadLetterPage
 	d.call(t, "GET", "/v1/admin/dlq"+query, http.StatusOK, &p)
 	return p
 }
 
 // eventIDs returns the ids of the events of dls.
-func eventIDs(t *testing.T, dls []host.DeadLetterInfo) []string {
+func eventIDs(t *testing.T, dls []api.DeadLetterInfo) []string {
 	t.Helper()
 	var ids []string
 	for _, dl := range dls {
@@ -259,7 +261,7 @@ func testAdminDeadLetterList(t *testing.T, broker string) {
 	}
 
 	// Pages of 2, following next_after, give the whole list.
-	var paged []host.DeadLetterInfo
+	var paged []api.DeadLetterInfo
 	after, pages := uint64(0), 0
 	for {
 		p := d.list(t, fmt.Sprintf("?subscription=orders&limit=2&after=%d", after))
@@ -280,7 +282,7 @@ func testAdminDeadLetterList(t *testing.T, broker string) {
 		t.Fatalf("a full last page says there is more: %+v", p.NextAfter)
 	}
 
-	var shown host.DeadLetterInfo
+	var shown api.DeadLetterInfo
 	d.call(t, "GET", fmt.Sprintf("/v1/admin/dlq/%d", dl.ID), http.StatusOK, &shown)
 	if shown.ID != dl.ID || compact(shown.Event) != compact(dl.Event) || !shown.Time.Equal(dl.Time) || shown.Reason != dl.Reason {
 		t.Fatalf("show: %+v %s, want %+v %s", shown, shown.Event, dl, dl.Event)
@@ -362,7 +364,7 @@ func testAdminDeadLetterRetryBackpressure(t *testing.T, broker string) {
 	if rec.Header().Get("Retry-After") == "" || e.Subscription != "orders" || !strings.Contains(e.Error, "full") {
 		t.Fatalf("429: %v %+v", rec.Header(), e)
 	}
-	var rep host.RedriveReport
+	var rep api.RedriveReport
 	rec = d.call(t, "POST", "/v1/admin/dlq/retry?subscription=orders", http.StatusTooManyRequests, &rep)
 	if rec.Header().Get("Retry-After") == "" || rep.Redriven != 0 || rep.Remaining != 1 || rep.Error == "" {
 		t.Fatalf("bulk 429: %+v", rep)
@@ -402,9 +404,9 @@ func testAdminDeadLetterRetryAll(t *testing.T, broker string) {
 	d.call(t, "POST", "/v1/admin/dlq/retry?subscription=orders&limit=1", http.StatusBadRequest, nil)
 
 	// Still broken: each event fails once more and is dead-lettered again.
-	var rep host.RedriveReport
+	var rep api.RedriveReport
 	d.call(t, "POST", "/v1/admin/dlq/retry?subscription=orders", http.StatusOK, &rep)
-	if rep != (host.RedriveReport{Subscription: "orders", Redriven: 3}) {
+	if rep != (api.RedriveReport{Subscription: "orders", Redriven: 3}) {
 		t.Fatalf("report: %+v", rep)
 	}
 	if got := statuses(d.obs.next(t, 3)); len(got) != 3 || got["orders/o1"] != dispatch.Reject {
@@ -432,7 +434,7 @@ func testAdminDeadLetterRetryAll(t *testing.T, broker string) {
 		t.Fatalf("left: %+v", p)
 	}
 	d.call(t, "POST", "/v1/admin/dlq/retry?subscription=nosuch", http.StatusOK, &rep)
-	if rep != (host.RedriveReport{Subscription: "nosuch"}) {
+	if rep != (api.RedriveReport{Subscription: "nosuch"}) {
 		t.Fatalf("report: %+v", rep)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evhost/evhost/host/deploy"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -63,14 +65,14 @@ func (c *cluster) write(t *testing.T, name string, data []byte) {
 
 // deploy runs host.Deploy on the deployer's config with the module bin as
 // ver.wasm.
-func (c *cluster) deploy(t *testing.T, bin []byte, note string) (*host.DeployResult, error) {
+func (c *cluster) deploy(t *testing.T, bin []byte, note string) (*deploy.Result, error) {
 	t.Helper()
 	c.write(t, "ver.wasm", bin)
 	cfg, err := config.Load(filepath.Join(c.dir, "config.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return host.Deploy(context.Background(), cfg, host.DeployOptions{Note: note})
+	return deploy.Deploy(context.Background(), cfg, deploy.Options{Note: note})
 }
 
 // daemon starts a host in deploy mode on the cluster, with a native route
@@ -334,7 +336,7 @@ func TestDeployNeedsAReachableBroker(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := host.Deploy(context.Background(), cfg, host.DeployOptions{}); err == nil || !strings.Contains(err.Error(), "deploy") {
+		if _, err := deploy.Deploy(context.Background(), cfg, deploy.Options{}); err == nil || !strings.Contains(err.Error(), "deploy") {
 			t.Errorf("%s: %v", broker, err)
 		}
 	}

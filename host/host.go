@@ -1,20 +1,3 @@
-// Package host is evhost as a Go library, and the composition root of the
-// daemon: it turns a config.Config into a running event host (the wasm
-// runtime and its plugins, the bus, the dispatcher, the HTTP API) and lets
-// a Go program publish events and register native Go handlers beside the
-// wasm ones.
-//
-// Architecture, dependencies pointing down:
-//
-//	host (this package: config -> components, Run, Close)
-//	 ├─ httpapi   ingest and admin over HTTP
-//	 ├─ dispatch  subscriptions -> bounded concurrent handler calls -> Ack/Nak/Term
-//	 ├─ wasm      plugins: compile, check, pool, sandbox, ABI v1
-//	 ├─ bus       the broker contract; natsbus (JetStream, embedded or a cluster), membus (in-process)
-//	 ├─ config    TOML -> Config
-//	 └─ event     the Event value, envelope and JSON codecs, patterns
-//
-// Only this package imports config; the others take their own options.
 package host
 
 import (
@@ -22,27 +5,31 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
-	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/evhost/evhost/host/admin"
+	"github.com/evhost/evhost/host/api"
+	"github.com/evhost/evhost/host/broker"
 	"github.com/evhost/evhost/host/bus"
 	"github.com/evhost/evhost/host/bus/natsbus"
 	"github.com/evhost/evhost/host/config"
+	"github.com/evhost/evhost/host/deploy"
 	"github.com/evhost/evhost/host/dispatch"
 	"github.com/evhost/evhost/host/event"
-	"github.com/evhost/evhost/host/gobuild"
 	"github.com/evhost/evhost/host/httpapi"
-	"github.com/evhost/evhost/host/kv"
+	"github.com/evhost/evhost/host/metrics"
+	"github.com/evhost/evhost/host/registry"
+	"github.com/evhost/evhost/host/replay"
 	"github.com/evhost/evhost/host/runlog"
+	"github.com/evhost/evhost/host/specs"
 	"github.com/evhost/evhost/host/telemetry"
 	"github.com/evhost/evhost/host/wasm"
-	"github.com/evhost/evhost/host/watch"
-	"go.opentelemetry.io/otel/trace"
+	"github.com/evhost/evhost/host/webhooks"
 )
 
 // Options are the parts of a Host that do not come from the config.
@@ -58,7 +45,7 @@ type Options struct {
 	// Watch reloads a plugin the moment its file (or Go source directory)
 	// changes, and the config when the config file changes.
 	Watch bool
-	// Deployed puts the host in deploy mode (see deploy.go): the config
+	// Deployed puts the host in deploy mode (package deploy): the config
 	// given to New supplies [host] and [broker] only, and the plugins,
 	// defaults and webhooks come from the current release in the deploy
 	// store of the NATS broker; each new release is applied as a config
@@ -72,35 +59,36 @@ type Options struct {
 
 // Host is a running set of subscriptions over one bus. Create it with New,
 // register native handlers with Handle, then Start it (or Run it, which
-// also serves the HTTP API), and Close it.
+// also serves the HTTP API), and Close it. It holds the daemon's parts and
+// wires them; each part keeps its own state.
 type Host struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	rt       *wasm.Runtime
-	bus      bus.Bus
-	nbus     *natsbus.Bus     // the same bus when it is NATS: KV spaces and run records live beside it
-	runStore runlog.Store     // records of handler runs
-	recorder *runlog.Recorder // feeds runStore from the dispatcher's workers
-	metrics  *metrics         // served on /metrics (metrics.go)
-	disp     *dispatch.Dispatcher
-	tracer   *telemetry.Tracer // nil: tracing off
+	log  *slog.Logger
+	cfg  atomic.Pointer[config.Config] // the running config; [host] and [broker] never change
+	bus  bus.Bus
+	nbus *natsbus.Bus // the same bus when it is NATS: KV spaces, run records and releases live beside it
 
+	rt       *wasm.Runtime
+	reg      *registry.Registry // plugins and routes
+	hooks    *webhooks.Set      // [[webhooks]] endpoints
+	disp     *dispatch.Dispatcher
+	metrics  *metrics.Metrics
+	tracer   *telemetry.Tracer // nil: tracing off
+	runs     runlog.Store      // records of handler runs
+	recorder *runlog.Recorder  // feeds runs from the dispatcher's workers
+	replayer *replay.Replayer
+	modules  *deploy.Modules  // modules pinned by digest
+	follower *deploy.Follower // deploy mode, or nil
+	kv       kvSpaces
+	pub      bus.Publisher // the Go API's: counted and traced
+	watcher  *watcher      // Options.Watch, or nil
+
+	reloadMu sync.Mutex // one config change at a time
 	draining atomic.Bool
 	addr     atomic.Value // string
 
-	reloadMu  sync.Mutex // one reload at a time
-	watcher   *watch.Watcher
-	watchDone chan struct{}
-	kvMu      sync.Mutex
-	kv        map[string]kv.Store  // per plugin, across its versions
-	deploys   *natsbus.DeployStore // modules pinned by digest (kvMu)
-	deploy    *deployState         // deploy mode, or nil
-
 	mu      sync.Mutex
 	api     *httpapi.Server
-	plugins map[string]*pluginHandler
 	natives []dispatch.Route
-	hooks   webhookSet // the [[webhooks]] endpoints (webhooks.go)
 	started bool
 	closed  bool
 }
@@ -115,223 +103,107 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Host, err er
 	}
 	// h, not a named result: a failure returns nil, and the deferred Close
 	// must still see what was built so far.
-	h := &Host{cfg: cfg, log: opts.Logger, plugins: map[string]*pluginHandler{}}
-	h.metrics = newMetrics(h)
+	h := &Host{log: opts.Logger}
+	h.cfg.Store(cfg)
 	defer func() {
 		if err != nil {
 			h.Close(context.Background())
 		}
 	}()
-	dataDir := cfg.Host.ResolvedDataDir
-	if dataDir == "" {
-		dataDir = "data"
-	}
-	h.bus = opts.Bus
-	if h.bus == nil {
-		if h.bus, h.nbus, err = openBus(ctx, cfg, dataDir, h.log); err != nil {
-			return nil, err
+	dataDir := cfg.Host.Data()
+	if h.bus = opts.Bus; h.bus == nil {
+		if h.bus, h.nbus, err = broker.Open(ctx, cfg, dataDir, h.log); err != nil {
+			return nil, fmt.Errorf("host: %w", err)
 		}
 	} else if nb, ok := opts.Bus.(*natsbus.Bus); ok {
 		h.nbus = nb
 	}
 	if opts.TracerProvider != nil {
 		h.tracer = telemetry.New(opts.TracerProvider)
-	} else if h.tracer, err = telemetry.Open(cfg.Tracing); err != nil {
+	} else if h.tracer, err = telemetry.Open(tracingOptions(cfg.Tracing)); err != nil {
 		return nil, err
 	}
-	if opts.Deployed {
-		if err := h.openDeploy(ctx); err != nil {
-			return nil, err
-		}
+	mo := metrics.Options{Plugins: h.pluginStats}
+	if pc, ok := h.bus.(interface{ Pending() map[string]int64 }); ok {
+		mo.Pending = pc.Pending
 	}
-	h.rt, err = wasm.NewRuntime(ctx, wasm.RuntimeOptions{
-		CacheDir: filepath.Join(dataDir, "cache", "wazero"),
-		Logger:   h.log,
-	})
+	h.metrics = metrics.New(mo)
+	h.pub = h.metrics.Publisher("go", h.tracer.Publisher("go", h.bus))
+	h.modules = &deploy.Modules{Dir: filepath.Join(dataDir, "deploy"), Open: h.openDeployStore, Logger: h.log}
+	if opts.Deployed {
+		if h.nbus == nil {
+			return nil, errors.New("host: deploy mode needs a NATS broker (kind \"nats\", or \"embedded\" for one daemon)")
+		}
+		h.follower, cfg, err = deploy.Follow(ctx, deploy.FollowerOptions{
+			Local: cfg, Modules: h.modules, Apply: h.apply, Logger: h.log,
+			Applied: func(err error) { h.metrics.Reload("release", err) },
+		})
+		if err != nil {
+			return nil, fmt.Errorf("host: %w", err)
+		}
+		h.cfg.Store(cfg)
+	}
+	h.rt, err = wasm.NewRuntime(ctx, wasm.RuntimeOptions{CacheDir: filepath.Join(dataDir, "cache", "wazero"), Logger: h.log})
 	if err != nil {
 		return nil, err
 	}
-	if err := h.loadPlugins(ctx, dataDir); err != nil {
+	h.reg = registry.New(registry.Options{
+		Loader:   registry.NewLoader(h.rt, filepath.Join(dataDir, "tmp"), h.modules, h.log),
+		Logger:   h.log,
+		Reloaded: func(err error) { h.metrics.Reload("plugin", err) },
+	})
+	if err := h.reg.Apply(ctx, specs.Plugins(cfg, h.specEnv()), nil, nil); err != nil {
 		return nil, err
 	}
 	if err := h.openRuns(ctx, cfg); err != nil {
 		return nil, err
 	}
-	h.disp = dispatch.New(h.bus, dispatch.Options{Logger: h.log, Observer: observer{m: h.metrics, rec: h.recorder, next: opts.Observer}})
+	h.hooks = webhooks.New(webhooks.Options{
+		Specs: func() []webhooks.Spec { return specs.Webhooks(h.cfg.Load()) }, Runs: h.runs, Recorder: h.recorder,
+		Counted: h.metrics.Webhook, Logger: h.log,
+	})
+	h.replayer = &replay.Replayer{Publisher: h.bus, Registry: h.reg, Runs: h.runs, Recorder: h.recorder, Logger: h.log}
+	if h.nbus != nil {
+		h.replayer.Journal = h.nbus
+	}
+	dopts := dispatch.Options{Logger: h.log, Observer: observer{m: h.metrics, rec: h.recorder, next: opts.Observer}}
+	if mw := h.tracer.Middleware(); mw != nil {
+		dopts.Middleware = append(dopts.Middleware, mw)
+	}
+	h.disp = dispatch.New(h.bus, dopts)
 	if opts.Watch {
-		if err := h.startWatching(); err != nil {
+		if h.watcher, err = h.startWatching(); err != nil {
 			return nil, err
 		}
 	}
-	if h.deploy != nil {
-		if err := h.startReleaseWatch(); err != nil {
+	if h.follower != nil {
+		if err := h.follower.Start(); err != nil {
 			return nil, err
 		}
 	}
 	return h, nil
 }
 
-// loadPlugins loads every enabled plugin, a few at a time.
-func (h *Host) loadPlugins(ctx context.Context, dataDir string) error {
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex
-		errs []error
-		sem  = make(chan struct{}, max(1, runtime.NumCPU()))
-	)
-	for i := range h.cfg.Plugins {
-		p := &h.cfg.Plugins[i]
-		if !p.Enabled {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			ph, err := h.loadPlugin(ctx, p, dataDir)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("plugin %q (%s): %w", p.Name, p.Path, err))
-				return
-			}
-			h.plugins[p.Name] = ph
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+// tracingOptions maps [tracing] to the tracer's options.
+func tracingOptions(t config.Tracing) telemetry.Options {
+	return telemetry.Options{Enabled: t.Enabled, Endpoint: t.Endpoint, Headers: t.Headers,
+		ServiceName: t.ServiceName, SampleRatio: t.SampleRatio, Timeout: t.Timeout}
 }
 
-func (h *Host) loadPlugin(ctx context.Context, p *config.Plugin, dataDir string) (*pluginHandler, error) {
-	start := time.Now()
-	bin, src, err := h.readPlugin(ctx, p, dataDir)
-	if err != nil {
-		return nil, err
-	}
-	opts, err := h.pluginOptions(p)
-	if err != nil {
-		return nil, err
-	}
-	v, err := h.rt.Load(ctx, bin, opts)
-	if err != nil {
-		return nil, err
-	}
-	h.log.Info("plugin loaded", slog.String("plugin", p.Name), slog.String("kind", v.Kind().String()),
-		slog.String("version", v.Hash()[:12]), slog.Duration("took", time.Since(start)))
-	ph := &pluginHandler{name: p.Name, srcHash: src}
-	ph.cur.Store(v)
-	return ph, nil
+// specEnv is what the plugins' options need beside their config.
+func (h *Host) specEnv() specs.Env {
+	return specs.Env{Logger: h.log, KV: h.kv.store(h.nbus), AllowNetworks: h.cfg.Load().Host.AllowNetworks}
 }
 
-// readPlugin returns the module bytes of p: the module of its digest from
-// the deploy store (cached under the data directory), its .wasm file, or
-// the build of its Go package directory; and the content hash of that
-// source, as the watcher computes it.
-func (h *Host) readPlugin(ctx context.Context, p *config.Plugin, dataDir string) (bin []byte, src string, err error) {
-	if p.Digest != "" {
-		bin, err = h.fetchModule(ctx, p.Digest, dataDir)
-		return bin, watch.HashBytes(bin), err
+// openDeployStore opens the deploy store beside the NATS bus.
+func (h *Host) openDeployStore(ctx context.Context) (*natsbus.DeployStore, error) {
+	if h.nbus == nil {
+		return nil, errors.New("host: plugins pinned by digest come from the deploy store, which needs a NATS broker (kind \"embedded\" or \"nats\")")
 	}
-	if p.IsWasmFile() {
-		bin, err = os.ReadFile(p.ResolvedPath)
-		return bin, watch.HashBytes(bin), err
-	}
-	fi, err := os.Stat(p.ResolvedPath)
+	s, err := natsbus.Deploys(ctx, h.nbus)
 	if err != nil {
-		return nil, "", err
+		return nil, fmt.Errorf("host: deploy store: %w", err)
 	}
-	if !fi.IsDir() {
-		return nil, "", fmt.Errorf("path is neither a .wasm file nor a Go package directory")
-	}
-	src, err = watch.Hash(watch.Target{Path: p.ResolvedPath, Dir: true})
-	if err != nil {
-		return nil, "", err
-	}
-	bin, err = gobuild.Build(ctx, p.ResolvedPath, filepath.Join(dataDir, "tmp"))
-	return bin, src, err
-}
-
-// pluginOptions maps a plugin's config to the runtime's options.
-func (h *Host) pluginOptions(p *config.Plugin) (wasm.PluginOptions, error) {
-	o := wasm.PluginOptions{
-		Name:         p.Name,
-		Timeout:      p.Timeout,
-		MemoryLimit:  uint64(p.Memory),
-		MaxEmits:     p.MaxEmits,
-		MaxDepth:     p.MaxDepth,
-		MaxLogBytes:  int(p.MaxLogBytes),
-		MinInstances: p.MinInstances,
-		MaxInstances: p.MaxInstances,
-		MaxCalls:     p.MaxCalls,
-		MaxAge:       p.MaxAge,
-		Env:          p.Env,
-		Logger:       h.log.With(slog.String("subscription", p.Name)), // the plugin serves the subscription of its name
-		Config:       map[string]string{},
-	}
-	if o.MaxInstances <= 0 {
-		o.MaxInstances = max(1, p.Concurrency)
-	}
-	if o.MaxCalls <= 0 {
-		o.MaxCalls = math.MaxInt
-	}
-	if o.MaxAge <= 0 {
-		o.MaxAge = math.MaxInt64
-	}
-	for k := range p.Config {
-		if v, ok := p.ConfigText(k); ok {
-			o.Config[k] = v
-		}
-	}
-	if p.KV.Enabled {
-		s, err := h.kvStore(p)
-		if err != nil {
-			return o, fmt.Errorf("kv: %w", err)
-		}
-		o.KV = s
-	}
-	if len(p.AllowedHosts) > 0 {
-		c, err := h.httpCapability(p, o.Timeout)
-		if err != nil {
-			return o, fmt.Errorf("allowed_hosts: %w", err)
-		}
-		o.HTTP = c
-	}
-	if p.Emits != nil {
-		pats, err := event.ParsePatterns(p.Emits)
-		if err != nil {
-			return o, fmt.Errorf("emits: %w", err)
-		}
-		o.AllowEmit = func(t string) bool { return event.MatchAny(pats, t) }
-	}
-	return o, nil
-}
-
-// kvStore returns the plugin's key-value space, the same for every version
-// of the plugin: a JetStream KV bucket when the broker is NATS (shared by
-// every daemon and kept across restarts), else one in memory.
-func (h *Host) kvStore(p *config.Plugin) (kv.Store, error) {
-	h.kvMu.Lock()
-	defer h.kvMu.Unlock()
-	if h.kv == nil {
-		h.kv = map[string]kv.Store{}
-	}
-	if s, ok := h.kv[p.Name]; ok {
-		return s, nil
-	}
-	var s kv.Store
-	if h.nbus != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		var err error
-		s, err = natsbus.KV(ctx, h.nbus, p.Name, natsbus.KVOptions{MaxValueSize: int(p.KV.MaxValueBytes), MaxBytes: int64(p.KV.MaxBytes)})
-		if err != nil {
-			return nil, err
-		}
-	} else {
-		s = kv.NewMemory(int(p.KV.MaxBytes))
-	}
-	h.kv[p.Name] = s
 	return s, nil
 }
 
@@ -344,57 +216,20 @@ func (h *Host) Handle(name string, patterns []string, fn NativeFunc) error {
 	if h.started {
 		return errors.New("host: Handle after Start")
 	}
-	if _, clash := h.plugins[name]; clash {
+	if h.reg.Snapshot().Plugin(name) != nil {
 		return fmt.Errorf("host: a plugin is already named %q", name)
 	}
-	r := h.route(name, patterns, h.cfg.Defaults.DeliveryLimits)
-	r.Handler = &nativeHandler{name: name, fn: fn, maxDepth: h.cfg.Defaults.MaxDepth}
+	d := h.cfg.Load().Defaults
+	r := specs.Route(name, patterns, d.DeliveryLimits)
+	r.Kind, r.Handler = api.KindNative, &nativeHandler{name: name, fn: fn, maxDepth: d.MaxDepth}
 	h.natives = append(h.natives, r)
 	return nil
 }
 
-func (h *Host) route(name string, patterns []string, l config.DeliveryLimits) dispatch.Route {
-	return dispatch.Route{
-		Name:        name,
-		Patterns:    patterns,
-		Concurrency: l.Concurrency,
-		Queue:       l.Queue,
-		MaxAttempts: l.MaxAttempts,
-		// A worker holds up to a batch of deliveries: the ack wait covers
-		// them all running to their timeout.
-		AckWait: max(l.AckWait, 10*l.Timeout),
-		Backoff: bus.Backoff{Initial: l.Backoff, Max: l.MaxBackoff, Jitter: 0.2},
-	}
-}
-
-// routes returns every subscription: the plugins', the webhooks' and the
-// native ones.
-func (h *Host) routes() []dispatch.Route { return h.routesOf(h.cfg, h.plugins) }
-
-// routesOf returns the subscriptions of the plugins of cfg that plugins
-// serve, of the enabled webhooks of cfg, and the native ones.
-func (h *Host) routesOf(cfg *config.Config, plugins map[string]*pluginHandler) []dispatch.Route {
-	var rs []dispatch.Route
-	for i := range cfg.Plugins {
-		p := &cfg.Plugins[i]
-		ph, ok := plugins[p.Name]
-		if !ok {
-			continue
-		}
-		r := h.route(p.Name, p.Events, p.DeliveryLimits)
-		r.Handler = h.tracer.Wrap(p.Name, telemetry.KindPlugin, ph)
-		rs = append(rs, r)
-	}
-	rs = append(rs, h.webhookRoutes(cfg)...)
-	for _, r := range h.natives {
-		r.Handler = h.tracer.Wrap(r.Name, telemetry.KindNative, r.Handler)
-		rs = append(rs, r)
-	}
-	return rs
-}
-
 // Start subscribes every route and starts dispatching.
 func (h *Host) Start(ctx context.Context) error {
+	h.reloadMu.Lock()
+	defer h.reloadMu.Unlock()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -403,24 +238,32 @@ func (h *Host) Start(ctx context.Context) error {
 	if h.started {
 		return nil
 	}
-	routes := h.routes()
-	h.metrics.applied(routes)
-	if err := h.disp.Apply(ctx, routes); err != nil {
+	cfg := h.cfg.Load()
+	if err := h.reg.Apply(ctx, specs.Plugins(cfg, h.specEnv()), h.otherRoutes(cfg, h.natives), h.commit); err != nil {
 		return err
 	}
 	h.started = true
 	return nil
 }
 
+// otherRoutes returns the routes of cfg's webhooks and of the native
+// handlers, which run beside the plugins'.
+func (h *Host) otherRoutes(cfg *config.Config, natives []dispatch.Route) []dispatch.Route {
+	return append(h.hooks.Subscriptions(specs.Webhooks(cfg), cfg.Host.AllowNetworks), natives...)
+}
+
+// commit applies routes to the dispatcher: the last step of a change
+// before the registry swaps its snapshot.
+func (h *Host) commit(ctx context.Context, routes []dispatch.Route) error {
+	h.metrics.Applied(routes)
+	return h.disp.Apply(ctx, routes)
+}
+
 // Publish publishes one event, filling in a missing id (a random UUID),
 // source ("evhost://go") and time, and specversion 1.0.
 func (h *Host) Publish(ctx context.Context, ev *event.Event) (bus.PubAck, error) {
 	event.Stamp(ev, "evhost://go", time.Now())
-	span := h.tracer.Publish(ctx, "go", ev)
-	ack, err := h.bus.Publish(ctx, ev)
-	telemetry.End(span, err)
-	h.metrics.ingestOne("go", ev, ack, err)
-	return ack, err
+	return h.pub.Publish(ctx, ev)
 }
 
 // Bus returns the host's bus.
@@ -428,12 +271,64 @@ func (h *Host) Bus() bus.Bus { return h.bus }
 
 // Plugin returns the version of the plugin name that serves calls now.
 func (h *Host) Plugin(name string) *wasm.Plugin {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if ph, ok := h.plugins[name]; ok {
-		return ph.cur.Load()
+	if p := h.reg.Snapshot().Plugin(name); p != nil {
+		return p.Current()
 	}
 	return nil
+}
+
+// Plugins returns what serves each plugin of the config now.
+func (h *Host) Plugins() []api.PluginInfo {
+	cfg, snap := h.cfg.Load(), h.reg.Snapshot()
+	var out []api.PluginInfo
+	for i := range cfg.Plugins {
+		p := &cfg.Plugins[i]
+		info := api.PluginInfo{Name: p.Name, Path: p.Path, Events: p.Events}
+		if rp := snap.Plugin(p.Name); rp != nil {
+			rp.Info(&info)
+		}
+		out = append(out, info)
+	}
+	return out
+}
+
+// pluginStats returns the pool counters of every running plugin, for the
+// metrics.
+func (h *Host) pluginStats() map[string]api.PluginStats {
+	out := map[string]api.PluginStats{}
+	for name, s := range h.reg.Snapshot().Stats() {
+		out[name] = api.PluginStats(s)
+	}
+	return out
+}
+
+// Release returns the release the host runs, or nil when it is not in
+// deploy mode.
+func (h *Host) Release() *api.ReleaseInfo {
+	if h.follower == nil {
+		return nil
+	}
+	return h.follower.Info()
+}
+
+// Webhooks returns the config's webhooks and their endpoints' state.
+func (h *Host) Webhooks() []api.WebhookInfo { return h.hooks.Webhooks() }
+
+// EnableWebhook enables the endpoint of the webhook name after a 410 Gone
+// disabled it; it reports whether it was disabled.
+func (h *Host) EnableWebhook(name string) (bool, error) { return h.hooks.Enable(name) }
+
+// Trace returns the tree of events and handler runs that the event id
+// caused (see admin.Trace); admin.ErrNotFound (wrapped) when nothing knows
+// it. Call FlushRuns first to see runs that just ended.
+func (h *Host) Trace(ctx context.Context, id string) (*api.TraceNode, error) {
+	return admin.Trace(ctx, h.runs, h.bus, id)
+}
+
+// Replay runs a subscription's plugin again over recorded events (see
+// replay.Replayer.Replay); replay.ErrNoJournal on the memory broker.
+func (h *Host) Replay(ctx context.Context, opts replay.Options) (*api.ReplayReport, error) {
+	return h.replayer.Replay(ctx, opts)
 }
 
 // Close stops dispatching (in-flight calls finish, or are stopped when ctx
@@ -446,8 +341,8 @@ func (h *Host) Close(ctx context.Context) error {
 	}
 	h.closed = true
 	h.mu.Unlock()
-	h.stopWatching()
-	h.stopReleaseWatch()
+	h.watcher.stop()
+	h.follower.Stop()
 	var errs []error
 	if h.disp != nil {
 		errs = append(errs, h.disp.Close(ctx))
@@ -455,8 +350,8 @@ func (h *Host) Close(ctx context.Context) error {
 	if h.recorder != nil {
 		errs = append(errs, h.recorder.Close(ctx))
 	}
-	if h.runStore != nil {
-		errs = append(errs, h.runStore.Close(ctx))
+	if h.runs != nil {
+		errs = append(errs, h.runs.Close(ctx))
 	}
 	if h.bus != nil {
 		errs = append(errs, h.bus.Close(ctx))
@@ -476,18 +371,17 @@ func CallOnce(ctx context.Context, cfg *config.Config, name string, ev *event.Ev
 	if p == nil {
 		return wasm.Result{}, nil, fmt.Errorf("host: no plugin %q in %s", name, cfg.File)
 	}
-	dataDir := cfg.Host.ResolvedDataDir
+	dataDir := cfg.Host.Data()
 	rt, err := wasm.NewRuntime(ctx, wasm.RuntimeOptions{CacheDir: filepath.Join(dataDir, "cache", "wazero"), Logger: logger})
 	if err != nil {
 		return wasm.Result{}, nil, err
 	}
 	defer rt.Close(context.Background())
-	h := &Host{cfg: cfg, log: logger, rt: rt}
-	ph, err := h.loadPlugin(ctx, p, dataDir)
+	spec := specs.Plugin(p, specs.Env{Logger: logger, AllowNetworks: cfg.Host.AllowNetworks})
+	v, err := registry.NewLoader(rt, filepath.Join(dataDir, "tmp"), nil, logger).Load(ctx, &spec)
 	if err != nil {
 		return wasm.Result{}, nil, fmt.Errorf("plugin %q: %w", name, err)
 	}
-	v := ph.cur.Load()
 	event.Stamp(ev, "evhost://cli", time.Now())
 	return v.Call(ctx, ev), v, nil
 }

@@ -19,6 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evhost/evhost/host/api"
+	"github.com/evhost/evhost/host/replay"
+
 	"github.com/evhost/evhost/host"
 	"github.com/evhost/evhost/host/config"
 	"github.com/evhost/evhost/host/dispatch"
@@ -133,29 +136,29 @@ events = ["job.*"]
 	h.FlushRuns(ctx)
 
 	t.Run("replay", func(t *testing.T) {
-		rep, err := h.Replay(ctx, host.ReplayOptions{Subscription: "echo"})
+		rep, err := h.Replay(ctx, replay.Options{Subscription: "echo"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		// Every emit is a repeat inside the dedup window: dropped.
-		want := host.ReplayReport{Subscription: "echo", Emit: true, FirstSeq: seqs[0], LastSeq: seqs[8],
+		want := api.ReplayReport{Subscription: "echo", Emit: true, FirstSeq: seqs[0], LastSeq: seqs[8],
 			Events: 7, Done: 7, Emitted: 4, Duplicates: 4}
 		checkReport(t, rep, want)
 	})
 	t.Run("replay a window without emits", func(t *testing.T) {
-		rep, err := h.Replay(ctx, host.ReplayOptions{Subscription: "echo", FromSeq: seqs[2], ToSeq: seqs[5], NoEmit: true})
+		rep, err := h.Replay(ctx, replay.Options{Subscription: "echo", FromSeq: seqs[2], ToSeq: seqs[5], NoEmit: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkReport(t, rep, host.ReplayReport{Subscription: "echo", FirstSeq: seqs[2], LastSeq: seqs[5],
+		checkReport(t, rep, api.ReplayReport{Subscription: "echo", FirstSeq: seqs[2], LastSeq: seqs[5],
 			Events: 3, Done: 3, Emitted: 2})
 	})
 	t.Run("shadow of the live module", func(t *testing.T) {
-		rep, err := h.Replay(ctx, host.ReplayOptions{Subscription: "echo", Candidate: live})
+		rep, err := h.Replay(ctx, replay.Options{Subscription: "echo", Candidate: live})
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkReport(t, rep, host.ReplayReport{Subscription: "echo", Shadow: true, FirstSeq: seqs[0], LastSeq: seqs[8],
+		checkReport(t, rep, api.ReplayReport{Subscription: "echo", Shadow: true, FirstSeq: seqs[0], LastSeq: seqs[8],
 			Events: 7, Done: 7, Emitted: 4, Same: 7})
 	})
 	// marker publishes an event no subscription takes and returns its
@@ -169,14 +172,14 @@ events = ["job.*"]
 	}
 	t.Run("shadow of a candidate", func(t *testing.T) {
 		before := marker()
-		rep, err := h.Replay(ctx, host.ReplayOptions{Subscription: "echo", Candidate: candidate})
+		rep, err := h.Replay(ctx, replay.Options{Subscription: "echo", Candidate: candidate})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if after := marker(); after != before+1 {
 			t.Errorf("the shadow replay published %d events", after-before-1)
 		}
-		checkReport(t, rep, host.ReplayReport{Subscription: "echo", Shadow: true, FirstSeq: seqs[0], LastSeq: seqs[8],
+		checkReport(t, rep, api.ReplayReport{Subscription: "echo", Shadow: true, FirstSeq: seqs[0], LastSeq: seqs[8],
 			Events: 7, Done: 7, Emitted: 4, Same: 3, Different: 4})
 		var got []string
 		for _, d := range rep.Diffs {
@@ -208,12 +211,12 @@ events = ["job.*"]
 			return resp.StatusCode, b
 		}
 		code, body := call(fmt.Sprintf("subscription=echo&from_seq=%d&emit=false", seqs[5]), "", nil)
-		var rep host.ReplayReport
+		var rep api.ReplayReport
 		if code != http.StatusOK || json.Unmarshal(body, &rep) != nil || rep.Events != 3 || rep.Emit || rep.Shadow {
 			t.Errorf("replay: %d %s; want 200, 3 events, no emit", code, body)
 		}
 		code, body = call("subscription=echo", "application/wasm", candidate)
-		rep = host.ReplayReport{}
+		rep = api.ReplayReport{}
 		if code != http.StatusOK || json.Unmarshal(body, &rep) != nil || !rep.Shadow || rep.Different != 4 {
 			t.Errorf("shadow: %d %s; want 200, shadow, 4 different", code, body)
 		}
@@ -238,7 +241,7 @@ events = ["job.*"]
 	})
 }
 
-func checkReport(t *testing.T, got *host.ReplayReport, want host.ReplayReport) {
+func checkReport(t *testing.T, got *api.ReplayReport, want api.ReplayReport) {
 	t.Helper()
 	g := *got
 	g.Version, g.Took, g.Diffs, g.Failures = "", 0, nil, nil
@@ -257,7 +260,7 @@ kind = "memory"
 path = %q
 events = ["job.*"]
 `, writeWasm(t, dir, "echo", wasmbuild.WATFile(t, "wasm/testdata/echo.wat"))), nil)
-	if _, err := h.Replay(context.Background(), host.ReplayOptions{Subscription: "echo"}); !errors.Is(err, host.ErrNoJournal) {
+	if _, err := h.Replay(context.Background(), replay.Options{Subscription: "echo"}); !errors.Is(err, replay.ErrNoJournal) {
 		t.Errorf("Replay on the memory broker: %v; want ErrNoJournal", err)
 	}
 }

@@ -2,85 +2,91 @@ package host
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"time"
 
+	"github.com/evhost/evhost/host/admin"
+	"github.com/evhost/evhost/host/api"
+	"github.com/evhost/evhost/host/config"
 	"github.com/evhost/evhost/host/httpapi"
+	"github.com/evhost/evhost/internal/buildinfo"
 )
 
-// Handler returns the host's HTTP API (ingest, health), for serving it
-// yourself; Run serves it on [host] listen.
+// Handler returns the host's HTTP API (ingest, health, admin, status,
+// metrics), for serving it yourself; Run serves it on [host] listen.
 func (h *Host) Handler() http.Handler {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.api == nil {
+		cfg := h.cfg.Load()
 		h.api = httpapi.New(httpapi.Options{
-			Publisher: countingPublisher{pub: h.bus, m: h.metrics, tracer: h.tracer},
+			Publisher: h.metrics.Publisher("http", h.tracer.Publisher("http", h.bus)),
 			Ready:     readiness{h},
-			Token:     h.cfg.Host.Token.Value(),
-			MaxBody:   int64(h.cfg.Host.MaxBody),
+			Token:     cfg.Host.Token.Value(),
+			MaxBody:   int64(cfg.Host.MaxBody),
 			Logger:    h.log.With(slog.String("component", "http")),
-			Refused:   h.metrics.refusedRequest,
+			Refused:   h.metrics.RefusedRequest,
 		})
-		h.api.HandlePublic("GET /metrics", h.metrics.handler())
-		h.api.Handle("GET /v1/plugins", http.HandlerFunc(h.servePlugins))
-		h.api.Handle("POST /v1/admin/reload", http.HandlerFunc(h.serveReload))
-		h.handleDeadLetters()
-		h.handleReplay()
-		h.handleWebhooks()
-		h.handleTrace()
-		h.handleStatus()
+		for _, rs := range []httpapi.Routes{
+			h.metrics,
+			&admin.Plugins{Daemon: h},
+			&admin.DeadLetters{Bus: h.bus, Logger: h.log},
+			h.replayer,
+			h.hooks,
+			&admin.Traces{Runs: h.runs, DeadLetters: h.bus, Flush: h.FlushRuns, Logger: h.log},
+			admin.NewStatus(admin.StatusOptions{
+				Version: buildinfo.Version(), Broker: h.brokerKind(), Runs: h.runs, Flush: h.FlushRuns,
+				DeadLetters: h.bus, Subscriptions: h.subscriptions, Plugins: h.Plugins,
+				Counters: h.metrics, Pending: h.pending(), Logger: h.log,
+			}),
+		} {
+			h.api.Mount(rs)
+		}
 	}
 	return h.api
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
+// brokerKind names the host's bus as the config does.
+func (h *Host) brokerKind() string {
+	if h.nbus != nil {
+		return h.cfg.Load().Broker.Kind
+	}
+	return config.BrokerMemory
 }
 
-// servePlugins is GET /v1/plugins: each plugin's version, when it was
-// loaded, its counters and its last refused reload; in deploy mode, the
-// release running and the last one refused.
-func (h *Host) servePlugins(w http.ResponseWriter, r *http.Request) {
-	body := map[string]any{"plugins": h.Plugins()}
-	if rel := h.Release(); rel != nil {
-		body["release"] = rel
+// pending returns the bus's estimate of each subscription's unsettled
+// events, when the bus tells.
+func (h *Host) pending() func() map[string]int64 {
+	if pc, ok := h.bus.(interface{ Pending() map[string]int64 }); ok {
+		return pc.Pending
 	}
-	writeJSON(w, http.StatusOK, body)
+	return nil
 }
 
-// serveReload is POST /v1/admin/reload: re-read the config and every
-// plugin file, as SIGHUP does.
-func (h *Host) serveReload(w http.ResponseWriter, r *http.Request) {
-	if err := h.ReloadAll(r.Context()); err != nil {
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": err.Error()})
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"reloaded": true, "plugins": h.Plugins()})
-}
-
-// ReloadAll reloads the config, then every plugin whose module changed:
-// what SIGHUP and POST /v1/admin/reload do.
-func (h *Host) ReloadAll(ctx context.Context) error {
-	if err := h.Reload(ctx); err != nil {
-		return err
-	}
-	var errs []error
-	for _, p := range h.Plugins() {
-		if err := h.ReloadPlugin(ctx, p.Name); err != nil {
-			errs = append(errs, fmt.Errorf("plugin %q: %w", p.Name, err))
+// subscriptions returns every subscription the host runs: plugins,
+// webhooks, native handlers, in config order.
+func (h *Host) subscriptions() []api.SubscriptionStatus {
+	cfg, snap := h.cfg.Load(), h.reg.Snapshot()
+	var subs []api.SubscriptionStatus
+	for i := range cfg.Plugins {
+		if p := &cfg.Plugins[i]; snap.Plugin(p.Name) != nil {
+			subs = append(subs, api.SubscriptionStatus{Name: p.Name, Patterns: p.Events, Kind: api.KindPlugin})
 		}
 	}
-	return errors.Join(errs...)
+	for i := range cfg.Webhooks {
+		if w := &cfg.Webhooks[i]; w.Enabled {
+			subs = append(subs, api.SubscriptionStatus{Name: w.Name, Patterns: w.Events, Kind: api.KindWebhook})
+		}
+	}
+	h.mu.Lock()
+	for _, r := range h.natives {
+		subs = append(subs, api.SubscriptionStatus{Name: r.Name, Patterns: r.Patterns, Kind: api.KindNative})
+	}
+	h.mu.Unlock()
+	return subs
 }
 
 type readiness struct{ h *Host }
@@ -107,7 +113,7 @@ func (h *Host) isStarted() bool {
 // calls finish (up to [host] shutdown_timeout, after which they are
 // stopped), and everything is closed.
 func (h *Host) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", h.cfg.Host.Listen)
+	ln, err := net.Listen("tcp", h.cfg.Load().Host.Listen)
 	if err != nil {
 		h.Close(context.Background())
 		return err
@@ -134,7 +140,7 @@ func (h *Host) Serve(ctx context.Context, ln net.Listener) error {
 	case err = <-serveErr:
 	}
 	h.draining.Store(true)
-	timeout := h.cfg.Host.ShutdownTimeout
+	timeout := h.cfg.Load().Host.ShutdownTimeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}

@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/evhost/evhost/host/bus/natsbus"
 	"github.com/evhost/evhost/host/config"
 	"github.com/evhost/evhost/host/dispatch"
 	"github.com/evhost/evhost/host/event"
+	"github.com/evhost/evhost/host/kv"
+	"github.com/evhost/evhost/host/metrics"
 	"github.com/evhost/evhost/host/runlog"
 )
 
@@ -22,15 +25,15 @@ const memoryRuns = 100_000
 // else a bounded store in memory.
 func (h *Host) openRuns(ctx context.Context, cfg *config.Config) error {
 	if h.nbus != nil {
-		s, err := openNATSRuns(ctx, h, cfg)
+		s, err := natsbus.Runs(ctx, h.nbus, natsbus.RunsOptions{MaxAge: cfg.Broker.RunsMaxAge})
 		if err != nil {
 			return fmt.Errorf("host: run records: %w", err)
 		}
-		h.runStore = s
+		h.runs = s
 	} else {
-		h.runStore = runlog.NewMemory(memoryRuns)
+		h.runs = runlog.NewMemory(memoryRuns)
 	}
-	h.recorder = runlog.NewRecorder(h.runStore, runlog.RecorderOptions{
+	h.recorder = runlog.NewRecorder(h.runs, runlog.RecorderOptions{
 		Describe: h.describeRoute,
 		Logger:   h.log.With(slog.String("component", "runlog")),
 	})
@@ -39,18 +42,15 @@ func (h *Host) openRuns(ctx context.Context, cfg *config.Config) error {
 
 // describeRoute names the plugin and the version that serve a route now.
 func (h *Host) describeRoute(route string) (plugin, version string) {
-	h.mu.Lock()
-	ph := h.plugins[route]
-	h.mu.Unlock()
-	if ph == nil {
-		return route, ""
+	if p := h.reg.Snapshot().Plugin(route); p != nil {
+		return route, p.Current().Hash()
 	}
-	return route, ph.cur.Load().Hash()
+	return route, ""
 }
 
 // Runs returns the store of run records: every handler run, its outcome
 // and its emits.
-func (h *Host) Runs() runlog.Store { return h.runStore }
+func (h *Host) Runs() runlog.Store { return h.runs }
 
 // FlushRuns waits until the run records of every run reported so far are
 // stored.
@@ -64,7 +64,7 @@ func (h *Host) FlushRuns(ctx context.Context) error {
 // observer reports every handled delivery to the metrics, to the run
 // recorder and to the Observer of Options, if any.
 type observer struct {
-	m    *metrics
+	m    *metrics.Metrics
 	rec  *runlog.Recorder
 	next dispatch.Observer
 }
@@ -78,7 +78,38 @@ func (o observer) Handled(route string, ev *event.Event, attempt int, out dispat
 	}
 }
 
-// openNATSRuns opens the run records' stream on the NATS bus.
-func openNATSRuns(ctx context.Context, h *Host, cfg *config.Config) (runlog.Store, error) {
-	return natsbus.Runs(ctx, h.nbus, natsbus.RunsOptions{MaxAge: cfg.Broker.RunsMaxAge})
+// kvSpaces are the plugins' key-value spaces, one per plugin across its
+// versions: a JetStream KV bucket when the broker is NATS (shared by every
+// daemon and kept across restarts), else one in memory.
+type kvSpaces struct {
+	mu     sync.Mutex
+	spaces map[string]kv.Store
+}
+
+// store returns the function that gives a plugin its space.
+func (s *kvSpaces) store(nbus *natsbus.Bus) func(p *config.Plugin) (kv.Store, error) {
+	return func(p *config.Plugin) (kv.Store, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if st, ok := s.spaces[p.Name]; ok {
+			return st, nil
+		}
+		var st kv.Store
+		if nbus != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			var err error
+			st, err = natsbus.KV(ctx, nbus, p.Name, natsbus.KVOptions{MaxValueSize: int(p.KV.MaxValueBytes), MaxBytes: int64(p.KV.MaxBytes)})
+			if err != nil {
+				return nil, err
+			}
+		} else {
+			st = kv.NewMemory(int(p.KV.MaxBytes))
+		}
+		if s.spaces == nil {
+			s.spaces = map[string]kv.Store{}
+		}
+		s.spaces[p.Name] = st
+		return st, nil
+	}
 }

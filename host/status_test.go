@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evhost/evhost/host/api"
+
 	"github.com/evhost/evhost/host"
 	"github.com/evhost/evhost/host/config"
 	"github.com/evhost/evhost/host/event"
@@ -109,13 +111,13 @@ func publishStatusWorkload(t *testing.T, h *host.Host) {
 }
 
 // getStatus GETs /v1/status with the token.
-func getStatus(t *testing.T, base string) *host.Status {
+func getStatus(t *testing.T, base string) *api.Status {
 	t.Helper()
 	code, body := getWithToken(t, base+"/v1/status", statusToken)
 	if code != http.StatusOK {
 		t.Fatalf("GET /v1/status: %d %s", code, body)
 	}
-	var st host.Status
+	var st api.Status
 	if err := json.Unmarshal(body, &st); err != nil {
 		t.Fatalf("GET /v1/status: %v in %s", err, body)
 	}
@@ -145,7 +147,7 @@ func getWithToken(t *testing.T, url, token string) (int, []byte) {
 
 // subscriptionCounts renders the subscriptions of st as
 // "name kind patterns handled/failed/dead" lines.
-func subscriptionCounts(st *host.Status) string {
+func subscriptionCounts(st *api.Status) string {
 	var b strings.Builder
 	for _, s := range st.Subscriptions {
 		fmt.Fprintf(&b, "%s %s %s %d/%d/%d\n", s.Name, s.Kind, strings.Join(s.Patterns, ","), s.Handled, s.Failed, s.DeadLettered)
@@ -164,7 +166,7 @@ audit native evil.> 0/0/1
 
 // waitStatus polls GET /v1/status until the workload is counted and its
 // last runs (email's retry) are recorded.
-func waitStatus(t *testing.T, base string) *host.Status {
+func waitStatus(t *testing.T, base string) *api.Status {
 	t.Helper()
 	deadline := time.Now().Add(waitLimit)
 	for {

@@ -15,6 +15,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/evhost/evhost/host/admin"
+	"github.com/evhost/evhost/host/api"
+
 	"github.com/evhost/evhost/host"
 	"github.com/evhost/evhost/host/config"
 	"github.com/evhost/evhost/host/event"
@@ -54,7 +57,7 @@ func orderPipeline(t *testing.T, h *host.Host) {
 
 // shape renders a trace tree as one line per event and per run, runs
 // sorted by subscription (subscriptions of one event run concurrently).
-func shape(n *host.TraceNode, indent string) string {
+func shape(n *api.TraceNode, indent string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s%s", indent, n.Type)
 	if n.Truncated {
@@ -62,7 +65,7 @@ func shape(n *host.TraceNode, indent string) string {
 	}
 	b.WriteByte('\n')
 	runs := slices.Clone(n.Runs)
-	slices.SortFunc(runs, func(a, b host.TraceRun) int { return strings.Compare(a.Subscription, b.Subscription) })
+	slices.SortFunc(runs, func(a, b api.TraceRun) int { return strings.Compare(a.Subscription, b.Subscription) })
 	for _, r := range runs {
 		fmt.Fprintf(&b, "%s  run %s %s:", indent, r.Subscription, r.Status)
 		for _, a := range r.Attempts {
@@ -92,7 +95,7 @@ const wantOrderTree = `order.placed
 
 // checkOrderTree checks the trace of the order root and the links between
 // its events.
-func checkOrderTree(t *testing.T, tree *host.TraceNode, root string) {
+func checkOrderTree(t *testing.T, tree *api.TraceNode, root string) {
 	t.Helper()
 	if got := shape(tree, ""); got != wantOrderTree {
 		t.Fatalf("trace tree:\n%s\nwant:\n%s", got, wantOrderTree)
@@ -190,7 +193,7 @@ events = ["order.placed"]
 			return resp.StatusCode, b
 		}
 		code, body := get("/v1/events/order-1234/trace")
-		var got host.TraceNode
+		var got api.TraceNode
 		if code != http.StatusOK || json.Unmarshal(body, &got) != nil {
 			t.Fatalf("GET trace: %d %s", code, body)
 		}
@@ -202,7 +205,7 @@ events = ["order.placed"]
 			t.Errorf("unknown query parameter: %d %s, want 400", code, body)
 		}
 	})
-	if _, err := h.Trace(ctx, "no-such-event"); !errors.Is(err, host.ErrNotFound) {
+	if _, err := h.Trace(ctx, "no-such-event"); !errors.Is(err, admin.ErrNotFound) {
 		t.Errorf("unknown id: %v, want ErrNotFound", err)
 	}
 	closeHost(h)
@@ -256,7 +259,7 @@ func TestTraceCycleAndDepth(t *testing.T) {
 		n = n.Children[0]
 		depth++
 	}
-	if depth != host.MaxTraceDepth || !n.Truncated || n.ID != fmt.Sprintf("chain-%d", host.MaxTraceDepth) {
-		t.Errorf("the deepest event is %s at depth %d (truncated %v), want chain-%d at %d, truncated", n.ID, depth, n.Truncated, host.MaxTraceDepth, host.MaxTraceDepth)
+	if depth != api.MaxTraceDepth || !n.Truncated || n.ID != fmt.Sprintf("chain-%d", api.MaxTraceDepth) {
+		t.Errorf("the deepest event is %s at depth %d (truncated %v), want chain-%d at %d, truncated", n.ID, depth, n.Truncated, api.MaxTraceDepth, api.MaxTraceDepth)
 	}
 }

@@ -3,7 +3,6 @@ package host
 import (
 	"context"
 	"log/slog"
-	"path/filepath"
 	"time"
 
 	"github.com/evhost/evhost/host/watch"
@@ -16,84 +15,68 @@ import (
 // loads.
 const reloadDebounce = 30 * time.Millisecond
 
-// startWatching watches the config file and every plugin's path, and
-// reloads what changes, until Close.
-func (h *Host) startWatching() error {
-	w, err := watch.New(watch.Options{Debounce: reloadDebounce, Logger: h.log.With(slog.String("component", "watch"))})
-	if err != nil {
-		return err
-	}
-	h.watcher = w
-	h.updateWatch()
-	h.watchDone = make(chan struct{})
-	go func() {
-		defer close(h.watchDone)
-		for c := range w.Changes() {
-			h.onChange(c)
-		}
-	}()
-	return nil
+// watcher reloads what changes on disk: the config file, and each
+// plugin's .wasm file or Go source directory.
+type watcher struct {
+	h    *Host
+	w    *watch.Watcher
+	done chan struct{}
 }
 
-// updateWatch gives the watcher the current targets: the config file and
-// each plugin's .wasm file or Go source directory.
-func (h *Host) updateWatch() {
-	if h.watcher == nil {
+// startWatching watches the config file and every plugin's source, and
+// reloads what changes, until Close.
+func (h *Host) startWatching() (*watcher, error) {
+	w, err := watch.New(watch.Options{Debounce: reloadDebounce, Logger: h.log.With(slog.String("component", "watch"))})
+	if err != nil {
+		return nil, err
+	}
+	wt := &watcher{h: h, w: w, done: make(chan struct{})}
+	wt.update()
+	go func() {
+		defer close(wt.done)
+		for c := range w.Changes() {
+			wt.onChange(c)
+		}
+	}()
+	return wt, nil
+}
+
+// update gives the watcher the current targets: the config file (unless
+// the config is a release) and the registry's plugin sources.
+func (wt *watcher) update() {
+	if wt == nil {
 		return
 	}
-	h.mu.Lock()
-	targets := []watch.Target{}
-	if h.cfg.File != "" && h.deploy == nil { // in deploy mode the config is a release
-		targets = append(targets, watch.Target{Path: h.cfg.File})
+	var targets []watch.Target
+	if f := wt.h.cfg.Load().File; f != "" && wt.h.follower == nil {
+		targets = append(targets, watch.Target{Path: f})
 	}
-	for i := range h.cfg.Plugins {
-		p := &h.cfg.Plugins[i]
-		if !p.Enabled || p.Digest != "" { // a module pinned by digest never changes
-			continue
-		}
-		t := watch.Target{Path: p.ResolvedPath, Dir: !p.IsWasmFile()}
-		if ph, ok := h.plugins[p.Name]; ok {
-			t.Hash = ph.srcHash
-		}
-		targets = append(targets, t)
-	}
-	h.mu.Unlock()
-	if err := h.watcher.Set(targets); err != nil {
-		h.log.Warn("watching plugin and config files", slog.Any("err", err))
+	targets = append(targets, wt.h.reg.Targets()...)
+	if err := wt.w.Set(targets); err != nil {
+		wt.h.log.Warn("watching plugin and config files", slog.Any("err", err))
 	}
 }
 
 // onChange reloads what a change names.
-func (h *Host) onChange(c watch.Change) {
+func (wt *watcher) onChange(c watch.Change) {
 	ctx := context.Background()
-	h.mu.Lock()
-	isConfig := c.Path == h.cfg.File
-	var names []string
-	for i := range h.cfg.Plugins {
-		if filepath.Clean(h.cfg.Plugins[i].ResolvedPath) == filepath.Clean(c.Path) {
-			names = append(names, h.cfg.Plugins[i].Name)
-		}
-	}
-	h.mu.Unlock()
 	if c.Removed {
-		h.log.Warn("a watched file was removed; the loaded version keeps serving", slog.String("path", c.Path))
+		wt.h.log.Warn("a watched file was removed; the loaded version keeps serving", slog.String("path", c.Path))
 		return
 	}
-	if isConfig {
-		h.log.Info("config file changed", slog.String("path", c.Path))
-		h.Reload(ctx)
+	if c.Path == wt.h.cfg.Load().File {
+		wt.h.log.Info("config file changed", slog.String("path", c.Path))
+		wt.h.Reload(ctx)
 		return
 	}
-	for _, name := range names {
-		h.ReloadPlugin(ctx, name)
-	}
+	wt.h.reg.ReloadPath(ctx, c.Path)
 }
 
-// stopWatching stops the watcher and waits for a reload in progress.
-func (h *Host) stopWatching() {
-	if h.watcher == nil {
+// stop stops the watcher and waits for a reload in progress.
+func (wt *watcher) stop() {
+	if wt == nil {
 		return
 	}
-	h.watcher.Close()
-	<-h.watchDone
+	wt.w.Close()
+	<-wt.done
 }

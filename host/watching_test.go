@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evhost/evhost/host/api"
+
 	"github.com/evhost/evhost/host"
 	"github.com/evhost/evhost/host/config"
 	"github.com/evhost/evhost/host/event"
@@ -360,13 +362,13 @@ func TestAdminPluginsAndReload(t *testing.T) {
 	v1 := versionWAT(t, "v1")
 	os.WriteFile(path, v1, 0o644)
 	_, base := start(t, dir, fmt.Sprintf("[plugins.ver]\npath = %q\nevents = [\"work\"]\n", path))
-	get := func() []host.PluginInfo {
+	get := func() []api.PluginInfo {
 		resp, err := http.Get(base + "/v1/plugins")
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var body struct{ Plugins []host.PluginInfo }
+		var body struct{ Plugins []api.PluginInfo }
 		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 200 {
 			t.Fatalf("%s: %v", resp.Status, err)
 		}

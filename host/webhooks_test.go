@@ -18,6 +18,7 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/evhost/evhost/host"
+	"github.com/evhost/evhost/host/api"
 	"github.com/evhost/evhost/host/bus"
 	"github.com/evhost/evhost/host/config"
 	"github.com/evhost/evhost/host/event"
@@ -148,7 +149,7 @@ concurrency = 4
 	if err := h.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	api := h.Handler()
+	srv := h.Handler()
 	publish := func(ids ...string) {
 		for _, id := range ids {
 			ev := &event.Event{Type: "user.created", ID: id, DataContentType: "application/json", Data: []byte(`{"user":"` + id + `"}`)}
@@ -220,17 +221,17 @@ concurrency = 4
 	if dl, ok := dls["ok-while-disabled"]; !ok || !strings.HasPrefix(dl.Reason, "endpoint disabled since ") {
 		t.Errorf("ok-while-disabled: dead letter %+v", dl)
 	}
-	var list struct{ Webhooks []host.WebhookInfo }
-	getJSON(t, api, "GET", "/v1/webhooks", http.StatusOK, &list)
+	var list struct{ Webhooks []api.WebhookInfo }
+	getJSON(t, srv, "GET", "/v1/webhooks", http.StatusOK, &list)
 	if len(list.Webhooks) != 1 || !list.Webhooks[0].Disabled || list.Webhooks[0].DisabledSince.IsZero() ||
 		list.Webhooks[0].Name != "crm" || list.Webhooks[0].URL != rc.srv.URL+"/hooks" || !list.Webhooks[0].Enabled {
 		t.Fatalf("GET /v1/webhooks: %+v", list)
 	}
-	getJSON(t, api, "POST", "/v1/admin/webhooks/nope/enable", http.StatusNotFound, nil)
+	getJSON(t, srv, "POST", "/v1/admin/webhooks/nope/enable", http.StatusNotFound, nil)
 	var en struct {
 		WasDisabled bool `json:"was_disabled"`
 	}
-	getJSON(t, api, "POST", "/v1/admin/webhooks/crm/enable", http.StatusOK, &en)
+	getJSON(t, srv, "POST", "/v1/admin/webhooks/crm/enable", http.StatusOK, &en)
 	if !en.WasDisabled {
 		t.Fatal("enable: was not disabled")
 	}
@@ -241,11 +242,11 @@ concurrency = 4
 	}
 
 	// The delivery log: one entry per attempt, with the HTTP status.
-	var page host.DeliveryPage
+	var page api.DeliveryPage
 	deadline := time.Now().Add(waitLimit)
 	for {
-		getJSON(t, api, "GET", "/v1/webhooks/crm/deliveries?limit=1000", http.StatusOK, &page)
-		if slices.ContainsFunc(page.Deliveries, func(d host.Delivery) bool { return d.EventID == "ok-again" }) {
+		getJSON(t, srv, "GET", "/v1/webhooks/crm/deliveries?limit=1000", http.StatusOK, &page)
+		if slices.ContainsFunc(page.Deliveries, func(d api.Delivery) bool { return d.EventID == "ok-again" }) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -268,12 +269,12 @@ concurrency = 4
 	if got := strings.Join(flaky, " "); got != "1:retry:500 2:retry:500 3:done:200" {
 		t.Errorf("flaky-1 deliveries %q", got)
 	}
-	var two host.DeliveryPage
-	getJSON(t, api, "GET", "/v1/webhooks/crm/deliveries?limit=2", http.StatusOK, &two)
+	var two api.DeliveryPage
+	getJSON(t, srv, "GET", "/v1/webhooks/crm/deliveries?limit=2", http.StatusOK, &two)
 	if len(two.Deliveries) != 2 || two.NextAfter != two.Deliveries[1].Seq {
 		t.Errorf("a page of 2: %+v", two)
 	}
-	getJSON(t, api, "GET", "/v1/webhooks/nope/deliveries", http.StatusNotFound, nil)
+	getJSON(t, srv, "GET", "/v1/webhooks/nope/deliveries", http.StatusNotFound, nil)
 }
 
 // getJSON serves one request on api, checks its status and decodes its

@@ -5,7 +5,8 @@ import (
 	"errors"
 	"log/slog"
 
-	"github.com/evhost/evhost/host"
+	"github.com/evhost/evhost/host/deploy"
+
 	"github.com/evhost/evhost/host/bus/natsbus"
 )
 
@@ -34,7 +35,7 @@ The broker must be reachable from here: kind = "nats", or kind = "embedded" with
 		return exitError
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	res, err := host.Deploy(ctx, cfg, host.DeployOptions{Note: *note, Logger: logger})
+	res, err := deploy.Deploy(ctx, cfg, deploy.Options{Note: *note, Logger: logger})
 	if err != nil {
 		fprintf(e.stderr, "evhost deploy: %v\n", err)
 		if errors.Is(err, natsbus.ErrReleaseConflict) {

@@ -18,7 +18,8 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/evhost/evhost/host"
+	"github.com/evhost/evhost/host/api"
+
 	"github.com/evhost/evhost/host/config"
 	"github.com/evhost/evhost/host/event"
 )
@@ -204,7 +205,7 @@ func cmdDLQList(ctx context.Context, args []string, e *env) int {
 		if cursor > 0 {
 			q.Set("after", strconv.FormatUint(cursor, 10))
 		}
-		page := host.MaxDeadLetterPage
+		page := api.MaxDeadLetterPage
 		if *limit > 0 {
 			page = min(page, *limit-n)
 		}
@@ -216,7 +217,7 @@ func cmdDLQList(ctx context.Context, args []string, e *env) int {
 		if resp.StatusCode != http.StatusOK {
 			return d.refused("", resp, body)
 		}
-		var p host.DeadLetterPage
+		var p api.DeadLetterPage
 		if err := json.Unmarshal(body, &p); err != nil {
 			fprintf(e.stderr, "evhost dlq list: the daemon's answer is not a page of dead letters: %v\n", err)
 			return exitError
@@ -386,7 +387,7 @@ func retryAll(ctx context.Context, d *apiClient, sub string) int {
 	if !ok {
 		return code
 	}
-	var rep host.RedriveReport
+	var rep api.RedriveReport
 	if json.Unmarshal(body, &rep) != nil || rep.Subscription == "" {
 		return d.refused("", resp, body)
 	}

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evhost/evhost/host/api"
+
 	"github.com/evhost/evhost/host"
 	"github.com/evhost/evhost/host/bus/membus"
 	"github.com/evhost/evhost/host/config"
@@ -142,13 +144,13 @@ func TestDLQCommands(t *testing.T) {
 	if code != exitOK || len(lines) != 2 || !strings.Contains(errOut, "more dead letters after ID "+ids[1]) {
 		t.Fatalf("list --json --limit 2: exit %d:\n%s\n%s", code, out, errOut)
 	}
-	var dl host.DeadLetterInfo
+	var dl api.DeadLetterInfo
 	if err := json.Unmarshal([]byte(lines[1]), &dl); err != nil || fmt.Sprint(dl.ID) != ids[1] || dl.Subscription != "orders" || !dl.Terminated {
 		t.Fatalf("JSON line %q: %v", lines[1], err)
 	}
 
 	code, out, errOut = runCLI(cmd("show", ids[0])...)
-	dl = host.DeadLetterInfo{}
+	dl = api.DeadLetterInfo{}
 	if err := json.Unmarshal([]byte(out), &dl); code != exitOK || err != nil || fmt.Sprint(dl.ID) != ids[0] || !strings.Contains(out, "\n  \"event\": {") {
 		t.Fatalf("show: exit %d, %v:\n%s%s", code, err, out, errOut)
 	}
@@ -196,7 +198,7 @@ func TestDLQUsageAndBusy(t *testing.T) {
 		w.Header().Set("Retry-After", "1")
 		w.WriteHeader(http.StatusTooManyRequests)
 		if r.URL.Path == "/v1/admin/dlq/retry" {
-			json.NewEncoder(w).Encode(host.RedriveReport{Subscription: "s", Redriven: 2, Remaining: 3, Error: "stopped: full"})
+			json.NewEncoder(w).Encode(api.RedriveReport{Subscription: "s", Redriven: 2, Remaining: 3, Error: "stopped: full"})
 			return
 		}
 		fmt.Fprintln(w, `{"error":"subscription \"s\" is full"}`)

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/evhost/evhost/host"
+	"github.com/evhost/evhost/host/api"
 )
 
 // cmdReplay asks a running daemon to replay a range of its journal into one
@@ -104,7 +104,7 @@ A failed run is reported, not retried.`)
 	if resp.StatusCode != http.StatusOK {
 		return c.refused("", resp, body)
 	}
-	var rep host.ReplayReport
+	var rep api.ReplayReport
 	if err := json.Unmarshal(body, &rep); err != nil {
 		fprintf(e.stderr, "evhost replay: an unreadable report: %v\n", err)
 		return exitError
@@ -128,7 +128,7 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 	return time.Parse(time.RFC3339Nano, s)
 }
 
-func printReplay(e *env, r *host.ReplayReport) {
+func printReplay(e *env, r *api.ReplayReport) {
 	kind := "replay"
 	if r.Shadow {
 		kind = "shadow replay"

@@ -11,7 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/evhost/evhost/host"
+	"github.com/evhost/evhost/host/api"
+
 	"github.com/evhost/evhost/host/runlog"
 )
 
@@ -68,7 +69,7 @@ func cmdTrace(ctx context.Context, args []string, e *env) int {
 		e.stdout.Write(out.Bytes())
 		return exitOK
 	}
-	var root host.TraceNode
+	var root api.TraceNode
 	if err := json.Unmarshal(body, &root); err != nil {
 		fprintf(e.stderr, "evhost trace: the daemon's answer is not a trace tree: %v\n", err)
 		return exitError
@@ -79,7 +80,7 @@ func cmdTrace(ctx context.Context, args []string, e *env) int {
 
 // printTrace writes the tree of root: the event on a line, then its runs,
 // its dead letters and the events its runs emitted as branches.
-func printTrace(w io.Writer, root *host.TraceNode) {
+func printTrace(w io.Writer, root *api.TraceNode) {
 	line := eventLine(root)
 	if root.Source != "" {
 		line += " (" + oneLine(root.Source, 80) + ")"
@@ -89,7 +90,7 @@ func printTrace(w io.Writer, root *host.TraceNode) {
 }
 
 // eventLine is an event's type and id, on one line.
-func eventLine(n *host.TraceNode) string {
+func eventLine(n *api.TraceNode) string {
 	typ := n.Type
 	if typ == "" {
 		typ = "?"
@@ -104,10 +105,10 @@ func eventLine(n *host.TraceNode) string {
 // printTraceBranches writes the branches under n, each line after
 // prefix: its runs (with the events each emitted under it), its dead
 // letters, and the events no run of n claims.
-func printTraceBranches(w io.Writer, n *host.TraceNode, prefix string) {
+func printTraceBranches(w io.Writer, n *api.TraceNode, prefix string) {
 	type branch struct {
 		line     string
-		children []*host.TraceNode
+		children []*api.TraceNode
 	}
 	var branches []branch
 	claimed := make([]bool, len(n.Children))
@@ -131,7 +132,7 @@ func printTraceBranches(w io.Writer, n *host.TraceNode, prefix string) {
 		branches = append(branches, branch{line: fmt.Sprintf("dead letter %d (%s): %s after %d attempt(s): %q",
 			dl.ID, oneLine(dl.Subscription, 64), how, dl.Attempts, oneLine(dl.Reason, 120))})
 	}
-	var rest []*host.TraceNode
+	var rest []*api.TraceNode
 	for i, c := range n.Children {
 		if !claimed[i] {
 			rest = append(rest, c)
@@ -147,7 +148,7 @@ func printTraceBranches(w io.Writer, n *host.TraceNode, prefix string) {
 
 // printTraceEvents writes events as branches after prefix, each with its
 // own branches under it.
-func printTraceEvents(w io.Writer, events []*host.TraceNode, prefix string) {
+func printTraceEvents(w io.Writer, events []*api.TraceNode, prefix string) {
 	for i, c := range events {
 		last := i == len(events)-1
 		fprintf(w, "%s%s%s\n", prefix, fork(last), eventLine(c))
@@ -172,7 +173,7 @@ func indent(last bool) string {
 // runLine describes the runs of one subscription: the outcome, the
 // duration of the attempt that decided it (the done one, else the last),
 // and the other attempts.
-func runLine(r *host.TraceRun) string {
+func runLine(r *api.TraceRun) string {
 	if len(r.Attempts) == 0 {
 		return oneLine(r.Subscription, 64) + ": " + r.Status
 	}
@@ -217,7 +218,7 @@ func runLine(r *host.TraceRun) string {
 
 // attemptName is "attempt N", prefixed by the kind of run unless it is a
 // live delivery.
-func attemptName(a *host.TraceAttempt) string {
+func attemptName(a *api.TraceAttempt) string {
 	s := fmt.Sprintf("attempt %d", a.Attempt)
 	if a.Kind != runlog.KindDelivery && a.Kind != runlog.KindWebhook && a.Kind != "" {
 		s = a.Kind + " " + s

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/evhost/evhost/host/api"
+
 	"github.com/evhost/evhost/host"
 	"github.com/evhost/evhost/host/bus/membus"
 	"github.com/evhost/evhost/host/config"
@@ -75,7 +77,7 @@ func TestTraceCommand(t *testing.T) {
 	}
 
 	code, out, errOut = runCLI(append([]string{"trace", "order-1234", "--json"}, daemon...)...)
-	var tree host.TraceNode
+	var tree api.TraceNode
 	if code != exitOK || json.Unmarshal([]byte(out), &tree) != nil {
 		t.Fatalf("trace --json: exit %d: %s%s", code, out, errOut)
 	}

@@ -9,7 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/evhost/evhost/host"
+	"github.com/evhost/evhost/host/api"
 )
 
 const webhooksAbout = `Webhooks are the [[webhooks]] endpoints that events are posted to, signed per the
@@ -59,7 +59,7 @@ func cmdWebhooksList(ctx context.Context, args []string, e *env) int {
 		e.stdout.Write(body)
 		return exitOK
 	}
-	var list struct{ Webhooks []host.WebhookInfo }
+	var list struct{ Webhooks []api.WebhookInfo }
 	if err := json.Unmarshal(body, &list); err != nil {
 		fprintf(e.stderr, "evhost webhooks list: the daemon's answer is not a list of webhooks: %v\n", err)
 		return exitError
@@ -129,7 +129,7 @@ func cmdWebhooksDeliveries(ctx context.Context, args []string, e *env) int {
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	if fs.NArg() != 1 || *limit < 1 || *limit > host.MaxDeliveryPage {
+	if fs.NArg() != 1 || *limit < 1 || *limit > api.MaxDeliveryPage {
 		fs.Usage()
 		return exitUsage
 	}
@@ -149,7 +149,7 @@ func cmdWebhooksDeliveries(ctx context.Context, args []string, e *env) int {
 	if resp.StatusCode != http.StatusOK {
 		return d.refused(name, resp, body)
 	}
-	var p host.DeliveryPage
+	var p api.DeliveryPage
 	if err := json.Unmarshal(body, &p); err != nil {
 		fprintf(e.stderr, "evhost webhooks deliveries: the daemon's answer is not a page of deliveries: %v\n", err)
 		return exitError

@@ -7,6 +7,50 @@ import (
 	"github.com/evhost/evhost/host/event"
 )
 
+// Publisher is the publishing half of a Bus, with Bus's contract: what
+// ingest and the Go API publish through, and what a publisher middleware
+// (metrics, tracing) wraps.
+type Publisher interface {
+	Publish(ctx context.Context, e *event.Event) (PubAck, error)
+	PublishBatch(ctx context.Context, events []*event.Event) (acks []PubAck, err error)
+}
+
+// Range selects recorded events by type and position in a journal, for
+// replay: the events whose type matches one of Patterns, from one end to
+// the other, both ends included.
+type Range struct {
+	// Patterns select the event types (at least one): exact types and
+	// NATS-style patterns, as a subscription's.
+	Patterns []string
+	// FromSeq and FromTime are where the range starts; when both are
+	// zero it starts at the first event the journal still holds. Set at
+	// most one.
+	FromSeq  uint64
+	FromTime time.Time
+	// ToSeq and ToTime are where it ends; when both are zero it ends with
+	// the last event stored when the read began. Set at most one.
+	ToSeq  uint64
+	ToTime time.Time
+}
+
+// Recorded is one event read back from a journal.
+type Recorded struct {
+	// Seq is the event's position in the journal (its PubAck.Seq).
+	Seq uint64
+	// Time is when the journal stored it.
+	Time  time.Time
+	Event *event.Event
+}
+
+// Journal is a bus that keeps the events it accepted and reads them back
+// (the NATS bus does; the memory bus does not).
+type Journal interface {
+	// Read calls fn with each event of r, in journal order, until the
+	// range ends, fn returns an error (which Read returns), or ctx is
+	// done. It touches no subscription.
+	Read(ctx context.Context, r Range, fn func(Recorded) error) error
+}
+
 // Bus carries events from producers to subscriptions. See the package
 // documentation for the guarantees every implementation gives.
 type Bus interface {

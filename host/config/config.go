@@ -32,6 +32,20 @@ type Config struct {
 	Webhooks []Webhook
 }
 
+// DefaultDataDir is the data directory of a Host whose ResolvedDataDir is
+// empty (a Config built in Go rather than loaded): ./data, relative to the
+// working directory.
+const DefaultDataDir = "data"
+
+// Data returns the data directory to use: ResolvedDataDir, or
+// DefaultDataDir when it is empty.
+func (h *Host) Data() string {
+	if h.ResolvedDataDir == "" {
+		return DefaultDataDir
+	}
+	return h.ResolvedDataDir
+}
+
 // Host is the [host] table: the daemon itself.
 type Host struct {
 	// Listen is the address of the HTTP API (key listen, default

@@ -20,6 +20,10 @@ type Route struct {
 	Name string
 	// Patterns select the event types it receives.
 	Patterns []string
+	// Kind says what serves the route ("plugin", "webhook", "native"), for
+	// the middleware (a span's attributes) and the status page; the
+	// dispatcher itself does not read it.
+	Kind string
 	// Handler serves its deliveries. To swap what serves a route without
 	// touching the subscription (a plugin's new version), swap behind the
 	// Handler: the dispatcher calls it afresh for every delivery.
@@ -143,7 +147,7 @@ func (d *Dispatcher) Apply(ctx context.Context, routes []Route) error {
 			if r.Handler == nil {
 				return fmt.Errorf("dispatch: route %q has no handler", r.Name)
 			}
-			old.handler.Store(&handlerBox{d.wrap(r.Handler)})
+			old.handler.Store(&handlerBox{d.wrap(&r)})
 			continue
 		}
 		// Subscribe the new workers before stopping the old ones, so that
@@ -231,7 +235,7 @@ func (d *Dispatcher) start(ctx context.Context, r Route) (*runner, error) {
 		return nil, fmt.Errorf("dispatch: route %q: %w", r.Name, err)
 	}
 	run := &runner{d: d, route: r, sub: sub, log: d.log.With(slog.String("subscription", r.Name))}
-	run.handler.Store(&handlerBox{d.wrap(r.Handler)})
+	run.handler.Store(&handlerBox{d.wrap(&r)})
 	run.wg.Add(r.Concurrency)
 	for i := 0; i < r.Concurrency; i++ {
 		go run.work()
@@ -241,11 +245,11 @@ func (d *Dispatcher) start(ctx context.Context, r Route) (*runner, error) {
 
 type handlerBox struct{ h Handler }
 
-// wrap applies the middleware to h.
-func (d *Dispatcher) wrap(h Handler) Handler {
-	h = Recover(h)
+// wrap applies the middleware to the handler of r.
+func (d *Dispatcher) wrap(r *Route) Handler {
+	h := Recover(r.Handler)
 	for i := len(d.opts.Middleware) - 1; i >= 0; i-- {
-		h = d.opts.Middleware[i](h)
+		h = d.opts.Middleware[i](r, h)
 	}
 	return h
 }

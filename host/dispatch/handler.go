@@ -4,7 +4,7 @@
 // every delivery with the broker verb its outcome calls for (Ack, Nak with
 // backoff, Term).
 //
-// It imports host/event and host/bus only. Handlers are whatever the
+// It imports host/event, host/outcome and host/bus only. Handlers are whatever the
 // daemon wires in (wasm plugins, native Go functions, webhooks); the
 // dispatcher never knows which.
 package dispatch
@@ -16,35 +16,25 @@ import (
 	"time"
 
 	"github.com/evhost/evhost/host/event"
+	"github.com/evhost/evhost/host/outcome"
 )
 
-// Status is what a handler asks the dispatcher to do with an event.
-type Status int
+// Status is what a handler asks the dispatcher to do with an event: the
+// enum the wasm runtime returns too.
+type Status = outcome.Status
 
-// Statuses of an Outcome; they mirror the plugin ABI's (section 5).
+// Statuses of an Outcome.
 const (
 	// Done: the event is handled; its emits are published, then it is
 	// acknowledged.
-	Done Status = iota
+	Done = outcome.Done
 	// Retry: the attempt failed; redeliver after the outcome's Delay, or
 	// the subscription's backoff when it has none, up to its max
 	// attempts, then dead-letter.
-	Retry
+	Retry = outcome.Retry
 	// Reject: the event can never be handled; dead-letter it now.
-	Reject
+	Reject = outcome.Reject
 )
-
-func (s Status) String() string {
-	switch s {
-	case Done:
-		return "done"
-	case Retry:
-		return "retry"
-	case Reject:
-		return "reject"
-	}
-	return fmt.Sprintf("status(%d)", int(s))
-}
 
 // Outcome is the result of one handler call.
 type Outcome struct {
@@ -76,9 +66,11 @@ func (f HandlerFunc) Handle(ctx context.Context, ev *event.Event, attempt int) O
 	return f(ctx, ev, attempt)
 }
 
-// Middleware wraps a Handler (watermill's router middleware, for evhost's
-// deliveries).
-type Middleware func(Handler) Handler
+// Middleware wraps the Handler of a route (watermill's router middleware,
+// for evhost's deliveries): tracing is attached to every route this way.
+// It is called again when a route's handler is swapped; it must not keep
+// r, which the dispatcher owns.
+type Middleware func(r *Route, next Handler) Handler
 
 // Recover turns a panic of the handler into a Retry outcome, so that a bug
 // in a native handler fails its event, not the process.

@@ -4,40 +4,16 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+
+	"github.com/evhost/evhost/host/api"
 )
 
 // Accepted is the body of a 202 response to an ingest request.
-type Accepted struct {
-	// IDs are the ids of the events, in the order they were sent, stamped
-	// ones included.
-	IDs []string `json:"ids"`
-	// Duplicates are indexes into IDs of the events that the bus had
-	// already accepted within its dedup window (same source and id): they
-	// were accepted again but not enqueued again.
-	Duplicates []int `json:"duplicates"`
-}
+type Accepted = api.Accepted
 
-// ErrorResponse is the body of every error response of the package.
-type ErrorResponse struct {
-	// Error says what is wrong, in a sentence meant for a person.
-	Error string `json:"error"`
-	// Field names what the error is about, when it is one thing: a ce-
-	// header ("ce-time"), the Content-Type header, an attribute of a
-	// structured event ("time"), prefixed by its batch index ("[2].time"),
-	// "body", or "path".
-	Field string `json:"field,omitempty"`
-	// Index is the batch element at fault: the malformed one, or the first
-	// one the bus refused.
-	Index *int `json:"index,omitempty"`
-	// Subscription names the full subscription of a 429.
-	Subscription string `json:"subscription,omitempty"`
-	// IDs are, for a refusal by the bus, the ids of the events accepted
-	// before it (an empty list when there were none). The events from
-	// Index on were not accepted.
-	IDs []string `json:"ids,omitzero"`
-	// Duplicates are indexes into IDs, as in Accepted.
-	Duplicates []int `json:"duplicates,omitempty"`
-}
+// ErrorResponse is the body of every error response of the API: ingest's
+// and the admin routes' alike.
+type ErrorResponse = api.ErrorResponse
 
 // requestError is a refusal of a request, rendered as an ErrorResponse.
 type requestError struct {
@@ -62,11 +38,11 @@ func (e *requestError) response() *ErrorResponse {
 	return r
 }
 
-// writeJSON renders v with status. It is the package's one renderer:
-// successes and errors alike go through it.
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// WriteJSON renders v with status: the API's one renderer, for ingest's
+// answers and the admin routes' alike.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
-	if err != nil { // cannot happen for the package's types
+	if err != nil { // cannot happen for the API's types
 		status = http.StatusInternalServerError
 		b = []byte(`{"error":"internal error rendering the response"}`)
 	}
@@ -78,7 +54,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write(append(b, '\n'))
 }
 
-// writeError renders an error response.
-func writeError(w http.ResponseWriter, status int, r *ErrorResponse) {
-	writeJSON(w, status, r)
+// WriteError renders an error response.
+func WriteError(w http.ResponseWriter, status int, r *ErrorResponse) {
+	WriteJSON(w, status, r)
 }
+
+func writeJSON(w http.ResponseWriter, status int, v any)             { WriteJSON(w, status, v) }
+func writeError(w http.ResponseWriter, status int, r *ErrorResponse) { WriteJSON(w, status, r) }

@@ -17,6 +17,7 @@ package telemetry
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -27,7 +28,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/evhost/evhost/host/config"
+	"github.com/evhost/evhost/host/bus"
 	"github.com/evhost/evhost/host/dispatch"
 	"github.com/evhost/evhost/host/event"
 	"github.com/evhost/evhost/internal/buildinfo"
@@ -69,10 +70,29 @@ func New(tp trace.TracerProvider) *Tracer {
 	return &Tracer{tracer: tp.Tracer(ScopeName)}
 }
 
+// Options say where a Tracer from Open exports its spans (the daemon maps
+// [tracing] to them).
+type Options struct {
+	// Enabled switches span export on; Open returns a nil Tracer without.
+	Enabled bool
+	// Endpoint is the OTLP/HTTP traces URL.
+	Endpoint string
+	// Headers are sent with every export (an API key for a hosted
+	// backend).
+	Headers map[string]string
+	// ServiceName is the service.name resource attribute.
+	ServiceName string
+	// SampleRatio is the share of new traces recorded, from 0 to 1; a
+	// trace that arrives sampled or not keeps its caller's decision.
+	SampleRatio float64
+	// Timeout bounds one export.
+	Timeout time.Duration
+}
+
 // Open returns a Tracer that exports its spans to the OTLP/HTTP receiver
 // cfg names, in batches, or nil when cfg does not enable tracing.
 // Shutdown flushes and stops the exporter.
-func Open(cfg config.Tracing) (*Tracer, error) {
+func Open(cfg Options) (*Tracer, error) {
 	if !cfg.Enabled {
 		return nil, nil
 	}
@@ -159,6 +179,64 @@ func End(span trace.Span, err error) {
 		span.SetStatus(codes.Error, err.Error())
 	}
 	span.End()
+}
+
+// Middleware returns the dispatch middleware that wraps every route's
+// handler with Wrap, under the route's name and kind: the one place
+// tracing is attached to handler runs. A nil Tracer returns nil (no
+// middleware).
+func (t *Tracer) Middleware() dispatch.Middleware {
+	if t == nil {
+		return nil
+	}
+	return func(r *dispatch.Route, next dispatch.Handler) dispatch.Handler {
+		return t.Wrap(r.Name, r.Kind, next)
+	}
+}
+
+// Publisher returns next with a span around the publication of every
+// event from source ("http", "go"; see Publish). With a nil Tracer it only
+// hands the caller's span context to events that have no traceparent.
+func (t *Tracer) Publisher(source string, next bus.Publisher) bus.Publisher {
+	return &publisher{t: t, source: source, next: next}
+}
+
+type publisher struct {
+	t      *Tracer
+	source string
+	next   bus.Publisher
+}
+
+// Publish implements bus.Publisher.
+func (p *publisher) Publish(ctx context.Context, ev *event.Event) (bus.PubAck, error) {
+	span := p.t.Publish(ctx, p.source, ev)
+	ack, err := p.next.Publish(ctx, ev)
+	End(span, err)
+	return ack, err
+}
+
+// PublishBatch implements bus.Publisher: each event's span ends with the
+// batch, with the error of the event refused (the events after it were
+// not stored either).
+func (p *publisher) PublishBatch(ctx context.Context, events []*event.Event) ([]bus.PubAck, error) {
+	var spans []trace.Span
+	if p.t != nil {
+		spans = make([]trace.Span, len(events))
+	}
+	for i, ev := range events {
+		if sp := p.t.Publish(ctx, p.source, ev); sp != nil {
+			spans[i] = sp
+		}
+	}
+	acks, err := p.next.PublishBatch(ctx, events)
+	for i, sp := range spans {
+		var perr error
+		if i >= len(acks) { // not stored
+			perr = err
+		}
+		End(sp, perr)
+	}
+	return acks, err
 }
 
 // Wrap returns h with a span around every run: "process TYPE" for plugins

@@ -3,6 +3,7 @@ package wasm
 import (
 	"context"
 	"errors"
+	"github.com/evhost/evhost/host/outcome"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -131,30 +132,19 @@ func (o *PluginOptions) setDefaults(r *Runtime) {
 	o.Logger = o.Logger.With(slog.String("plugin", o.Name))
 }
 
-// Status is the outcome of a call (ABI v1, section 5).
-type Status int
+// Status is the outcome of a call (ABI v1, section 5): the one enum the
+// dispatcher acts on too.
+type Status = outcome.Status
 
 // Statuses of a call.
 const (
 	// Done: acknowledge; the emitted events are published.
-	Done Status = 0
+	Done = outcome.Done
 	// Retry: failed; retry later with backoff, then dead-letter.
-	Retry Status = 1
+	Retry = outcome.Retry
 	// Reject: failed; dead-letter now.
-	Reject Status = 2
+	Reject = outcome.Reject
 )
-
-func (s Status) String() string {
-	switch s {
-	case Done:
-		return "done"
-	case Retry:
-		return "retry"
-	case Reject:
-		return "reject"
-	}
-	return "unknown"
-}
 
 // Result is the outcome of one call.
 type Result struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/evhost/evhost/host/bus"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -11,32 +12,11 @@ import (
 	"github.com/evhost/evhost/host/event"
 )
 
-// Range selects recorded events of the event stream, the audit log: those
-// whose types the patterns select, from a sequence or a time to a sequence
-// or a time, both ends included.
-type Range struct {
-	// Patterns select the event types (at least one): exact types and
-	// NATS-style patterns, as a subscription's.
-	Patterns []string
-	// FromSeq and FromTime are where the range starts; when both are
-	// zero it starts at the first event the stream still holds. Set at
-	// most one.
-	FromSeq  uint64
-	FromTime time.Time
-	// ToSeq and ToTime are where it ends; when both are zero it ends with
-	// the last event stored when Read began. Set at most one.
-	ToSeq  uint64
-	ToTime time.Time
-}
+// Range selects recorded events (bus.Range).
+type Range = bus.Range
 
-// Recorded is one event read from the event stream.
-type Recorded struct {
-	// Seq is the event's sequence in the stream (its PubAck.Seq).
-	Seq uint64
-	// Time is when the stream stored it.
-	Time  time.Time
-	Event *event.Event
-}
+// Recorded is one event read back (bus.Recorded).
+type Recorded = bus.Recorded
 
 // Read calls fn with each event of r, in stream order, until the range
 // ends, fn returns an error (which Read returns), or ctx is done. Events

@@ -1,4 +1,4 @@
-package host
+package httpcap
 
 import (
 	"errors"
@@ -12,7 +12,7 @@ import (
 // IP spelling ignored), by port when one is given (the scheme's default
 // otherwise), and "*.domain" by subdomain only.
 func TestAllowedHostsMatch(t *testing.T) {
-	c := &httpCap{plugin: "p"}
+	c := &Cap{plugin: "p"}
 	for _, s := range []string{"api.example.com", "hooks.example.com:8443", "*.svc.example.com", "10.0.0.1:80", "[::1]:8080", "*.any.example.com:443"} {
 		r, err := parseHostRule(s)
 		if err != nil {

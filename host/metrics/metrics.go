@@ -1,4 +1,17 @@
-package host
+// Package metrics owns evhost's Prometheus metrics: what was ingested,
+// published, handled, failed and dead-lettered, handler latency, reloads,
+// webhook attempts, and, read at scrape time, the plugins' pools and the
+// bus's pending counts. It is attached to the daemon as a dispatch
+// observer (Handled), a publisher middleware (Publisher) and a few
+// counting calls (RefusedRequest, Reload, Webhook), and serves /metrics
+// (Routes). The status page reads its counts through Counts and Totals,
+// never by reading Prometheus back.
+//
+// It imports host/api, host/bus, host/dispatch, host/event and
+// host/httpapi; it must not import host/config, the wasm runtime or a bus
+// implementation: the daemon hands it functions that read the pools and
+// the bus.
+package metrics
 
 import (
 	"context"
@@ -12,18 +25,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	oteltrace "go.opentelemetry.io/otel/trace"
 
+	"github.com/evhost/evhost/host/api"
 	"github.com/evhost/evhost/host/bus"
 	"github.com/evhost/evhost/host/dispatch"
 	"github.com/evhost/evhost/host/event"
 	"github.com/evhost/evhost/host/httpapi"
-	"github.com/evhost/evhost/host/telemetry"
-	"github.com/evhost/evhost/host/wasm"
-	"github.com/evhost/evhost/host/webhook"
 )
 
-// Why a registry per Host, not prometheus.DefaultRegisterer? Several hosts
+// Why a registry per Metrics, not prometheus.DefaultRegisterer? Several hosts
 // live in one process (tests, an embedding program); with the global
 // registry the second would fail to register the same names.
 //
@@ -45,9 +55,24 @@ const MaxTypeLabels = 256
 // OtherType is the type label of the events of types past MaxTypeLabels.
 const OtherType = "_other"
 
-// metrics are a host's Prometheus metrics.
-type metrics struct {
-	reg *prometheus.Registry
+// Options are what the metrics read at scrape time. Either may be nil.
+type Options struct {
+	// Plugins returns the pool counters of each plugin's serving version.
+	Plugins func() map[string]api.PluginStats
+	// Pending returns the bus's estimate of the events each subscription
+	// holds unsettled; nil when the bus does not tell.
+	Pending func() map[string]int64
+}
+
+// Metrics are a daemon's Prometheus metrics. They are safe for concurrent
+// use.
+type Metrics struct {
+	reg  *prometheus.Registry
+	opts Options
+
+	// nIngested and nPublished mirror the accepted ingested and the
+	// published counts, summed over labels, for Totals.
+	nIngested, nPublished atomic.Uint64
 
 	ingested  *prometheus.CounterVec // source, result
 	published *prometheus.CounterVec // origin
@@ -78,6 +103,8 @@ type routeMetrics struct {
 	handled, failed, rejected, dead prometheus.Counter
 	latency                         prometheus.Observer
 	maxAttempts                     atomic.Int64
+	// Mirrors of handled, failed and dead, for Counts.
+	nHandled, nFailed, nDead atomic.Uint64
 }
 
 // typeMetrics are the label children of one event type.
@@ -85,13 +112,14 @@ type typeMetrics struct {
 	ingested, published, handled, failed, dead prometheus.Counter
 }
 
-// newMetrics makes the metrics of h and registers them, with the Go and
-// process collectors and the collectors of plugin pools and bus lag, in a
-// new registry.
-func newMetrics(h *Host) *metrics {
+// New makes the metrics and registers them, with the Go and process
+// collectors and the collectors of plugin pools and bus lag, in a new
+// registry.
+func New(opts Options) *Metrics {
 	sub := []string{"subscription"}
-	m := &metrics{
-		reg: prometheus.NewRegistry(),
+	m := &Metrics{
+		reg:  prometheus.NewRegistry(),
+		opts: opts,
 		ingested: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "evhost_events_ingested_total",
 			Help: "Events offered to the host through HTTP or the Go API, by source (http, go) and result (accepted, duplicate, or the reason of a refusal: invalid, backpressure, unavailable, closed, error; and for HTTP requests refused before their events were read, one per request: malformed, unauthorized, too_large, not_ready).",
@@ -141,19 +169,29 @@ func newMetrics(h *Host) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.ingested, m.published, m.handled, m.failed, m.rejected, m.dead, m.latency, m.reloads, m.webhooks, m.byType,
-		pluginCollector{h},
+		pluginCollector{m},
 	)
 	return m
 }
 
-// handler serves the metrics in the Prometheus exposition formats.
-func (m *metrics) handler() http.Handler {
+// Handler serves the metrics in the Prometheus exposition formats.
+func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
+// Routes implements httpapi.Routes: GET /metrics, without the token (its
+// series hold no event data).
+func (m *Metrics) Routes() []httpapi.Route {
+	return []httpapi.Route{{Pattern: "GET /metrics", Handler: m.Handler(), Public: true}}
+}
+
+// Registry is the registry the metrics are in, for a program that adds
+// its own collectors or gathers them itself.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
 // route returns the label children of the subscription name, making them
 // on first use.
-func (m *metrics) route(name string) *routeMetrics {
+func (m *Metrics) route(name string) *routeMetrics {
 	if rm := (*m.routes.Load())[name]; rm != nil {
 		return rm
 	}
@@ -182,7 +220,7 @@ func (m *metrics) route(name string) *routeMetrics {
 
 // typ returns the label children of the event type t (of OtherType past
 // MaxTypeLabels types), making them on first use.
-func (m *metrics) typ(t string) *typeMetrics {
+func (m *Metrics) typ(t string) *typeMetrics {
 	cur := *m.types.Load()
 	if tm := cur[t]; tm != nil {
 		return tm
@@ -221,9 +259,9 @@ func (m *metrics) typ(t string) *typeMetrics {
 	return tm
 }
 
-// applied resolves the label children of the routes about to be applied,
+// Applied resolves the label children of the routes about to be applied,
 // and keeps their max attempts (to tell a last failed attempt).
-func (m *metrics) applied(routes []dispatch.Route) {
+func (m *Metrics) Applied(routes []dispatch.Route) {
 	for i := range routes {
 		r := &routes[i]
 		n := int64(r.MaxAttempts)
@@ -236,16 +274,18 @@ func (m *metrics) applied(routes []dispatch.Route) {
 
 // Handled counts one handled delivery; it allocates nothing once the
 // route's children exist.
-func (m *metrics) Handled(route string, ev *event.Event, attempt int, out dispatch.Outcome, took time.Duration) {
+func (m *Metrics) Handled(route string, ev *event.Event, attempt int, out dispatch.Outcome, took time.Duration) {
 	rm := m.route(route)
 	tm := m.typ(ev.Type)
 	rm.latency.Observe(took.Seconds())
 	switch out.Status {
 	case dispatch.Done:
 		rm.handled.Inc()
+		rm.nHandled.Add(1)
 		tm.handled.Inc()
 		if len(out.Emits) > 0 {
 			m.emitted.Add(float64(len(out.Emits)))
+			m.nPublished.Add(uint64(len(out.Emits)))
 			for _, e := range out.Emits {
 				m.typ(e.Type).published.Inc()
 			}
@@ -253,12 +293,15 @@ func (m *metrics) Handled(route string, ev *event.Event, attempt int, out dispat
 	case dispatch.Reject:
 		rm.rejected.Inc()
 		rm.dead.Inc()
+		rm.nDead.Add(1)
 		tm.dead.Inc()
 	default:
 		rm.failed.Inc()
+		rm.nFailed.Add(1)
 		tm.failed.Inc()
 		if int64(attempt) >= rm.maxAttempts.Load() {
 			rm.dead.Inc()
+			rm.nDead.Add(1)
 			tm.dead.Inc()
 		}
 	}
@@ -267,7 +310,7 @@ func (m *metrics) Handled(route string, ev *event.Event, attempt int, out dispat
 // ingest counts the outcome of publishing events from source: acks
 // accepted (or duplicates), also by type, and, when err is not nil, the
 // event at len(acks) refused; the events after it were not offered.
-func (m *metrics) ingest(source string, events []*event.Event, acks []bus.PubAck, err error) {
+func (m *Metrics) ingest(source string, events []*event.Event, acks []bus.PubAck, err error) {
 	var acc, dup int
 	for i, a := range acks {
 		if a.Duplicate {
@@ -282,6 +325,8 @@ func (m *metrics) ingest(source string, events []*event.Event, acks []bus.PubAck
 	if acc > 0 {
 		m.ingested.WithLabelValues(source, "accepted").Add(float64(acc))
 		m.published.WithLabelValues("ingest").Add(float64(acc))
+		m.nIngested.Add(uint64(acc))
+		m.nPublished.Add(uint64(acc))
 	}
 	if dup > 0 {
 		m.ingested.WithLabelValues(source, "duplicate").Add(float64(dup))
@@ -291,9 +336,9 @@ func (m *metrics) ingest(source string, events []*event.Event, acks []bus.PubAck
 	}
 }
 
-// refusedRequest counts an HTTP ingest request that httpapi refused before
+// RefusedRequest counts an HTTP ingest request that httpapi refused before
 // publishing, by its status (one per request: its events were not read).
-func (m *metrics) refusedRequest(status int) {
+func (m *Metrics) RefusedRequest(status int) {
 	result := "error"
 	switch status {
 	case http.StatusBadRequest, http.StatusUnsupportedMediaType:
@@ -309,7 +354,7 @@ func (m *metrics) refusedRequest(status int) {
 }
 
 // ingestOne counts the outcome of publishing ev from source.
-func (m *metrics) ingestOne(source string, ev *event.Event, ack bus.PubAck, err error) {
+func (m *Metrics) ingestOne(source string, ev *event.Event, ack bus.PubAck, err error) {
 	switch {
 	case err != nil:
 		m.ingested.WithLabelValues(source, refusal(err)).Inc()
@@ -318,6 +363,8 @@ func (m *metrics) ingestOne(source string, ev *event.Event, ack bus.PubAck, err 
 	default:
 		m.ingested.WithLabelValues(source, "accepted").Inc()
 		m.published.WithLabelValues("ingest").Inc()
+		m.nIngested.Add(1)
+		m.nPublished.Add(1)
 		m.typ(ev.Type).ingested.Inc()
 	}
 }
@@ -337,9 +384,9 @@ func refusal(err error) string {
 	return "error"
 }
 
-// reload counts a reload of kind (plugin, config, release) that was done, or
+// Reload counts a reload of kind (plugin, config, release) that was done, or
 // refused when err is not nil.
-func (m *metrics) reload(kind string, err error) {
+func (m *Metrics) Reload(kind string, err error) {
 	result := "done"
 	if err != nil {
 		result = "refused"
@@ -347,44 +394,53 @@ func (m *metrics) reload(kind string, err error) {
 	m.reloads.WithLabelValues(kind, result).Inc()
 }
 
-// webhook counts one webhook delivery attempt.
-func (m *metrics) webhook(a webhook.Attempt) {
+// Webhook counts one attempt of the webhook endpoint, answered with
+// httpStatus (0: no answer).
+func (m *Metrics) Webhook(endpoint string, httpStatus int) {
 	status := "none"
-	if a.HTTPStatus != 0 {
-		status = strconv.Itoa(a.HTTPStatus)
+	if httpStatus != 0 {
+		status = strconv.Itoa(httpStatus)
 	}
-	m.webhooks.WithLabelValues(a.Endpoint, status).Inc()
+	m.webhooks.WithLabelValues(endpoint, status).Inc()
 }
 
-// countingPublisher counts what HTTP ingest publishes.
-// It also starts each event's publish span (or, with tracing off, hands
-// the request's traceparent header to events that have none).
-type countingPublisher struct {
-	pub    httpapi.Publisher
-	m      *metrics
-	tracer *telemetry.Tracer
+// Counts returns the deliveries handled, the attempts failed and the
+// events dead-lettered of the subscription name since the metrics were
+// made (making its label children, as a first delivery would).
+func (m *Metrics) Counts(name string) (handled, failed, deadLettered uint64) {
+	rm := m.route(name)
+	return rm.nHandled.Load(), rm.nFailed.Load(), rm.nDead.Load()
 }
 
-// PublishBatch implements httpapi.Publisher.
-func (c countingPublisher) PublishBatch(ctx context.Context, events []*event.Event) ([]bus.PubAck, error) {
-	var spans []oteltrace.Span
-	if c.tracer != nil {
-		spans = make([]oteltrace.Span, len(events))
-	}
-	for i, ev := range events {
-		if sp := c.tracer.Publish(ctx, "http", ev); sp != nil {
-			spans[i] = sp
-		}
-	}
-	acks, err := c.pub.PublishBatch(ctx, events)
-	for i, sp := range spans {
-		var perr error
-		if i >= len(acks) { // not stored
-			perr = err
-		}
-		telemetry.End(sp, perr)
-	}
-	c.m.ingest("http", events, acks, err)
+// Totals returns the events accepted from producers, and the events
+// published (ingested and emitted), since the metrics were made.
+func (m *Metrics) Totals() (ingested, published uint64) {
+	return m.nIngested.Load(), m.nPublished.Load()
+}
+
+// Publisher returns next counting what it publishes from source ("http",
+// "go"): events accepted, duplicates and refusals, also by type.
+func (m *Metrics) Publisher(source string, next bus.Publisher) bus.Publisher {
+	return &publisher{m: m, source: source, next: next}
+}
+
+type publisher struct {
+	m      *Metrics
+	source string
+	next   bus.Publisher
+}
+
+// Publish implements bus.Publisher.
+func (p *publisher) Publish(ctx context.Context, ev *event.Event) (bus.PubAck, error) {
+	ack, err := p.next.Publish(ctx, ev)
+	p.m.ingestOne(p.source, ev, ack, err)
+	return ack, err
+}
+
+// PublishBatch implements bus.Publisher.
+func (p *publisher) PublishBatch(ctx context.Context, events []*event.Event) ([]bus.PubAck, error) {
+	acks, err := p.next.PublishBatch(ctx, events)
+	p.m.ingest(p.source, events, acks, err)
 	return acks, err
 }
 
@@ -407,13 +463,7 @@ var (
 
 // pluginCollector reads the plugins' pool statistics, and the bus's
 // per-subscription lag when the bus reports it, at scrape time.
-type pluginCollector struct{ h *Host }
-
-// pendingCounter is implemented by a bus that can tell how many events
-// each subscription holds unsettled, without asking a server.
-type pendingCounter interface {
-	Pending() map[string]int64
-}
+type pluginCollector struct{ m *Metrics }
 
 // Describe implements prometheus.Collector.
 func (c pluginCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -424,26 +474,22 @@ func (c pluginCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c pluginCollector) Collect(ch chan<- prometheus.Metric) {
-	h := c.h
-	h.mu.Lock()
-	stats := make(map[string]wasm.Stats, len(h.plugins))
-	for name, ph := range h.plugins {
-		if v := ph.cur.Load(); v != nil {
-			stats[name] = v.Stats()
+	o := c.m.opts
+	if o.Plugins != nil {
+		for name, s := range o.Plugins() {
+			ch <- prometheus.MustNewConstMetric(descInstances, prometheus.GaugeValue, float64(s.Instances), name)
+			ch <- prometheus.MustNewConstMetric(descIdle, prometheus.GaugeValue, float64(s.Idle), name)
+			ch <- prometheus.MustNewConstMetric(descInstantiations, prometheus.CounterValue, float64(s.Instantiations), name)
+			ch <- prometheus.MustNewConstMetric(descDiscards, prometheus.CounterValue, float64(s.Discards), name)
+			ch <- prometheus.MustNewConstMetric(descRecycles, prometheus.CounterValue, float64(s.Recycles), name)
+			ch <- prometheus.MustNewConstMetric(descCalls, prometheus.CounterValue, float64(s.Calls), name)
 		}
 	}
-	h.mu.Unlock()
-	for name, s := range stats {
-		ch <- prometheus.MustNewConstMetric(descInstances, prometheus.GaugeValue, float64(s.Instances), name)
-		ch <- prometheus.MustNewConstMetric(descIdle, prometheus.GaugeValue, float64(s.Idle), name)
-		ch <- prometheus.MustNewConstMetric(descInstantiations, prometheus.CounterValue, float64(s.Instantiations), name)
-		ch <- prometheus.MustNewConstMetric(descDiscards, prometheus.CounterValue, float64(s.Discards), name)
-		ch <- prometheus.MustNewConstMetric(descRecycles, prometheus.CounterValue, float64(s.Recycles), name)
-		ch <- prometheus.MustNewConstMetric(descCalls, prometheus.CounterValue, float64(s.Calls), name)
-	}
-	if pc, ok := h.bus.(pendingCounter); ok {
-		for name, n := range pc.Pending() {
-			ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, float64(n), name)
+	if o.Pending != nil {
+		if pending := o.Pending(); pending != nil {
+			for name, n := range pending {
+				ch <- prometheus.MustNewConstMetric(descLag, prometheus.GaugeValue, float64(n), name)
+			}
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package host
+package metrics
 
 import (
 	"fmt"
@@ -11,20 +11,19 @@ import (
 	"github.com/evhost/evhost/host/bus/natsbus"
 	"github.com/evhost/evhost/host/dispatch"
 	"github.com/evhost/evhost/host/event"
-	"github.com/evhost/evhost/host/webhook"
 )
 
 // Both buses report their lag to the metrics.
 var (
-	_ pendingCounter = (*membus.Bus)(nil)
-	_ pendingCounter = (*natsbus.Bus)(nil)
+	_ interface{ Pending() map[string]int64 } = (*membus.Bus)(nil)
+	_ interface{ Pending() map[string]int64 } = (*natsbus.Bus)(nil)
 )
 
 // The metrics' part of the observer allocates nothing per event once its
 // route is known, whatever the outcome.
 func TestMetricsObserverDoesNotAllocate(t *testing.T) {
-	m := newMetrics(&Host{})
-	m.applied([]dispatch.Route{{Name: "orders", MaxAttempts: 3}})
+	m := New(Options{})
+	m.Applied([]dispatch.Route{{Name: "orders", MaxAttempts: 3}})
 	ev := &event.Event{ID: "1", Source: "test", Type: "order.created"}
 	emits := []*event.Event{ev}
 	outs := []dispatch.Outcome{
@@ -43,8 +42,8 @@ func TestMetricsObserverDoesNotAllocate(t *testing.T) {
 
 // A retry counts as dead-lettered on the route's last attempt only.
 func TestMetricsDeadLetterOnLastAttempt(t *testing.T) {
-	m := newMetrics(&Host{})
-	m.applied([]dispatch.Route{{Name: "a", MaxAttempts: 3}})
+	m := New(Options{})
+	m.Applied([]dispatch.Route{{Name: "a", MaxAttempts: 3}})
 	ev := &event.Event{ID: "1", Source: "test", Type: "t"}
 	for attempt := 1; attempt <= 3; attempt++ {
 		m.Handled("a", ev, attempt, dispatch.Outcome{Status: dispatch.Retry}, time.Millisecond)
@@ -61,8 +60,8 @@ func TestMetricsDeadLetterOnLastAttempt(t *testing.T) {
 // MaxTypeLabels types have their own, the later ones count as OtherType,
 // so that a client sending random types cannot grow the registry.
 func TestMetricsTypeLabelsAreCapped(t *testing.T) {
-	m := newMetrics(&Host{})
-	m.applied([]dispatch.Route{{Name: "a", MaxAttempts: 2}})
+	m := New(Options{})
+	m.Applied([]dispatch.Route{{Name: "a", MaxAttempts: 2}})
 	for i := range MaxTypeLabels + 50 {
 		ev := &event.Event{ID: "1", Source: "test", Type: fmt.Sprintf("type.%d", i)}
 		m.Handled("a", ev, 1, dispatch.Outcome{Status: dispatch.Done}, time.Millisecond)
@@ -88,11 +87,11 @@ func TestMetricsTypeLabelsAreCapped(t *testing.T) {
 // Webhook attempts are counted per endpoint and status, "none" when the
 // endpoint did not answer.
 func TestMetricsWebhookAttempts(t *testing.T) {
-	m := newMetrics(&Host{})
-	m.webhook(webhook.Attempt{Endpoint: "crm", HTTPStatus: 200})
-	m.webhook(webhook.Attempt{Endpoint: "crm", HTTPStatus: 503})
-	m.webhook(webhook.Attempt{Endpoint: "crm", HTTPStatus: 503})
-	m.webhook(webhook.Attempt{Endpoint: "crm"})
+	m := New(Options{})
+	m.Webhook("crm", 200)
+	m.Webhook("crm", 503)
+	m.Webhook("crm", 503)
+	m.Webhook("crm", 0)
 	for status, want := range map[string]float64{"200": 1, "503": 2, "none": 1} {
 		if got := testutil.ToFloat64(m.webhooks.WithLabelValues("crm", status)); got != want {
 			t.Errorf("status %s: %v, want %v", status, got, want)
@@ -103,8 +102,8 @@ func TestMetricsWebhookAttempts(t *testing.T) {
 // BenchmarkMetricsObserver measures the metrics' part of the observer on
 // a known route.
 func BenchmarkMetricsObserver(b *testing.B) {
-	m := newMetrics(&Host{})
-	m.applied([]dispatch.Route{{Name: "orders"}})
+	m := New(Options{})
+	m.Applied([]dispatch.Route{{Name: "orders"}})
 	ev := &event.Event{ID: "1", Source: "test", Type: "order.created"}
 	out := dispatch.Outcome{Status: dispatch.Done}
 	b.ReportAllocs()

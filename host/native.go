@@ -4,41 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/evhost/evhost/host/dispatch"
 	"github.com/evhost/evhost/host/event"
-	"github.com/evhost/evhost/host/wasm"
 )
-
-// pluginHandler serves a plugin's subscription with whichever version of
-// the plugin is current when a call starts. A reload stores a new version
-// and closes the old one; a call that raced the swap and found the old
-// version closed runs again on the new one, so a swap never fails an event.
-type pluginHandler struct {
-	name     string
-	cur      atomic.Pointer[wasm.Plugin]
-	refusals refusals
-	srcHash  string // content hash of the source the current version came from (guarded by Host.mu)
-}
-
-var _ dispatch.Handler = (*pluginHandler)(nil)
-
-// Handle implements dispatch.Handler.
-func (p *pluginHandler) Handle(ctx context.Context, ev *event.Event, attempt int) dispatch.Outcome {
-	for {
-		v := p.cur.Load()
-		res := v.CallAttempt(ctx, ev, attempt)
-		if errors.Is(res.Err, wasm.ErrClosed) && p.cur.Load() != v {
-			continue
-		}
-		return dispatch.Outcome{Status: dispatch.Status(res.Status), Reason: res.Reason, Emits: res.Emits}
-	}
-}
-
-// swap makes v the current version and returns the previous one.
-func (p *pluginHandler) swap(v *wasm.Plugin) *wasm.Plugin { return p.cur.Swap(v) }
 
 // NativeFunc is a handler written in Go. It may call emit to publish
 // follow-up events (published only if it returns nil). Its error decides

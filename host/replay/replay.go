@@ -1,4 +1,13 @@
-package host
+// Package replay runs a subscription's plugin again over events read back
+// from the journal: a replay, whose emits are published (deduplicated by
+// their deterministic ids) unless told not to, or a shadow replay of a
+// candidate module, which publishes nothing and compares the candidate's
+// emits with what the live version emitted, from the run records. It also
+// offers POST /v1/admin/replay.
+//
+// It reads the journal through bus.Journal and the live plugins through
+// host/registry; it must not import host/config or a bus implementation.
+package replay
 
 import (
 	"bytes"
@@ -10,15 +19,17 @@ import (
 	"reflect"
 	"time"
 
-	"github.com/evhost/evhost/host/bus/natsbus"
+	"github.com/evhost/evhost/host/api"
+	"github.com/evhost/evhost/host/bus"
 	"github.com/evhost/evhost/host/event"
 	"github.com/evhost/evhost/host/kv"
+	"github.com/evhost/evhost/host/registry"
 	"github.com/evhost/evhost/host/runlog"
 	"github.com/evhost/evhost/host/wasm"
 )
 
-// ReplayOptions select the recorded events a replay runs and how.
-type ReplayOptions struct {
+// Options select the recorded events a replay runs and how.
+type Options struct {
 	// Subscription is the plugin whose subscription is replayed: its
 	// patterns select the events.
 	Subscription string
@@ -47,92 +58,50 @@ type ReplayOptions struct {
 	MaxItems int
 }
 
-// ReplayReport is the outcome of a replay.
-type ReplayReport struct {
-	Subscription string `json:"subscription"`
-	Shadow       bool   `json:"shadow"`
-	// Version is the sha256 of the module that ran: the live version, or
-	// the candidate.
-	Version string `json:"version"`
-	// Emit is true when emits were published.
-	Emit     bool   `json:"emit"`
-	FirstSeq uint64 `json:"first_seq,omitempty"`
-	LastSeq  uint64 `json:"last_seq,omitempty"`
-	// Events is the number of events replayed; Done, Retry and Rejected
-	// count their outcomes (a replayed event is run once: a failure is
-	// reported, not retried or dead-lettered).
-	Events   int `json:"events"`
-	Done     int `json:"done"`
-	Retry    int `json:"retry"`
-	Rejected int `json:"rejected"`
-	// Emitted counts the events the handler emitted; Published those the
-	// bus accepted as new and Duplicates those it dropped as repeats of
-	// events published before (replay only).
-	Emitted    int `json:"emitted"`
-	Published  int `json:"published"`
-	Duplicates int `json:"duplicates"`
-	// Same, Different and Unrecorded count the events of a shadow replay
-	// whose candidate emits equal the live version's, differ from them,
-	// or have no record of a successful live run to compare with.
-	Same       int `json:"same"`
-	Different  int `json:"different"`
-	Unrecorded int `json:"unrecorded"`
-	// Failures lists failed runs and Diffs differences, up to MaxItems.
-	Failures []ReplayFailure `json:"failures,omitempty"`
-	Diffs    []ShadowDiff    `json:"diffs,omitempty"`
-	Took     time.Duration   `json:"took_ns"`
-}
-
-// ReplayFailure is a replayed event whose run did not succeed.
-type ReplayFailure struct {
-	Seq     uint64 `json:"seq"`
-	EventID string `json:"event_id"`
-	Status  string `json:"status"`
-	Reason  string `json:"reason"`
-}
-
-// ShadowDiff is an event for which the candidate's emits differ from the
-// live version's.
-type ShadowDiff struct {
-	Seq       uint64 `json:"seq"`
-	EventID   string `json:"event_id"`
-	EventType string `json:"event_type"`
-	// Differences says what differs, one line each.
-	Differences []string `json:"differences"`
-	// Live and Candidate are the two lists of emits.
-	Live      []json.RawMessage `json:"live"`
-	Candidate []json.RawMessage `json:"candidate"`
-}
-
 // ErrNoJournal is returned by Replay when the broker keeps no journal (the
 // memory broker).
-var ErrNoJournal = errors.New("host: replay needs a broker with a journal (kind embedded or nats); the memory broker keeps none")
+var ErrNoJournal = errors.New("replay: replay needs a broker with a journal (kind embedded or nats); the memory broker keeps none")
+
+// Replayer replays subscriptions of the plugins of a registry.
+type Replayer struct {
+	// Journal reads the recorded events; nil (the memory broker) makes
+	// every replay ErrNoJournal.
+	Journal bus.Journal
+	// Publisher publishes a replay's emits.
+	Publisher bus.Publisher
+	// Registry has the live plugins and loads a shadow candidate.
+	Registry *registry.Registry
+	// Runs are the run records (a shadow replay compares with them);
+	// Recorder records the replay's runs, with kind "replay".
+	Runs     runlog.Store
+	Recorder *runlog.Recorder
+	Logger   *slog.Logger
+}
 
 // Replay runs the subscription's handler again over recorded events, one
 // at a time in stream order. Its emits are published unless
 // opts.NoEmit; with opts.Candidate it is a shadow replay, which publishes
 // nothing. Runs of a replay are recorded with kind "replay".
-func (h *Host) Replay(ctx context.Context, opts ReplayOptions) (*ReplayReport, error) {
+func (rp *Replayer) Replay(ctx context.Context, opts Options) (*api.ReplayReport, error) {
 	start := time.Now()
-	if h.nbus == nil {
+	if rp.Journal == nil {
 		return nil, ErrNoJournal
 	}
-	h.mu.Lock()
-	p := h.cfg.Plugin(opts.Subscription)
-	ph := h.plugins[opts.Subscription]
-	h.mu.Unlock()
-	if p == nil || ph == nil {
-		return nil, fmt.Errorf("host: replay: no running plugin %q", opts.Subscription)
+	snap := rp.Registry.Snapshot()
+	p, ok := snap.Spec(opts.Subscription)
+	ph := snap.Plugin(opts.Subscription)
+	if !ok || ph == nil {
+		return nil, fmt.Errorf("replay: no running plugin %q", opts.Subscription)
 	}
 	if opts.MaxItems <= 0 {
 		opts.MaxItems = 100
 	}
-	rep := &ReplayReport{Subscription: p.Name, Shadow: opts.Candidate != nil, Emit: opts.Candidate == nil && !opts.NoEmit}
-	log := h.log.With(slog.String("plugin", p.Name))
+	rep := &api.ReplayReport{Subscription: p.Name, Shadow: opts.Candidate != nil, Emit: opts.Candidate == nil && !opts.NoEmit}
+	log := rp.Logger.With(slog.String("plugin", p.Name))
 
 	var candidate *wasm.Plugin
 	if opts.Candidate != nil {
-		po, err := h.pluginOptions(p)
+		po, err := p.PluginOptions()
 		if err != nil {
 			return nil, err
 		}
@@ -142,34 +111,34 @@ func (h *Host) Replay(ctx context.Context, opts ReplayOptions) (*ReplayReport, e
 		}
 		po.Logger = log.With(slog.String("shadow", "candidate"))
 		po.MinInstances, po.MaxInstances = 1, 1
-		candidate, err = h.rt.Load(ctx, opts.Candidate, po)
+		candidate, err = rp.Registry.Loader().Runtime().Load(ctx, opts.Candidate, po)
 		if err != nil {
-			return nil, fmt.Errorf("host: shadow replay: the candidate is refused: %w", err)
+			return nil, fmt.Errorf("replay: shadow replay: the candidate is refused: %w", err)
 		}
 		defer candidate.Close()
 		rep.Version = candidate.Hash()
 	} else {
-		rep.Version = ph.cur.Load().Hash()
+		rep.Version = ph.Current().Hash()
 	}
 	log.Info("replay started", slog.Bool("shadow", rep.Shadow), slog.Bool("emit", rep.Emit),
 		slog.Uint64("from_seq", opts.FromSeq), slog.Time("from_time", opts.FromTime),
 		slog.Uint64("to_seq", opts.ToSeq), slog.Time("to_time", opts.ToTime))
 
-	r := natsbus.Range{Patterns: p.Events, FromSeq: opts.FromSeq, FromTime: opts.FromTime, ToSeq: opts.ToSeq, ToTime: opts.ToTime}
-	err := h.nbus.Read(ctx, r, func(rec natsbus.Recorded) error {
+	r := bus.Range{Patterns: p.Route.Patterns, FromSeq: opts.FromSeq, FromTime: opts.FromTime, ToSeq: opts.ToSeq, ToTime: opts.ToTime}
+	err := rp.Journal.Read(ctx, r, func(rec bus.Recorded) error {
 		if rep.FirstSeq == 0 {
 			rep.FirstSeq = rec.Seq
 		}
 		rep.LastSeq = rec.Seq
 		rep.Events++
 		if candidate != nil {
-			return h.shadowOne(ctx, candidate, p.Name, rec, rep, opts.MaxItems)
+			return rp.shadowOne(ctx, candidate, p.Name, rec, rep, opts.MaxItems)
 		}
-		return h.replayOne(ctx, ph, rec, rep, opts)
+		return rp.replayOne(ctx, ph, rec, rep, opts)
 	})
 	rep.Took = time.Since(start)
 	if err != nil {
-		return rep, fmt.Errorf("host: replay of %q stopped after %d events: %w", p.Name, rep.Events, err)
+		return rep, fmt.Errorf("replay: replay of %q stopped after %d events: %w", p.Name, rep.Events, err)
 	}
 	log.Info("replay finished", slog.Int("events", rep.Events), slog.Int("done", rep.Done),
 		slog.Int("failed", rep.Retry+rep.Rejected), slog.Int("published", rep.Published),
@@ -178,24 +147,24 @@ func (h *Host) Replay(ctx context.Context, opts ReplayOptions) (*ReplayReport, e
 }
 
 // replayOne runs the live version on one recorded event.
-func (h *Host) replayOne(ctx context.Context, ph *pluginHandler, rec natsbus.Recorded, rep *ReplayReport, opts ReplayOptions) error {
+func (rp *Replayer) replayOne(ctx context.Context, ph *registry.Plugin, rec bus.Recorded, rep *api.ReplayReport, opts Options) error {
 	t0 := time.Now()
 	out := ph.Handle(ctx, rec.Event, 1)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	status := statusName(wasm.Status(out.Status))
+	status := out.Status.String()
 	rec2 := &runlog.Record{
-		Kind: runlog.KindReplay, Subscription: ph.name, Plugin: ph.name, Version: ph.cur.Load().Hash(),
+		Kind: runlog.KindReplay, Subscription: ph.Name(), Plugin: ph.Name(), Version: ph.Current().Hash(),
 		EventID: rec.Event.ID, EventSource: rec.Event.Source, EventType: rec.Event.Type, EventSeq: rec.Seq,
 		EventTime: rec.Event.Time, Attempt: 1, Status: status, Reason: out.Reason, Start: t0, Duration: time.Since(t0), Emits: out.Emits,
 	}
-	if !rep.count(status) {
-		rep.fail(rec, status, out.Reason, opts.MaxItems)
+	if !count(rep, status) {
+		fail(rep, rec, status, out.Reason, opts.MaxItems)
 	} else {
 		rep.Emitted += len(out.Emits)
 		if !opts.NoEmit && len(out.Emits) > 0 {
-			acks, err := h.bus.PublishBatch(ctx, out.Emits)
+			acks, err := rp.Publisher.PublishBatch(ctx, out.Emits)
 			for _, a := range acks {
 				if a.Duplicate {
 					rep.Duplicates++
@@ -208,23 +177,25 @@ func (h *Host) replayOne(ctx context.Context, ph *pluginHandler, rec natsbus.Rec
 			}
 		}
 	}
-	h.recorder.Add(rec2)
+	if rp.Recorder != nil {
+		rp.Recorder.Add(rec2)
+	}
 	return nil
 }
 
 // shadowOne runs the candidate on one recorded event and compares its
 // emits with the live version's last successful run of the event.
-func (h *Host) shadowOne(ctx context.Context, candidate *wasm.Plugin, sub string, rec natsbus.Recorded, rep *ReplayReport, maxItems int) error {
+func (rp *Replayer) shadowOne(ctx context.Context, candidate *wasm.Plugin, sub string, rec bus.Recorded, rep *api.ReplayReport, maxItems int) error {
 	res := candidate.Call(ctx, rec.Event)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	status := statusName(res.Status)
-	if !rep.count(status) {
-		rep.fail(rec, status, res.Reason, maxItems)
+	status := res.Status.String()
+	if !count(rep, status) {
+		fail(rep, rec, status, res.Reason, maxItems)
 	}
 	rep.Emitted += len(res.Emits)
-	live, ok, err := h.liveEmits(ctx, sub, rec.Event.ID)
+	live, ok, err := rp.liveEmits(ctx, sub, rec.Event.ID)
 	if err != nil {
 		return err
 	}
@@ -246,7 +217,7 @@ func (h *Host) shadowOne(ctx context.Context, candidate *wasm.Plugin, sub string
 	}
 	rep.Different++
 	if len(rep.Diffs) < maxItems {
-		rep.Diffs = append(rep.Diffs, ShadowDiff{
+		rep.Diffs = append(rep.Diffs, api.ShadowDiff{
 			Seq: rec.Seq, EventID: rec.Event.ID, EventType: rec.Event.Type,
 			Differences: diffs, Live: rawEvents(live), Candidate: rawEvents(cand),
 		})
@@ -256,8 +227,8 @@ func (h *Host) shadowOne(ctx context.Context, candidate *wasm.Plugin, sub string
 
 // liveEmits returns the emits of the last successful delivery of the event
 // to sub, from the run records.
-func (h *Host) liveEmits(ctx context.Context, sub, eventID string) ([]*event.Event, bool, error) {
-	recs, err := h.runStore.ByEvent(ctx, eventID)
+func (rp *Replayer) liveEmits(ctx context.Context, sub, eventID string) ([]*event.Event, bool, error) {
+	recs, err := rp.Runs.ByEvent(ctx, eventID)
 	if err != nil {
 		return nil, false, fmt.Errorf("reading the run records of event %s: %w", eventID, err)
 	}
@@ -271,7 +242,7 @@ func (h *Host) liveEmits(ctx context.Context, sub, eventID string) ([]*event.Eve
 }
 
 // count counts an outcome and reports whether it is a success.
-func (rep *ReplayReport) count(status string) bool {
+func count(rep *api.ReplayReport, status string) bool {
 	switch status {
 	case runlog.StatusDone:
 		rep.Done++
@@ -284,20 +255,9 @@ func (rep *ReplayReport) count(status string) bool {
 	return false
 }
 
-func (rep *ReplayReport) fail(rec natsbus.Recorded, status, reason string, maxItems int) {
+func fail(rep *api.ReplayReport, rec bus.Recorded, status, reason string, maxItems int) {
 	if len(rep.Failures) < maxItems {
-		rep.Failures = append(rep.Failures, ReplayFailure{Seq: rec.Seq, EventID: rec.Event.ID, Status: status, Reason: reason})
-	}
-}
-
-func statusName(s wasm.Status) string {
-	switch s {
-	case wasm.Done:
-		return runlog.StatusDone
-	case wasm.Retry:
-		return runlog.StatusRetry
-	default:
-		return runlog.StatusReject
+		rep.Failures = append(rep.Failures, api.ReplayFailure{Seq: rec.Seq, EventID: rec.Event.ID, Status: status, Reason: reason})
 	}
 }
 

@@ -1,4 +1,12 @@
-package host
+// Package httpcap is the plugins' http_request capability: a plugin's
+// allowed_hosts, checked on the URL of a request and of every redirect
+// before anything is resolved or dialed, then the SSRF guard (netguard)
+// on the addresses dialed, with the ABI's caps on request and response.
+//
+// It imports host/wasm (the capability's interface) and host/netguard; it
+// must not import host/config: the daemon passes the plugin's hosts and
+// the allowed networks.
+package httpcap
 
 import (
 	"bytes"
@@ -13,7 +21,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/evhost/evhost/host/config"
 	"github.com/evhost/evhost/host/netguard"
 	"github.com/evhost/evhost/host/wasm"
 )
@@ -25,17 +32,17 @@ const (
 	maxHTTPRedirects     = 5
 )
 
-// httpCap is the http_request capability of one plugin version: the
+// Cap is the http_request capability of one plugin version: the
 // plugin's allowed_hosts, checked on the URL of the request and of every
 // redirect before anything is resolved or dialed, then the SSRF guard on
 // the addresses dialed. It is safe for concurrent use.
-type httpCap struct {
+type Cap struct {
 	plugin string
 	hosts  []hostRule
 	client *netguard.Client
 }
 
-var _ wasm.HTTPClient = (*httpCap)(nil)
+var _ wasm.HTTPClient = (*Cap)(nil)
 
 // hostRule is one allowed_hosts entry: a host name or IP address, or a
 // domain whose subdomains match (wildcard); port 0 matches any port.
@@ -45,11 +52,15 @@ type hostRule struct {
 	port     int
 }
 
-// httpCapability returns the http_request capability of p, with calls
-// bounded by timeout, the plugin's call deadline.
-func (h *Host) httpCapability(p *config.Plugin, timeout time.Duration) (*httpCap, error) {
-	c := &httpCap{plugin: p.Name}
-	for _, s := range p.AllowedHosts {
+// New returns the http_request capability of the plugin named plugin,
+// allowed the hosts of allowedHosts (its allowed_hosts entries: a host
+// name or IP address, "*.domain" for its subdomains, each with an
+// optional port), with calls bounded by timeout (the plugin's call
+// deadline; zero means wasm.DefaultTimeout) and dialing only public
+// addresses and those of allow.
+func New(plugin string, allowedHosts []string, allow []netip.Prefix, timeout time.Duration) (*Cap, error) {
+	c := &Cap{plugin: plugin}
+	for _, s := range allowedHosts {
 		r, err := parseHostRule(s)
 		if err != nil {
 			return nil, fmt.Errorf("invalid host %q: %w", s, err)
@@ -60,21 +71,13 @@ func (h *Host) httpCapability(p *config.Plugin, timeout time.Duration) (*httpCap
 		timeout = wasm.DefaultTimeout
 	}
 	c.client = netguard.New(netguard.Options{
-		Allow:            h.allowNetworks(),
+		Allow:            allow,
 		MaxResponseBytes: maxHTTPResponseBytes,
 		Timeout:          timeout,
 		MaxRedirects:     maxHTTPRedirects,
 		CheckURL:         c.checkURL,
 	})
 	return c, nil
-}
-
-// allowNetworks returns [host] allow_networks (the [host] table is kept
-// across reloads).
-func (h *Host) allowNetworks() []netip.Prefix {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.cfg.Host.AllowNetworks
 }
 
 func parseHostRule(s string) (hostRule, error) {
@@ -107,7 +110,7 @@ func canonicalHost(h string) string {
 
 // checkURL refuses, with wasm.ErrNotAllowed, a URL that is not http(s) or
 // whose host and port are on none of the plugin's allowed_hosts.
-func (c *httpCap) checkURL(u *url.URL) error {
+func (c *Cap) checkURL(u *url.URL) error {
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return fmt.Errorf("%w: http_request of plugin %q: scheme %q (want http or https)", wasm.ErrNotAllowed, c.plugin, u.Scheme)
 	}
@@ -138,7 +141,7 @@ func (c *httpCap) checkURL(u *url.URL) error {
 // host or address is wasm.ErrNotAllowed (-3), a request or response over
 // its cap wasm.ErrTooLarge (-4); anything else (timeout, DNS, connection)
 // is transient (-5).
-func (c *httpCap) Do(ctx context.Context, req *wasm.HTTPRequest) (*wasm.HTTPResponse, error) {
+func (c *Cap) Do(ctx context.Context, req *wasm.HTTPRequest) (*wasm.HTTPResponse, error) {
 	u, err := url.Parse(req.URL)
 	if err != nil {
 		return nil, fmt.Errorf("%w: http_request of plugin %q: invalid url: %v", wasm.ErrNotAllowed, c.plugin, err)

@@ -1,0 +1,117 @@
+// Package broker opens the bus that a config's [broker] table names: the
+// embedded NATS server (its files under <data_dir>/nats), an external NATS
+// cluster, or the memory bus; and gives the options that reach that
+// broker from another process (evhost deploy).
+//
+// It is part of the composition: it maps host/config to host/bus/natsbus
+// and host/bus/membus options, and nothing below it imports config.
+package broker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+
+	"github.com/evhost/evhost/host/bus"
+	"github.com/evhost/evhost/host/bus/membus"
+	"github.com/evhost/evhost/host/bus/natsbus"
+	"github.com/evhost/evhost/host/config"
+)
+
+// Open opens the broker that cfg names: the embedded NATS server (its
+// files under <data_dir>/nats), an external NATS cluster, or the memory
+// bus. The second result is the NATS bus, nil for memory, for the parts
+// that live beside the events on JetStream (plugins' KV spaces, run
+// records).
+func Open(ctx context.Context, cfg *config.Config, dataDir string, log *slog.Logger) (bus.Bus, *natsbus.Bus, error) {
+	b := cfg.Broker
+	log = log.With(slog.String("component", "bus"))
+	if b.Kind == config.BrokerMemory {
+		return membus.New(membus.Options{Queue: cfg.Defaults.Queue, Logger: log}), nil, nil
+	}
+	opts := NATSOptions(cfg, dataDir)
+	opts.Logger = log
+	nb, err := natsbus.Open(ctx, opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("broker %s: %w", b.Kind, err)
+	}
+	if b.Kind == config.BrokerEmbedded {
+		log.Info("embedded broker started", slog.String("store", opts.Embedded.StoreDir),
+			slog.String("fsync", b.Fsync), slog.String("listen", b.Listen))
+	} else {
+		log.Info("connected to the NATS cluster", slog.String("url", b.URL))
+	}
+	return nb, nb, nil
+}
+
+// NATSOptions maps the [broker] table to the NATS bus's options.
+func NATSOptions(cfg *config.Config, dataDir string) natsbus.Options {
+	b := cfg.Broker
+	o := natsbus.Options{
+		Prefix:      b.Prefix,
+		Replicas:    b.Replicas,
+		MaxAge:      b.MaxAge,
+		MaxBytes:    int64(b.MaxBytes),
+		DedupWindow: b.DedupWindow,
+		Queue:       cfg.Defaults.Queue,
+		ClientName:  "evhost",
+	}
+	switch b.Kind {
+	case config.BrokerEmbedded:
+		o.Embedded = &natsbus.Embedded{
+			StoreDir:     filepath.Join(dataDir, "nats"),
+			Listen:       b.Listen,
+			SyncInterval: b.SyncInterval,
+			SyncAlways:   b.Fsync == config.FsyncAlways,
+		}
+	case config.BrokerNATS:
+		for _, u := range strings.Split(b.URL, ",") {
+			if u = strings.TrimSpace(u); u != "" {
+				o.URLs = append(o.URLs, u)
+			}
+		}
+		o.CredsFile = b.CredsFile
+		o.User = b.User
+		o.Password = b.Password.Value()
+		o.Token = b.Token.Value()
+		o.TLS = natsbus.TLS{CAFile: b.TLS.CAFile, CertFile: b.TLS.CertFile, KeyFile: b.TLS.KeyFile}
+	}
+	return o
+}
+
+// ClientOptions are the options that reach cfg's broker from a client
+// process named clientName: the cluster of kind "nats", or the listener of
+// kind "embedded" (the running daemon's server); kind "memory" keeps
+// nothing beside its process and is refused.
+func ClientOptions(cfg *config.Config, dataDir, clientName string) (natsbus.Options, error) {
+	b := cfg.Broker
+	switch b.Kind {
+	case config.BrokerNATS:
+		o := NATSOptions(cfg, dataDir)
+		o.ClientName = clientName
+		return o, nil
+	case config.BrokerEmbedded:
+		if b.Listen == "" {
+			return natsbus.Options{}, fmt.Errorf("[broker] kind = %q has no listener, so its store is reachable only inside the daemon: set [broker] listen (the daemon then serves NATS there) or use kind = %q",
+				config.BrokerEmbedded, config.BrokerNATS)
+		}
+		host, port, err := net.SplitHostPort(b.Listen)
+		if err != nil {
+			return natsbus.Options{}, fmt.Errorf("[broker] listen %q: %w", b.Listen, err)
+		}
+		if host == "" || net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified() {
+			host = "127.0.0.1"
+		}
+		if port == "0" {
+			return natsbus.Options{}, fmt.Errorf("[broker] listen %q: a random port cannot be reached; give the port", b.Listen)
+		}
+		o := NATSOptions(cfg, dataDir)
+		o.Embedded, o.URLs, o.ClientName = nil, []string{"nats://" + net.JoinHostPort(host, port)}, clientName
+		return o, nil
+	}
+	return natsbus.Options{}, fmt.Errorf("[broker] kind = %q keeps nothing beside the process; this needs kind = %q (or %q with listen)",
+		b.Kind, config.BrokerNATS, config.BrokerEmbedded)
+}

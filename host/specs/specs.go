@@ -1,0 +1,175 @@
+// Package specs maps the config's plugins and webhooks to the specs the
+// parts run: registry.Spec (the module's source, the sandbox's options,
+// the subscription) and webhooks.Spec. The daemon, `evhost deploy` and
+// `evhost call` share it, so that a plugin is checked by deploy exactly as
+// a daemon will load it.
+//
+// It is part of the composition root: with host/broker it is where
+// host/config is read; the parts it feeds (registry, webhooks, wasm,
+// dispatch, httpcap, kv) take their own options.
+package specs
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"net/netip"
+
+	"github.com/evhost/evhost/host/bus"
+	"github.com/evhost/evhost/host/config"
+	"github.com/evhost/evhost/host/dispatch"
+	"github.com/evhost/evhost/host/event"
+	"github.com/evhost/evhost/host/httpcap"
+	"github.com/evhost/evhost/host/kv"
+	"github.com/evhost/evhost/host/registry"
+	"github.com/evhost/evhost/host/wasm"
+	"github.com/evhost/evhost/host/webhooks"
+)
+
+// Env is what plugin options need beside the config.
+type Env struct {
+	// Logger is the parent of each plugin's logger.
+	Logger *slog.Logger
+	// KV returns the key-value space of a plugin granted one (the same for
+	// every version of the plugin). Nil gives each version a new space in
+	// memory.
+	KV func(p *config.Plugin) (kv.Store, error)
+	// AllowNetworks are [host] allow_networks: forbidden networks a
+	// plugin's http_request may dial.
+	AllowNetworks []netip.Prefix
+}
+
+// Plugins returns the specs of the enabled plugins of cfg, in config
+// order.
+func Plugins(cfg *config.Config, env Env) []registry.Spec {
+	var out []registry.Spec
+	for i := range cfg.Plugins {
+		if p := &cfg.Plugins[i]; p.Enabled {
+			out = append(out, Plugin(p, env))
+		}
+	}
+	return out
+}
+
+// Plugin returns the spec of p.
+func Plugin(p *config.Plugin, env Env) registry.Spec {
+	return registry.Spec{
+		Name:    p.Name,
+		Source:  registry.Source{Path: p.ResolvedPath, Digest: p.Digest},
+		Guest:   Guest(p),
+		Options: func() (wasm.PluginOptions, error) { return PluginOptions(p, env) },
+		Route:   Route(p.Name, p.Events, p.DeliveryLimits),
+	}
+}
+
+// Guest fingerprints what makes a loaded version of p besides its module's
+// bytes: same module path, digest and sandbox options. Delivery settings
+// (events, retries) are applied by the dispatcher without a reload of the
+// module. fmt prints maps sorted by key, so equal configs print the same.
+func Guest(p *config.Plugin) string {
+	return fmt.Sprintf("%#v", struct {
+		Path, Digest string
+		Limits       config.GuestLimits
+		Timeout      any
+		Concurrency  int
+		Config       map[string]any
+		Env          map[string]string
+		Emits        []string
+		AllowedHosts []string
+		KV           config.KV
+	}{p.ResolvedPath, p.Digest, p.GuestLimits, p.Timeout, p.Concurrency, p.Config, p.Env, p.Emits, p.AllowedHosts, p.KV})
+}
+
+// PluginOptions maps a plugin's config to the runtime's options.
+func PluginOptions(p *config.Plugin, env Env) (wasm.PluginOptions, error) {
+	log := env.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	o := wasm.PluginOptions{
+		Name:         p.Name,
+		Timeout:      p.Timeout,
+		MemoryLimit:  uint64(p.Memory),
+		MaxEmits:     p.MaxEmits,
+		MaxDepth:     p.MaxDepth,
+		MaxLogBytes:  int(p.MaxLogBytes),
+		MinInstances: p.MinInstances,
+		MaxInstances: p.MaxInstances,
+		MaxCalls:     p.MaxCalls,
+		MaxAge:       p.MaxAge,
+		Env:          p.Env,
+		Logger:       log.With(slog.String("subscription", p.Name)), // the plugin serves the subscription of its name
+		Config:       map[string]string{},
+	}
+	if o.MaxInstances <= 0 {
+		o.MaxInstances = max(1, p.Concurrency)
+	}
+	if o.MaxCalls <= 0 {
+		o.MaxCalls = math.MaxInt
+	}
+	if o.MaxAge <= 0 {
+		o.MaxAge = math.MaxInt64
+	}
+	for k := range p.Config {
+		if v, ok := p.ConfigText(k); ok {
+			o.Config[k] = v
+		}
+	}
+	if p.KV.Enabled {
+		var s kv.Store
+		var err error
+		if env.KV != nil {
+			s, err = env.KV(p)
+		} else {
+			s = kv.NewMemory(int(p.KV.MaxBytes))
+		}
+		if err != nil {
+			return o, fmt.Errorf("kv: %w", err)
+		}
+		o.KV = s
+	}
+	if len(p.AllowedHosts) > 0 {
+		c, err := httpcap.New(p.Name, p.AllowedHosts, env.AllowNetworks, o.Timeout)
+		if err != nil {
+			return o, fmt.Errorf("allowed_hosts: %w", err)
+		}
+		o.HTTP = c
+	}
+	if p.Emits != nil {
+		pats, err := event.ParsePatterns(p.Emits)
+		if err != nil {
+			return o, fmt.Errorf("emits: %w", err)
+		}
+		o.AllowEmit = func(t string) bool { return event.MatchAny(pats, t) }
+	}
+	return o, nil
+}
+
+// Route returns the subscription of name with the delivery limits l.
+func Route(name string, patterns []string, l config.DeliveryLimits) dispatch.Route {
+	return dispatch.Route{
+		Name:        name,
+		Patterns:    patterns,
+		Concurrency: l.Concurrency,
+		Queue:       l.Queue,
+		MaxAttempts: l.MaxAttempts,
+		// A worker holds up to a batch of deliveries: the ack wait covers
+		// them all running to their timeout.
+		AckWait: max(l.AckWait, 10*l.Timeout),
+		Backoff: bus.Backoff{Initial: l.Backoff, Max: l.MaxBackoff, Jitter: 0.2},
+	}
+}
+
+// Webhooks returns the specs of the [[webhooks]] entries of cfg, enabled
+// or not.
+func Webhooks(cfg *config.Config) []webhooks.Spec {
+	out := make([]webhooks.Spec, 0, len(cfg.Webhooks))
+	for i := range cfg.Webhooks {
+		w := &cfg.Webhooks[i]
+		out = append(out, webhooks.Spec{
+			Name: w.Name, URL: w.URL, Secret: w.Secret.Value(), Headers: w.Headers, Timeout: w.Timeout,
+			Events: w.Events, Enabled: w.Enabled, Route: Route(w.Name, w.Events, w.DeliveryLimits),
+		})
+	}
+	return out
+}
