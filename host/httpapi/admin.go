@@ -79,17 +79,22 @@ func QueryParams(w http.ResponseWriter, r *http.Request, allowed ...string) (map
 	return out, true
 }
 
-// BusErrorStatus maps an error of the bus to an HTTP status: 429 for a full
-// subscription, 404 for what is not there, 503 for a closed bus or a
-// request that ended, 500 for the rest.
+// BusErrorStatus maps an error of the bus to an HTTP status, for ingest and
+// the admin routes alike: 429 for a full subscription; 503 for a closed
+// bus, a broker that cannot answer now, or a request that ended; 400 for
+// an event the bus refuses as invalid; 404 for what is not there; 500 for
+// the rest.
 func BusErrorStatus(err error) int {
 	switch {
 	case errors.Is(err, bus.ErrBackpressure):
 		return http.StatusTooManyRequests
+	case errors.Is(err, bus.ErrClosed), errors.Is(err, bus.ErrUnavailable),
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, bus.ErrInvalidEvent):
+		return http.StatusBadRequest
 	case errors.Is(err, bus.ErrNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, bus.ErrClosed), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }

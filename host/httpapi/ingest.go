@@ -213,27 +213,21 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, events []*event
 	if batch {
 		where = " (batch element " + strconv.Itoa(n) + ")"
 	}
-	var status int
+	status := BusErrorStatus(err)
 	switch bp, isBP := errors.AsType[*bus.BackpressureError](err); {
 	case isBP:
-		status = http.StatusTooManyRequests
 		resp.Subscription = bp.Subscription
 		resp.Error = fmt.Sprintf("subscription %q is full%s; retry after %ss", bp.Subscription, where, s.retryAfter)
 		attrs = append(attrs, slog.String(logSubscription, bp.Subscription))
 	case errors.Is(err, bus.ErrBackpressure):
-		status = http.StatusTooManyRequests
 		resp.Error = "a subscription is full" + where + "; retry after " + s.retryAfter + "s"
 	case errors.Is(err, bus.ErrClosed):
-		status = http.StatusServiceUnavailable
 		resp.Error = "the bus is closed (the daemon is draining)" + where + "; retry after " + s.retryAfter + "s"
 	case errors.Is(err, bus.ErrUnavailable):
-		status = http.StatusServiceUnavailable
 		resp.Error = "the broker cannot take events right now" + where + "; retry after " + s.retryAfter + "s (a repeat of an event stored meanwhile is dropped as a duplicate): " + err.Error()
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		status = http.StatusServiceUnavailable
 		resp.Error = "the request ended before the events were published" + where + ": " + err.Error()
 	case errors.Is(err, bus.ErrInvalidEvent):
-		status = http.StatusBadRequest
 		resp.Error = "the bus refused the event" + where + ": " + err.Error()
 	default:
 		status = http.StatusInternalServerError
