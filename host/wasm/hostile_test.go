@@ -3,6 +3,7 @@ package wasm_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"sync"
@@ -138,6 +139,8 @@ func TestLoadRefusals(t *testing.T) {
 		{"badsig.wat", wasm.PluginOptions{}, "signature"},
 		{"envimport.wat", wasm.PluginOptions{}, "not offered"},
 		{"membomb.wat", wasm.PluginOptions{MemoryLimit: 1}, ""}, // 1 page cap is fine for 1 initial page
+		{"tablemin.wat", wasm.PluginOptions{MemoryLimit: 128 << 10}, "memory limit of 131072 bytes (tables: at most 2048 elements of 8 bytes, charged to it): instrument: tables have 1000000 initial elements, more than the limit of 2048 elements"},
+		{"tablemin.wat", wasm.PluginOptions{}, ""},
 	} {
 		t.Run(tc.fixture, func(t *testing.T) {
 			tc.opts.Name = tc.fixture
@@ -185,4 +188,37 @@ func TestAllocFaults(t *testing.T) {
 	if res := p.Call(context.Background(), testEvent("t", "")); res.Status != wasm.Done {
 		t.Fatalf("no result to place: %+v", res)
 	}
+}
+
+// A plugin growing its table by 8 Mi elements (64 MiB of host memory) per
+// call: table.grow returns -1 once past the room the memory limit leaves
+// for tables, every call is done, the same instance serves them all, and
+// the host's heap does not grow.
+func TestTableGrowthIsCapped(t *testing.T) {
+	r := newRuntime(t)
+	for _, limit := range []uint64{128 << 10, 0} { // 0: the default, 64 MiB
+		t.Run(fmt.Sprintf("memory=%d", limit), func(t *testing.T) {
+			p := load(t, r, fixture(t, "tablebomb.wat"), wasm.PluginOptions{Name: "tablebomb", MemoryLimit: limit, MaxInstances: 1})
+			before := heapInuse()
+			for i := range 4 {
+				if res := p.Call(context.Background(), testEvent("t", "")); res.Status != wasm.Done {
+					t.Errorf("call %d: status %v reason %q err %v; want done (table.grow returned -1)", i, res.Status, res.Reason, res.Err)
+				}
+			}
+			if grew := int64(heapInuse()) - int64(before); grew > 16<<20 {
+				t.Errorf("Go heap grew by %d MiB over 4 calls", grew>>20)
+			}
+			if s := p.Stats(); s.Instantiations != 1 || s.Discards != 0 {
+				t.Errorf("stats %+v, want the one instance to serve every call", s)
+			}
+		})
+	}
+}
+
+// heapInuse returns the bytes in use in the Go heap after a collection.
+func heapInuse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
 }

@@ -224,7 +224,7 @@ func (in *instance) failed(err error) Result {
 	default:
 		res.Reason = firstLine(err.Error())
 	}
-	if in.mem != nil && uint64(in.mem.Size())+pageSize > in.p.opts.MemoryLimit {
+	if in.mem != nil && uint64(in.mem.Size())+pageSize > uint64(in.p.c.memPages)*pageSize {
 		res.Reason = fmt.Sprintf("memory limit of %d bytes reached: %s", in.p.opts.MemoryLimit, res.Reason)
 	}
 	if in.reject != "" {

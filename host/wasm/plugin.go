@@ -47,8 +47,11 @@ type PluginOptions struct {
 	Source string
 	// Timeout bounds every call, guest code and host functions included.
 	Timeout time.Duration
-	// MemoryLimit bounds each instance's linear memory, in bytes (rounded
-	// up to 64 KiB pages).
+	// MemoryLimit bounds each instance's linear memory and tables
+	// together, in bytes (rounded up to 64 KiB pages). Tables may take up
+	// to an eighth of it, at 8 bytes an element; what the module's tables
+	// may reach is taken off its memory's maximum. A module whose memory or
+	// tables start larger is refused at load.
 	MemoryLimit uint64
 	// MaxEmits caps the events one call may emit; MaxDepth caps the depth
 	// of emitted events (the loop guard).
