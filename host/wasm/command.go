@@ -94,6 +94,10 @@ func (in *instance) commandLine(line []byte) {
 			SpecVersion *string `json:"specversion"`
 		}
 		if json.Unmarshal(trimmed, &probe) == nil && probe.Type != nil && probe.SpecVersion != nil {
+			if in.reject != "" || !in.emitFits(len(trimmed)) {
+				in.log(warnLevel, []byte(fmt.Sprintf("emit of %q refused with code %d", *probe.Type, codeLimit)))
+				return
+			}
 			e, err := event.DecodeJSON(trimmed)
 			if err != nil {
 				in.log(warnLevel, []byte("emitted line is not a valid CloudEvent: "+err.Error()))
@@ -101,6 +105,8 @@ func (in *instance) commandLine(line []byte) {
 			}
 			if code := in.emitEvent(e); code != 0 {
 				in.log(warnLevel, []byte(fmt.Sprintf("emit of %q refused with code %d", e.Type, code)))
+			} else {
+				in.emitted += len(trimmed)
 			}
 			return
 		}

@@ -34,6 +34,7 @@ func TestHostileGuests(t *testing.T) {
 		{"membomb.wat", wasm.PluginOptions{MemoryLimit: 8 << 20}, wasm.Retry, "memory limit", nil},
 		{"emitflood.wat", wasm.PluginOptions{MaxEmits: 50}, wasm.Reject, "emit limit exceeded", nil},
 		{"logflood.wat", wasm.PluginOptions{MaxLogBytes: 4096}, wasm.Done, "", nil},
+		{"emitbig.wat", wasm.PluginOptions{}, wasm.Reject, "emit bytes limit exceeded: more than 4194304 bytes", nil},
 	} {
 		t.Run(tc.fixture, func(t *testing.T) {
 			tc.opts.Name = strings.TrimSuffix(tc.fixture, ".wat")
@@ -221,4 +222,22 @@ func heapInuse() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapInuse
+}
+
+// The emit bytes cap counts the encodings of a call's emits: echo's "E<n>"
+// emits the 18-byte envelope {type: echo.out} n times.
+func TestEmitBytesCap(t *testing.T) {
+	r := newRuntime(t)
+	p := load(t, r, fixture(t, "echo.wat"), wasm.PluginOptions{MaxEmitBytes: 3 * 18})
+	if res := p.Call(context.Background(), testEvent("t", "E3")); res.Status != wasm.Done || len(res.Emits) != 3 {
+		t.Fatalf("3 emits of 18 bytes under a cap of 54: status %v reason %q, %d emits", res.Status, res.Reason, len(res.Emits))
+	}
+	res := p.Call(context.Background(), testEvent("t", "E4"))
+	if res.Status != wasm.Reject || !strings.Contains(res.Reason, "emit bytes limit exceeded: more than 54 bytes") || res.Emits != nil {
+		t.Fatalf("4 emits of 18 bytes under a cap of 54: %+v", res)
+	}
+	// The cap is per call: the next call starts from zero.
+	if res := p.Call(context.Background(), testEvent("t", "E3")); res.Status != wasm.Done || len(res.Emits) != 3 {
+		t.Fatalf("next call: status %v reason %q, %d emits", res.Status, res.Reason, len(res.Emits))
+	}
 }

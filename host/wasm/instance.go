@@ -46,6 +46,7 @@ type instance struct {
 	attempt  int   // of the delivery, from 1; 0 when unknown
 	deadline int64 // nanotime; 0 until the first check of the call
 	emits    []*event.Event
+	emitted  int    // bytes of the call's emits, added up
 	reason   string // from fail
 	reject   string // a limit was hit: dead-letter with this reason
 	logBytes int
@@ -133,6 +134,7 @@ func (in *instance) begin(ctx context.Context, ev *event.Event, attempt int) {
 	in.deadline = 0
 	in.reason = ""
 	in.reject = ""
+	in.emitted = 0
 	in.logBytes = 0
 	in.dropped = 0
 }
@@ -370,11 +372,30 @@ func (in *instance) emit(b []byte) int32 {
 	if in.reject != "" {
 		return codeLimit
 	}
+	if !in.emitFits(len(b)) {
+		return codeLimit
+	}
 	e, err := decodeEmit(b)
 	if err != nil {
 		return codeMalformed
 	}
-	return in.emitEvent(e)
+	code := in.emitEvent(e)
+	if code == 0 {
+		in.emitted += len(b)
+	}
+	return code
+}
+
+// emitFits reports whether an emit of n bytes fits in the call's emit
+// bytes cap; when it does not, the call is to be dead-lettered. It is
+// checked before the emit is decoded, so that bytes past the cap are
+// never copied.
+func (in *instance) emitFits(n int) bool {
+	if max := in.p.opts.MaxEmitBytes; n > max-in.emitted {
+		in.reject = fmt.Sprintf("emit bytes limit exceeded: more than %d bytes emitted", max)
+		return false
+	}
+	return true
 }
 
 // decodeEmit decodes an emitted envelope. The values of host-owned
