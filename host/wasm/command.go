@@ -35,6 +35,7 @@ func (p *Plugin) callCommand(ctx context.Context, ev *event.Event, attempt int) 
 	cfg := in.moduleConfig()
 	out := 0
 	var overflow bool
+	in.stdout.max = min(p.opts.MaxEmitBytes, maxCommandOutput)
 	in.stdout.capture = func(line []byte) {
 		out += len(line) + 1
 		if out > maxCommandOutput {

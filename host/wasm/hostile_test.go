@@ -241,3 +241,27 @@ func TestEmitBytesCap(t *testing.T) {
 		t.Fatalf("next call: status %v reason %q, %d emits", res.Status, res.Reason, len(res.Emits))
 	}
 }
+
+// A command module's long JSON line, written in pieces with no newline
+// until its end, is one emitted event; a line longer than the line cap
+// (the emit bytes cap) fails the call rather than being split or lost.
+func TestCommandLongLine(t *testing.T) {
+	r := newRuntime(t)
+	p := load(t, r, fixture(t, "cmd_longline.wat"), wasm.PluginOptions{})
+	if p.Kind() != wasm.Command {
+		t.Fatalf("kind %v", p.Kind())
+	}
+	res := p.Call(context.Background(), testEvent("t", ""))
+	if res.Status != wasm.Done || len(res.Emits) != 1 {
+		t.Fatalf("status %v reason %q, %d emits; want done with one emit", res.Status, res.Reason, len(res.Emits))
+	}
+	if e := res.Emits[0]; e.Type != "cmd.out" || string(e.Data) != `"`+strings.Repeat("a", 20000)+`"` { // JSON data, kept as JSON
+		t.Fatalf("emit %s with %d bytes of data", e.Type, len(e.Data))
+	}
+
+	p = load(t, r, fixture(t, "cmd_longline.wat"), wasm.PluginOptions{Name: "capped", MaxEmitBytes: 16 << 10})
+	res = p.Call(context.Background(), testEvent("t", ""))
+	if res.Status != wasm.Reject || !strings.Contains(res.Reason, "stdout line longer than 16384 bytes") || res.Emits != nil {
+		t.Fatalf("a 20,072-byte line under a 16 KiB cap: status %v reason %q, %d emits", res.Status, res.Reason, len(res.Emits))
+	}
+}

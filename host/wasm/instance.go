@@ -470,13 +470,22 @@ type lineWriter struct {
 	buf   []byte
 	last  string // the last line, kept for failure reasons
 	// capture, when set, receives every complete line instead of the log
-	// (command modules' stdout).
+	// (command modules' stdout). Captured lines are split at newlines only:
+	// a line longer than max bytes is not passed on, and the call is
+	// dead-lettered.
 	capture func(line []byte)
+	max     int
+	tooLong bool // a captured line passed max; the rest of the output is ignored
 }
 
+// maxLine is the length past which a log line with no newline yet is
+// split.
 const maxLine = 16 << 10
 
 func (w *lineWriter) Write(p []byte) (int, error) {
+	if w.capture != nil {
+		return w.writeCaptured(p)
+	}
 	n := len(p)
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
@@ -500,7 +509,43 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// writeCaptured splits captured output at newlines only: a line that is
+// split anywhere else is not the line the guest wrote (an emitted JSON
+// event would become two log lines and be lost).
+func (w *lineWriter) writeCaptured(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 && !w.tooLong {
+		i := bytes.IndexByte(p, '\n')
+		piece := p
+		if i >= 0 {
+			piece = p[:i]
+		}
+		if len(w.buf)+len(piece) > w.max {
+			w.tooLong = true
+			w.buf = nil
+			w.in.reject = fmt.Sprintf("command wrote a stdout line longer than %d bytes", w.max)
+			break
+		}
+		if i < 0 {
+			w.buf = append(w.buf, p...)
+			break
+		}
+		if len(w.buf) > 0 {
+			w.buf = append(w.buf, piece...)
+			w.line(w.buf)
+			w.buf = w.buf[:0]
+		} else {
+			w.line(piece)
+		}
+		p = p[i+1:]
+	}
+	return n, nil
+}
+
 func (w *lineWriter) flush() {
+	if w.tooLong {
+		return
+	}
 	if len(w.buf) > 0 {
 		w.line(w.buf)
 		w.buf = w.buf[:0]
