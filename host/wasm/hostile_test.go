@@ -142,6 +142,7 @@ func TestLoadRefusals(t *testing.T) {
 		{"membomb.wat", wasm.PluginOptions{MemoryLimit: 1}, ""}, // 1 page cap is fine for 1 initial page
 		{"tablemin.wat", wasm.PluginOptions{MemoryLimit: 128 << 10}, "memory limit of 131072 bytes (tables: at most 2048 elements of 8 bytes, charged to it): instrument: tables have 1000000 initial elements, more than the limit of 2048 elements"},
 		{"tablemin.wat", wasm.PluginOptions{}, ""},
+		{"tablebomb.wat", wasm.PluginOptions{MemoryLimit: 64 << 10}, ""}, // a one-page limit still loads a module with a table
 	} {
 		t.Run(tc.fixture, func(t *testing.T) {
 			tc.opts.Name = tc.fixture
@@ -197,7 +198,7 @@ func TestAllocFaults(t *testing.T) {
 // the host's heap does not grow.
 func TestTableGrowthIsCapped(t *testing.T) {
 	r := newRuntime(t)
-	for _, limit := range []uint64{128 << 10, 0} { // 0: the default, 64 MiB
+	for _, limit := range []uint64{64 << 10, 128 << 10, 0} { // 0: the default, 64 MiB
 		t.Run(fmt.Sprintf("memory=%d", limit), func(t *testing.T) {
 			p := load(t, r, fixture(t, "tablebomb.wat"), wasm.PluginOptions{Name: "tablebomb", MemoryLimit: limit, MaxInstances: 1})
 			before := heapInuse()

@@ -49,7 +49,7 @@
 //     lowered (or set) so that the tables' maxima add up to at most that
 //     many elements; tables whose initial sizes add up to more are an error.
 //     With Options.TableElementSize as well, the tables' maxima, in whole
-//     pages, are taken off the memories' cap. Imported tables are left
+//     pages (rounded down), are taken off the memories' cap. Imported tables are left
 //     alone.
 //
 // The check is

@@ -38,9 +38,9 @@ type Options struct {
 
 	// TableElementSize, when not zero together with MaxMemoryPages and
 	// MaxTableElements, charges the tables to the memory cap: the maxima
-	// of the defined tables, at TableElementSize bytes an element, rounded
-	// up to whole pages, are taken off MaxMemoryPages before it caps the
-	// memories. A memory, or the tables, that no longer fit are an error
+	// of the defined tables, at TableElementSize bytes an element, in whole
+	// pages (rounded down, so tables under a page are free), are taken off
+	// MaxMemoryPages before it caps the memories. A memory, or the tables, that no longer fit are an error
 	// (ErrLimit).
 	TableElementSize uint32
 }

@@ -1029,6 +1029,10 @@ func TestTableLimit(t *testing.T) {
 		if info.TableElements != 65536 || info.MemoryPages != 2 {
 			t.Errorf("unbounded table: info = %+v, want 65536 elements and 2 memory pages", info)
 		}
+		_, info = mustInstrument(t, wasmbuild.WAT(t, `(module (memory 1) (table 8191 8191 funcref))`), o)
+		if info.TableElements != 8191 || info.MemoryPages != 10 {
+			t.Errorf("tables under a page: info = %+v, want 8191 elements and all 10 memory pages", info)
+		}
 		_, _, err = Instrument(wasmbuild.WAT(t, `(module (memory 3) (table 1 funcref))`), o)
 		if !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "8 pages for 65536 table elements") {
 			t.Errorf("err = %v, want ErrLimit naming the pages taken by the tables", err)

@@ -144,7 +144,7 @@ func (m *module) memories(d *decoder) error {
 	limit := uint64(m.opt.MaxMemoryPages)
 	var tablePages uint64
 	if limit != 0 && m.opt.MaxTableElements != 0 && m.opt.TableElementSize != 0 {
-		tablePages = (m.info.TableElements*uint64(m.opt.TableElementSize) + 65535) / 65536
+		tablePages = m.info.TableElements * uint64(m.opt.TableElementSize) / 65536
 	}
 	left := limit - min(limit, tablePages)
 	m.info.MemoryPages = uint32(left)
