@@ -209,6 +209,10 @@ type GuestLimits struct {
 	Memory Size
 	// MaxEmits caps the events one call may emit (key max_emits, default 100).
 	MaxEmits int
+	// MaxEmitBytes caps the bytes one call may emit, its events' encodings
+	// added up; the emit past it is refused and the event dead-lettered
+	// (key max_emit_bytes, default "4MiB", at most 1GiB).
+	MaxEmitBytes Size
 	// MaxDepth is the loop guard: an emit whose depth would exceed it is
 	// refused (key max_depth, default 16).
 	MaxDepth int

@@ -520,6 +520,7 @@ func (d *decoder) limits(t *table, l *Limits) {
 	d.delivery(t, &l.DeliveryLimits)
 	t.size("memory", &l.Memory)
 	t.integer("max_emits", &l.MaxEmits)
+	t.size("max_emit_bytes", &l.MaxEmitBytes)
 	t.integer("max_depth", &l.MaxDepth)
 	t.size("max_log_bytes", &l.MaxLogBytes)
 	t.integer("min_instances", &l.MinInstances)

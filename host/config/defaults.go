@@ -59,6 +59,7 @@ func DefaultLimits() Limits {
 		GuestLimits: GuestLimits{
 			Memory:       64 * MiB,
 			MaxEmits:     100,
+			MaxEmitBytes: 4 * MiB,
 			MaxDepth:     16,
 			MaxLogBytes:  64 * KiB,
 			MinInstances: 1,

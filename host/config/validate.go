@@ -295,6 +295,9 @@ func checkLimits(l Limits) []limitErr {
 		bad("memory", "invalid memory %v: must be at least 64KiB (one wasm page) and below 2GiB", l.Memory)
 	}
 	atLeast("max_emits", l.MaxEmits, 0)
+	if l.MaxEmitBytes < 1 || l.MaxEmitBytes > GiB {
+		bad("max_emit_bytes", "invalid max_emit_bytes %v: must be at least 1B and at most 1GiB", l.MaxEmitBytes)
+	}
 	atLeast("max_depth", l.MaxDepth, 1)
 	if l.MaxLogBytes < 0 {
 		bad("max_log_bytes", "invalid max_log_bytes %v: must not be negative", l.MaxLogBytes)

@@ -35,6 +35,7 @@ func (p *Plugin) callCommand(ctx context.Context, ev *event.Event, attempt int) 
 	cfg := in.moduleConfig()
 	out := 0
 	var overflow bool
+	in.stdout.max = min(p.opts.MaxEmitBytes, maxCommandOutput)
 	in.stdout.capture = func(line []byte) {
 		out += len(line) + 1
 		if out > maxCommandOutput {
@@ -94,6 +95,10 @@ func (in *instance) commandLine(line []byte) {
 			SpecVersion *string `json:"specversion"`
 		}
 		if json.Unmarshal(trimmed, &probe) == nil && probe.Type != nil && probe.SpecVersion != nil {
+			if in.reject != "" || !in.emitFits(len(trimmed)) {
+				in.log(warnLevel, []byte(fmt.Sprintf("emit of %q refused with code %d", *probe.Type, codeLimit)))
+				return
+			}
 			e, err := event.DecodeJSON(trimmed)
 			if err != nil {
 				in.log(warnLevel, []byte("emitted line is not a valid CloudEvent: "+err.Error()))
@@ -101,6 +106,8 @@ func (in *instance) commandLine(line []byte) {
 			}
 			if code := in.emitEvent(e); code != 0 {
 				in.log(warnLevel, []byte(fmt.Sprintf("emit of %q refused with code %d", e.Type, code)))
+			} else {
+				in.emitted += len(trimmed)
 			}
 			return
 		}

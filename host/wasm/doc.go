@@ -11,8 +11,9 @@
 //
 // # Limits
 //
-// Every call has a timeout that really stops guest code, a memory limit,
-// and caps on emits, log volume and event depth. Guest code is made
+// Every call has a timeout that really stops guest code, a memory limit
+// (tables included), and caps on emits, emitted bytes, log volume and event
+// depth. Guest code is made
 // interruptible at load time (see internal/instrument and RATIONALE.md):
 // a counter decremented at every loop header and at the entry of loop-free
 // functions calls back into the host every few thousand steps, and the host

@@ -3,6 +3,7 @@ package wasm_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"sync"
@@ -33,6 +34,7 @@ func TestHostileGuests(t *testing.T) {
 		{"membomb.wat", wasm.PluginOptions{MemoryLimit: 8 << 20}, wasm.Retry, "memory limit", nil},
 		{"emitflood.wat", wasm.PluginOptions{MaxEmits: 50}, wasm.Reject, "emit limit exceeded", nil},
 		{"logflood.wat", wasm.PluginOptions{MaxLogBytes: 4096}, wasm.Done, "", nil},
+		{"emitbig.wat", wasm.PluginOptions{}, wasm.Reject, "emit bytes limit exceeded: more than 4194304 bytes", nil},
 	} {
 		t.Run(tc.fixture, func(t *testing.T) {
 			tc.opts.Name = strings.TrimSuffix(tc.fixture, ".wat")
@@ -138,6 +140,9 @@ func TestLoadRefusals(t *testing.T) {
 		{"badsig.wat", wasm.PluginOptions{}, "signature"},
 		{"envimport.wat", wasm.PluginOptions{}, "not offered"},
 		{"membomb.wat", wasm.PluginOptions{MemoryLimit: 1}, ""}, // 1 page cap is fine for 1 initial page
+		{"tablemin.wat", wasm.PluginOptions{MemoryLimit: 128 << 10}, "memory limit of 131072 bytes (tables: at most 2048 elements of 8 bytes, charged to it): instrument: tables have 1000000 initial elements, more than the limit of 2048 elements"},
+		{"tablemin.wat", wasm.PluginOptions{}, ""},
+		{"tablebomb.wat", wasm.PluginOptions{MemoryLimit: 64 << 10}, ""}, // a one-page limit still loads a module with a table
 	} {
 		t.Run(tc.fixture, func(t *testing.T) {
 			tc.opts.Name = tc.fixture
@@ -184,5 +189,80 @@ func TestAllocFaults(t *testing.T) {
 	p = load(t, r, fixture(t, "alloc_zero.wat"), wasm.PluginOptions{})
 	if res := p.Call(context.Background(), testEvent("t", "")); res.Status != wasm.Done {
 		t.Fatalf("no result to place: %+v", res)
+	}
+}
+
+// A plugin growing its table by 8 Mi elements (64 MiB of host memory) per
+// call: table.grow returns -1 once past the room the memory limit leaves
+// for tables, every call is done, the same instance serves them all, and
+// the host's heap does not grow.
+func TestTableGrowthIsCapped(t *testing.T) {
+	r := newRuntime(t)
+	for _, limit := range []uint64{64 << 10, 128 << 10, 0} { // 0: the default, 64 MiB
+		t.Run(fmt.Sprintf("memory=%d", limit), func(t *testing.T) {
+			p := load(t, r, fixture(t, "tablebomb.wat"), wasm.PluginOptions{Name: "tablebomb", MemoryLimit: limit, MaxInstances: 1})
+			before := heapInuse()
+			for i := range 4 {
+				if res := p.Call(context.Background(), testEvent("t", "")); res.Status != wasm.Done {
+					t.Errorf("call %d: status %v reason %q err %v; want done (table.grow returned -1)", i, res.Status, res.Reason, res.Err)
+				}
+			}
+			if grew := int64(heapInuse()) - int64(before); grew > 16<<20 {
+				t.Errorf("Go heap grew by %d MiB over 4 calls", grew>>20)
+			}
+			if s := p.Stats(); s.Instantiations != 1 || s.Discards != 0 {
+				t.Errorf("stats %+v, want the one instance to serve every call", s)
+			}
+		})
+	}
+}
+
+// heapInuse returns the bytes in use in the Go heap after a collection.
+func heapInuse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+// The emit bytes cap counts the encodings of a call's emits: echo's "E<n>"
+// emits the 18-byte envelope {type: echo.out} n times.
+func TestEmitBytesCap(t *testing.T) {
+	r := newRuntime(t)
+	p := load(t, r, fixture(t, "echo.wat"), wasm.PluginOptions{MaxEmitBytes: 3 * 18})
+	if res := p.Call(context.Background(), testEvent("t", "E3")); res.Status != wasm.Done || len(res.Emits) != 3 {
+		t.Fatalf("3 emits of 18 bytes under a cap of 54: status %v reason %q, %d emits", res.Status, res.Reason, len(res.Emits))
+	}
+	res := p.Call(context.Background(), testEvent("t", "E4"))
+	if res.Status != wasm.Reject || !strings.Contains(res.Reason, "emit bytes limit exceeded: more than 54 bytes") || res.Emits != nil {
+		t.Fatalf("4 emits of 18 bytes under a cap of 54: %+v", res)
+	}
+	// The cap is per call: the next call starts from zero.
+	if res := p.Call(context.Background(), testEvent("t", "E3")); res.Status != wasm.Done || len(res.Emits) != 3 {
+		t.Fatalf("next call: status %v reason %q, %d emits", res.Status, res.Reason, len(res.Emits))
+	}
+}
+
+// A command module's long JSON line, written in pieces with no newline
+// until its end, is one emitted event; a line longer than the line cap
+// (the emit bytes cap) fails the call rather than being split or lost.
+func TestCommandLongLine(t *testing.T) {
+	r := newRuntime(t)
+	p := load(t, r, fixture(t, "cmd_longline.wat"), wasm.PluginOptions{})
+	if p.Kind() != wasm.Command {
+		t.Fatalf("kind %v", p.Kind())
+	}
+	res := p.Call(context.Background(), testEvent("t", ""))
+	if res.Status != wasm.Done || len(res.Emits) != 1 {
+		t.Fatalf("status %v reason %q, %d emits; want done with one emit", res.Status, res.Reason, len(res.Emits))
+	}
+	if e := res.Emits[0]; e.Type != "cmd.out" || string(e.Data) != `"`+strings.Repeat("a", 20000)+`"` { // JSON data, kept as JSON
+		t.Fatalf("emit %s with %d bytes of data", e.Type, len(e.Data))
+	}
+
+	p = load(t, r, fixture(t, "cmd_longline.wat"), wasm.PluginOptions{Name: "capped", MaxEmitBytes: 16 << 10})
+	res = p.Call(context.Background(), testEvent("t", ""))
+	if res.Status != wasm.Reject || !strings.Contains(res.Reason, "stdout line longer than 16384 bytes") || res.Emits != nil {
+		t.Fatalf("a 20,072-byte line under a 16 KiB cap: status %v reason %q, %d emits", res.Status, res.Reason, len(res.Emits))
 	}
 }

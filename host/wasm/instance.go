@@ -46,6 +46,7 @@ type instance struct {
 	attempt  int   // of the delivery, from 1; 0 when unknown
 	deadline int64 // nanotime; 0 until the first check of the call
 	emits    []*event.Event
+	emitted  int    // bytes of the call's emits, added up
 	reason   string // from fail
 	reject   string // a limit was hit: dead-letter with this reason
 	logBytes int
@@ -133,6 +134,7 @@ func (in *instance) begin(ctx context.Context, ev *event.Event, attempt int) {
 	in.deadline = 0
 	in.reason = ""
 	in.reject = ""
+	in.emitted = 0
 	in.logBytes = 0
 	in.dropped = 0
 }
@@ -224,7 +226,7 @@ func (in *instance) failed(err error) Result {
 	default:
 		res.Reason = firstLine(err.Error())
 	}
-	if in.mem != nil && uint64(in.mem.Size())+pageSize > in.p.opts.MemoryLimit {
+	if in.mem != nil && uint64(in.mem.Size())+pageSize > uint64(in.p.c.memPages)*pageSize {
 		res.Reason = fmt.Sprintf("memory limit of %d bytes reached: %s", in.p.opts.MemoryLimit, res.Reason)
 	}
 	if in.reject != "" {
@@ -370,11 +372,30 @@ func (in *instance) emit(b []byte) int32 {
 	if in.reject != "" {
 		return codeLimit
 	}
+	if !in.emitFits(len(b)) {
+		return codeLimit
+	}
 	e, err := decodeEmit(b)
 	if err != nil {
 		return codeMalformed
 	}
-	return in.emitEvent(e)
+	code := in.emitEvent(e)
+	if code == 0 {
+		in.emitted += len(b)
+	}
+	return code
+}
+
+// emitFits reports whether an emit of n bytes fits in the call's emit
+// bytes cap; when it does not, the call is to be dead-lettered. It is
+// checked before the emit is decoded, so that bytes past the cap are
+// never copied.
+func (in *instance) emitFits(n int) bool {
+	if max := in.p.opts.MaxEmitBytes; n > max-in.emitted {
+		in.reject = fmt.Sprintf("emit bytes limit exceeded: more than %d bytes emitted", max)
+		return false
+	}
+	return true
 }
 
 // decodeEmit decodes an emitted envelope. The values of host-owned
@@ -449,13 +470,22 @@ type lineWriter struct {
 	buf   []byte
 	last  string // the last line, kept for failure reasons
 	// capture, when set, receives every complete line instead of the log
-	// (command modules' stdout).
+	// (command modules' stdout). Captured lines are split at newlines only:
+	// a line longer than max bytes is not passed on, and the call is
+	// dead-lettered.
 	capture func(line []byte)
+	max     int
+	tooLong bool // a captured line passed max; the rest of the output is ignored
 }
 
+// maxLine is the length past which a log line with no newline yet is
+// split.
 const maxLine = 16 << 10
 
 func (w *lineWriter) Write(p []byte) (int, error) {
+	if w.capture != nil {
+		return w.writeCaptured(p)
+	}
 	n := len(p)
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
@@ -479,7 +509,43 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// writeCaptured splits captured output at newlines only: a line that is
+// split anywhere else is not the line the guest wrote (an emitted JSON
+// event would become two log lines and be lost).
+func (w *lineWriter) writeCaptured(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 && !w.tooLong {
+		i := bytes.IndexByte(p, '\n')
+		piece := p
+		if i >= 0 {
+			piece = p[:i]
+		}
+		if len(w.buf)+len(piece) > w.max {
+			w.tooLong = true
+			w.buf = nil
+			w.in.reject = fmt.Sprintf("command wrote a stdout line longer than %d bytes", w.max)
+			break
+		}
+		if i < 0 {
+			w.buf = append(w.buf, p...)
+			break
+		}
+		if len(w.buf) > 0 {
+			w.buf = append(w.buf, piece...)
+			w.line(w.buf)
+			w.buf = w.buf[:0]
+		} else {
+			w.line(piece)
+		}
+		p = p[i+1:]
+	}
+	return n, nil
+}
+
 func (w *lineWriter) flush() {
+	if w.tooLong {
+		return
+	}
 	if len(w.buf) > 0 {
 		w.line(w.buf)
 		w.buf = w.buf[:0]

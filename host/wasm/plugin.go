@@ -34,8 +34,11 @@ const (
 	DefaultMaxEmits    = 100
 	DefaultMaxDepth    = 16
 	DefaultMaxLogBytes = 64 << 10
-	DefaultMaxCalls    = 100_000
-	DefaultMaxAge      = time.Hour
+	// DefaultMaxEmitBytes is four times the largest event the default
+	// broker carries (1 MiB): see RATIONALE.md.
+	DefaultMaxEmitBytes = 4 << 20
+	DefaultMaxCalls     = 100_000
+	DefaultMaxAge       = time.Hour
 )
 
 // PluginOptions configures one plugin version. Zero values take the
@@ -48,13 +51,21 @@ type PluginOptions struct {
 	Source string
 	// Timeout bounds every call, guest code and host functions included.
 	Timeout time.Duration
-	// MemoryLimit bounds each instance's linear memory, in bytes (rounded
-	// up to 64 KiB pages).
+	// MemoryLimit bounds each instance's linear memory and tables
+	// together, in bytes (rounded up to 64 KiB pages). Tables may take up
+	// to an eighth of it, at 8 bytes an element; what the module's tables
+	// may reach is taken off its memory's maximum. A module whose memory or
+	// tables start larger is refused at load.
 	MemoryLimit uint64
 	// MaxEmits caps the events one call may emit; MaxDepth caps the depth
 	// of emitted events (the loop guard).
 	MaxEmits int
 	MaxDepth int
+	// MaxEmitBytes caps the bytes one call may emit, its events' encodings
+	// added up (a reactor's emit buffers, a command's JSON lines): the emit
+	// that would pass it gets the limit error (-4) and the event is
+	// dead-lettered, as past MaxEmits.
+	MaxEmitBytes int
 	// MaxLogBytes caps the log volume of one call; lines past it are
 	// dropped and counted.
 	MaxLogBytes int
@@ -107,6 +118,9 @@ func (o *PluginOptions) setDefaults(r *Runtime) {
 	}
 	if o.MaxDepth <= 0 {
 		o.MaxDepth = DefaultMaxDepth
+	}
+	if o.MaxEmitBytes <= 0 {
+		o.MaxEmitBytes = DefaultMaxEmitBytes
 	}
 	if o.MaxLogBytes <= 0 {
 		o.MaxLogBytes = DefaultMaxLogBytes

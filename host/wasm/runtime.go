@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -203,9 +204,28 @@ func Hash(wasm []byte) string {
 
 // compiled is the result of compiling and checking one module.
 type compiled struct {
-	mod  wazero.CompiledModule
-	kind Kind
-	init bool // exports _initialize
+	mod      wazero.CompiledModule
+	kind     Kind
+	init     bool   // exports _initialize
+	memPages uint32 // the cap of its memory, after its tables' share
+}
+
+// tableElementSize is what one table element costs the host: wazero keeps
+// a table as a slice of pointer-sized references.
+const tableElementSize = 8
+
+// tableShare is the part of a plugin's memory limit its tables may take
+// together (1/tableShare), at tableElementSize bytes an element.
+const tableShare = 8
+
+// budget splits a plugin's memory limit: the pages its memory may grow to
+// (before its tables are charged to them) and the elements its tables may
+// hold together. See RATIONALE.md, "Why are tables charged to the memory
+// limit?".
+func budget(limit uint64) (pages, tableElems uint32) {
+	pages64 := (limit + pageSize - 1) / pageSize
+	elems := pages64 * pageSize / tableElementSize / tableShare
+	return uint32(min(pages64, 1<<16)), uint32(min(elems, 1<<32-1))
 }
 
 var (
@@ -259,22 +279,27 @@ func (r *Runtime) compile(ctx context.Context, name string, wasm []byte, opts *P
 	if r.isClosed() {
 		return nil, ErrClosed
 	}
-	pages := uint32((opts.MemoryLimit + pageSize - 1) / pageSize)
+	pages, elems := budget(opts.MemoryLimit)
 	inst, info, err := instrument.Instrument(wasm, instrument.Options{
-		TickModule:     tickModule,
-		TickName:       tickName,
-		Fuel:           fuel,
-		MaxMemoryPages: pages,
+		TickModule:       tickModule,
+		TickName:         tickName,
+		Fuel:             fuel,
+		MaxMemoryPages:   pages,
+		MaxTableElements: elems,
+		TableElementSize: tableElementSize,
 	})
+	if errors.Is(err, instrument.ErrLimit) {
+		return nil, refuse(name, err, "module does not fit its memory limit of %d bytes (tables: at most %d elements of %d bytes, charged to it)",
+			opts.MemoryLimit, elems, tableElementSize)
+	}
 	if err != nil {
 		return nil, refuse(name, err, "cannot prepare module")
 	}
-	_ = info
 	cm, err := r.rt.CompileModule(experimental.WithCompilationWorkers(ctx, r.workers), inst)
 	if err != nil {
 		return nil, refuse(name, err, "cannot compile module")
 	}
-	c := &compiled{mod: cm}
+	c := &compiled{mod: cm, memPages: info.MemoryPages}
 	if err := r.check(name, c, opts); err != nil {
 		cm.Close(ctx)
 		return nil, err

@@ -45,6 +45,12 @@
 //   - With Options.MaxMemoryPages set, every defined memory's maximum is
 //     lowered to it (or set, if the memory had none); a memory that starts
 //     larger is an error. Imported memories are left alone.
+//   - With Options.MaxTableElements set, every defined table's maximum is
+//     lowered (or set) so that the tables' maxima add up to at most that
+//     many elements; tables whose initial sizes add up to more are an error.
+//     With Options.TableElementSize as well, the tables' maxima, in whole
+//     pages (rounded down), are taken off the memories' cap. Imported tables are left
+//     alone.
 //
 // The check is
 //

@@ -19,7 +19,9 @@ var (
 
 	// ErrLimit is wrapped by errors about a module that is well formed but
 	// too large: a defined memory whose initial size exceeds
-	// Options.MaxMemoryPages, or a function with more than MaxLocals locals.
+	// Options.MaxMemoryPages (less what the tables take), tables whose
+	// initial sizes add up to more than Options.MaxTableElements, or a
+	// function with more than MaxLocals locals.
 	ErrLimit = errors.New("module exceeds a limit")
 
 	// ErrOptions is wrapped by errors about invalid Options.

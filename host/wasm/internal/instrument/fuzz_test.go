@@ -32,6 +32,8 @@ func FuzzInstrument(f *testing.F) {
 	f.Fuzz(func(t *testing.T, wasm []byte) {
 		opt := opts(10)
 		opt.MaxMemoryPages = 100
+		opt.MaxTableElements = 1000
+		opt.TableElementSize = 8
 		out, info, err := Instrument(wasm, opt)
 		if err != nil {
 			if out != nil {
@@ -73,6 +75,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		"threads":   wasmbuild.WAT(t, threadsWAT),
 		"eh":        ehModule(),
 		"memory":    wasmbuild.WAT(t, `(module (memory 1 2) (memory 3) (data (i32.const 0) "x"))`),
+		"tables":    wasmbuild.WAT(t, `(module (memory 1) (table 2 4 funcref) (table 3 externref) (func $f) (elem (i32.const 0) $f))`),
 	}
 	dir := filepath.Join("testdata", "fuzz", "FuzzInstrument")
 	if err := os.MkdirAll(dir, 0o755); err != nil {

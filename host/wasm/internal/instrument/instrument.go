@@ -24,6 +24,25 @@ type Options struct {
 	// exceeds it is an error (ErrLimit). Imported memories are left
 	// alone.
 	MaxMemoryPages uint32
+
+	// MaxTableElements, when not zero, caps the elements of the tables the
+	// module defines, each and all together: the tables' initial sizes
+	// added up must not exceed it (ErrLimit), and each table's maximum is
+	// lowered (or set, if it had none) so that the maxima add up to at most
+	// MaxTableElements. The room to grow left after the initial sizes goes
+	// to the tables in order: a table keeps its declared maximum while it
+	// fits, and the first table without one gets all that is left. So
+	// table.grow past the cap returns -1, as the specification says.
+	// Imported tables are left alone.
+	MaxTableElements uint32
+
+	// TableElementSize, when not zero together with MaxMemoryPages and
+	// MaxTableElements, charges the tables to the memory cap: the maxima
+	// of the defined tables, at TableElementSize bytes an element, in whole
+	// pages (rounded down, so tables under a page are free), are taken off
+	// MaxMemoryPages before it caps the memories. A memory, or the tables, that no longer fit are an error
+	// (ErrLimit).
+	TableElementSize uint32
 }
 
 // Info describes what Instrument did, for tests and metrics.
@@ -43,6 +62,14 @@ type Info struct {
 	// (.debug_*), whose code offsets the rewrite invalidates, and name
 	// sections that could not be parsed.
 	DroppedSections int
+	// TableElements is the sum of the maxima of the tables the module
+	// defines, after the cap (Options.MaxTableElements); zero without a
+	// cap.
+	TableElements uint64
+	// MemoryPages is the cap the defined memories got, in pages: at most
+	// Options.MaxMemoryPages, less the pages charged for the tables
+	// (Options.TableElementSize); zero without a cap.
+	MemoryPages uint32
 }
 
 // Section ids of the binary format.
@@ -92,6 +119,7 @@ type module struct {
 	globalImports uint32
 	memImports    uint32
 	funcs         uint32 // defined functions
+	tableMins     uint64 // initial elements of the defined tables, added up
 	globals       uint32 // defined globals
 	counter       uint32 // index of the added global
 	check         []byte // the encoded check sequence
@@ -233,6 +261,11 @@ func (m *module) scan() error {
 		}
 		m.funcs = n
 	}
+	if s, ok := m.find(secTable); ok {
+		if err := m.scanTables(s); err != nil {
+			return err
+		}
+	}
 	if s, ok := m.find(secGlobal); ok {
 		d := m.decoderFor(s)
 		n, err := d.count("global")
@@ -299,6 +332,29 @@ func (m *module) scanTypes(s section) error {
 	}
 	m.types = n
 	return d.expectEnd("type section")
+}
+
+// scanTables adds up the initial sizes of the defined tables and checks
+// them against Options.MaxTableElements, before any table's maximum is
+// chosen.
+func (m *module) scanTables(s section) error {
+	d := m.decoderFor(s)
+	n, err := d.count("table")
+	if err != nil {
+		return err
+	}
+	for i := uint32(0); i < n; i++ {
+		start := d.p
+		min, err := m.tableType(&d, nil)
+		if err != nil {
+			return err
+		}
+		m.tableMins += min
+		if limit := uint64(m.opt.MaxTableElements); limit != 0 && m.tableMins > limit {
+			return newError(ErrLimit, start, "tables have %d initial elements, more than the limit of %d elements", m.tableMins, limit)
+		}
+	}
+	return d.expectEnd("table section")
 }
 
 // scanImports counts the imports by kind and refuses a module that

@@ -872,3 +872,170 @@ func TestNoSections(t *testing.T) {
 		t.Error("wazero does not compile the output")
 	}
 }
+
+// TestTableLimit checks Options.MaxTableElements and TableElementSize.
+func TestTableLimit(t *testing.T) {
+	const growWAT = `(module
+  (table $t (export "t") 2 funcref)
+  (func (export "grow") (param i32) (result i32) (table.grow $t (ref.null func) (local.get 0))))`
+	opt := opts(100)
+	opt.MaxTableElements = 10
+	out, info := mustInstrument(t, wasmbuild.WAT(t, growWAT), opt)
+	if info.TableElements != 10 {
+		t.Errorf("info.TableElements = %d, want 10", info.TableElements)
+	}
+	r := newRuntime(t)
+	addTicker(t, r, &ticker{fuel: 100})
+	mod := instantiate(t, r, out, "grow")
+	grow := mod.ExportedFunction("grow")
+	for _, step := range []struct{ elems, want uint32 }{{5, 2}, {4, 0xffffffff}, {8 << 20, 0xffffffff}, {3, 7}, {1, 0xffffffff}} {
+		res, err := grow.Call(context.Background(), uint64(step.elems))
+		if err != nil || uint32(res[0]) != step.want {
+			t.Errorf("table.grow(%d) = %v, %v; want %d", step.elems, res, err, int32(step.want))
+		}
+	}
+
+	// maxima returns the maximum of each table of an instrumented module,
+	// read back by instrumenting it again without a cap.
+	maxima := func(t *testing.T, wasm []byte) []uint64 {
+		t.Helper()
+		m := &module{in: wasm, opt: opts(1)}
+		if err := m.split(); err != nil {
+			t.Fatal(err)
+		}
+		s, ok := m.find(secTable)
+		if !ok {
+			t.Fatal("no table section")
+		}
+		d := m.decoderFor(s)
+		n, _ := d.count("table")
+		var out []uint64
+		for range n {
+			var lim tableLimits
+			if _, err := m.tableType(&d, &lim); err != nil {
+				t.Fatal(err)
+			}
+			if lim.flags&1 == 0 {
+				t.Fatalf("table without a maximum")
+			}
+			out = append(out, lim.max)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name, wat string
+		limit     uint32
+		want      []uint64
+	}{
+		{"declared max below the limit is kept", `(module (table 1 4 funcref))`, 10, []uint64{4}},
+		{"declared max above the limit is lowered", `(module (table 1 100000 funcref))`, 10, []uint64{10}},
+		{"room goes to the tables in order", `(module (table 2 4 funcref) (table 3 externref) (table 1 funcref))`, 20, []uint64{4, 15, 1}},
+		{"initial sizes exactly at the limit", `(module (table 4 funcref) (table 6 6 funcref))`, 10, []uint64{4, 6}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := opts(1)
+			o.MaxTableElements = tc.limit
+			out, info := mustInstrument(t, wasmbuild.WAT(t, tc.wat), o)
+			if got := maxima(t, out); !slices.Equal(got, tc.want) {
+				t.Errorf("maxima = %v, want %v", got, tc.want)
+			}
+			var sum uint64
+			for _, v := range tc.want {
+				sum += v
+			}
+			if info.TableElements != sum {
+				t.Errorf("info.TableElements = %d, want %d", info.TableElements, sum)
+			}
+			if !compiles(out) {
+				t.Errorf("wazero does not compile the output")
+			}
+		})
+	}
+	t.Run("initial sizes above the limit", func(t *testing.T) {
+		for _, wat := range []string{`(module (table 11 funcref))`, `(module (table 6 funcref) (table 5 externref))`} {
+			_, _, err := Instrument(wasmbuild.WAT(t, wat), opt)
+			if !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "11 initial elements") || !strings.Contains(err.Error(), "limit of 10 elements") {
+				t.Errorf("%s: err = %v, want ErrLimit naming 11 and 10", wat, err)
+			}
+		}
+	})
+	t.Run("a huge initial size is refused before wazero allocates it", func(t *testing.T) {
+		_, _, err := Instrument(wasmbuild.WAT(t, `(module (table 100000000 funcref))`), opt)
+		if !errors.Is(err, ErrLimit) {
+			t.Errorf("err = %v, want ErrLimit", err)
+		}
+	})
+	t.Run("imported table is left alone", func(t *testing.T) {
+		out, _ := mustInstrument(t, wasmbuild.WAT(t, `(module (import "env" "t" (table 100 funcref)))`), opt)
+		if !bytes.Contains(out, []byte{0x01, valFuncref, 0x00, 100}) { // kind table, funcref, no max, min 100
+			t.Errorf("imported table limits changed")
+		}
+	})
+	t.Run("no limit leaves tables alone", func(t *testing.T) {
+		in := wasmbuild.WAT(t, `(module (table 3 funcref) (table 1 7 funcref))`)
+		out, info := mustInstrument(t, in, opts(1))
+		if info.TableElements != 0 {
+			t.Errorf("info.TableElements = %d without a limit", info.TableElements)
+		}
+		if !bytes.Contains(out, []byte{secTable, 8, 2, valFuncref, 0, 3, valFuncref, 1, 1, 7}) {
+			t.Errorf("table section changed without a limit")
+		}
+	})
+	t.Run("table with an initialiser", func(t *testing.T) {
+		bin := func(b ...byte) []byte { return b }
+		// (type (func (result i32))) (func $f (result i32) i32.const 42)
+		// (table 0x40 0x00 (ref null func) 1 (ref.func $f)) (elem declare func $f)
+		// (func (export "call") (result i32) i32.const 0 call_indirect (type 0) (table 0))
+		in := assemble(
+			secType, bin(1, 0x60, 0, 1, valI32),
+			secFunction, bin(2, 0, 0),
+			secTable, bin(1, 0x40, 0, refNullable, valFuncref, 0, 1, 0xd2, 0, 0x0b),
+			secExport, bin(1, 4, 'c', 'a', 'l', 'l', 0, 1),
+			secElement, bin(1, 3, 0, 1, 0),
+			secCode, bin(2, 4, 0, 0x41, 42, 0x0b, 7, 0, 0x41, 0, 0x11, 0, 0, 0x0b),
+		)
+		o := opts(100)
+		o.MaxTableElements = 5
+		out, info := mustInstrument(t, in, o)
+		if info.TableElements != 5 {
+			t.Errorf("info.TableElements = %d, want 5", info.TableElements)
+		}
+		for i, m := range [][]byte{in, out} {
+			r := newRuntime(t)
+			addTicker(t, r, &ticker{fuel: 100})
+			mod := instantiate(t, r, m, "init")
+			if res, err := mod.ExportedFunction("call").Call(context.Background()); err != nil || res[0] != 42 {
+				t.Errorf("module %d: call = %v, %v; want 42 (ref.func in the initialiser shifted)", i, res, err)
+			}
+		}
+	})
+	t.Run("tables are charged to the memory cap", func(t *testing.T) {
+		o := opts(1)
+		o.MaxMemoryPages = 10
+		o.MaxTableElements = 65536 // 8 bytes an element: 8 pages at most
+		o.TableElementSize = 8
+		out, info := mustInstrument(t, wasmbuild.WAT(t, `(module (memory (export "mem") 1) (table 100 8192 funcref))`), o)
+		if info.TableElements != 8192 || info.MemoryPages != 9 {
+			t.Errorf("info = %+v, want 8192 table elements (1 page) and 9 memory pages", info)
+		}
+		compiled, err := newRuntime(t).CompileModule(context.Background(), out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if max, ok := compiled.ExportedMemories()["mem"].Max(); !ok || max != 9 {
+			t.Errorf("memory max = %d, %v; want 9", max, ok)
+		}
+		_, info = mustInstrument(t, wasmbuild.WAT(t, `(module (memory 1) (table 1 funcref))`), o)
+		if info.TableElements != 65536 || info.MemoryPages != 2 {
+			t.Errorf("unbounded table: info = %+v, want 65536 elements and 2 memory pages", info)
+		}
+		_, info = mustInstrument(t, wasmbuild.WAT(t, `(module (memory 1) (table 8191 8191 funcref))`), o)
+		if info.TableElements != 8191 || info.MemoryPages != 10 {
+			t.Errorf("tables under a page: info = %+v, want 8191 elements and all 10 memory pages", info)
+		}
+		_, _, err = Instrument(wasmbuild.WAT(t, `(module (memory 3) (table 1 funcref))`), o)
+		if !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "8 pages for 65536 table elements") {
+			t.Errorf("err = %v, want ErrLimit naming the pages taken by the tables", err)
+		}
+	})
+}

@@ -48,32 +48,41 @@ func (m *module) funcRef(d *decoder, dst []byte) ([]byte, error) {
 }
 
 // tables rewrites the table section: tables with an initialiser
-// expression (typed function references) may hold ref.func.
+// expression (typed function references) may hold ref.func, and with
+// Options.MaxTableElements each table's maximum is capped (see Options).
 func (m *module) tables(d *decoder) error {
 	n, err := d.count("table")
 	if err != nil {
 		return err
 	}
 	m.sec = appendU32(m.sec, n)
+	limit := uint64(m.opt.MaxTableElements)
+	spare := limit - m.tableMins // checked by scanTables
 	for i := uint32(0); i < n; i++ {
-		start := d.p
-		withInit := false
-		if d.p < len(d.b) && d.b[d.p] == 0x40 {
-			d.p++
-			if b, err := d.byte(); err != nil || b != 0 {
-				return malformed(start, "table with initialiser: expected 0x40 0x00")
+		var lim tableLimits
+		if _, err := m.tableType(d, &lim); err != nil {
+			return err
+		}
+		m.sec = append(m.sec, d.b[lim.start:lim.at]...)
+		end := lim.init
+		if end < 0 {
+			end = d.p
+		}
+		if limit == 0 {
+			m.sec = append(m.sec, d.b[lim.at:end]...)
+		} else {
+			max := lim.min + spare
+			if lim.flags&1 != 0 && lim.max < max {
+				max = lim.max
 			}
-			withInit = true
+			spare -= max - lim.min
+			m.info.TableElements += max
+			m.sec = append(m.sec, lim.flags|1)
+			m.sec = append(m.sec, d.b[lim.at+1:lim.minEnd]...)
+			m.sec = appendU64(m.sec, max)
 		}
-		if err := d.valtype(); err != nil {
-			return err
-		}
-		if _, _, _, _, err := d.limits(); err != nil {
-			return err
-		}
-		m.sec = append(m.sec, d.b[start:d.p]...)
-		if withInit {
-			if m.sec, err = m.constExpr(d, m.sec); err != nil {
+		if lim.init >= 0 {
+			if m.sec, err = m.constExpr(&decoder{b: d.b[:d.p], p: lim.init}, m.sec); err != nil {
 				return err
 			}
 		}
@@ -81,14 +90,64 @@ func (m *module) tables(d *decoder) error {
 	return d.expectEnd("table section")
 }
 
+// tableLimits locates the parts of a table type in the input.
+type tableLimits struct {
+	start, at, minEnd, init int // table, its limits, the end of min, its initialiser (-1: none)
+	flags                   byte
+	min, max                uint64
+}
+
+// tableType decodes a table type and its initialiser, if any, and returns
+// the table's initial size; lim, when not nil, receives where its parts are.
+func (m *module) tableType(d *decoder, lim *tableLimits) (uint64, error) {
+	var l tableLimits
+	l.start, l.init = d.p, -1
+	withInit := false
+	if d.p < len(d.b) && d.b[d.p] == 0x40 {
+		d.p++
+		if b, err := d.byte(); err != nil || b != 0 {
+			return 0, malformed(l.start, "table with initialiser: expected 0x40 0x00")
+		}
+		withInit = true
+	}
+	if err := d.valtype(); err != nil {
+		return 0, err
+	}
+	l.at = d.p
+	var err error
+	if l.flags, l.min, l.max, l.minEnd, err = d.limits(); err != nil {
+		return 0, err
+	}
+	if l.flags&1 != 0 && l.max < l.min {
+		return 0, malformed(l.at, "table maximum %d below its minimum %d", l.max, l.min)
+	}
+	if withInit {
+		l.init = d.p
+		if m.body, err = m.constExpr(d, m.body[:0]); err != nil {
+			return 0, err
+		}
+	}
+	if lim != nil {
+		*lim = l
+	}
+	return l.min, nil
+}
+
 // memories rewrites the memory section to cap the maximum of each memory,
-// or only checks it when there is no limit.
+// or only checks it when there is no limit. With Options.TableElementSize
+// the tables' maxima are taken off the cap first.
 func (m *module) memories(d *decoder) error {
 	n, err := d.count("memory")
 	if err != nil {
 		return err
 	}
 	limit := uint64(m.opt.MaxMemoryPages)
+	var tablePages uint64
+	if limit != 0 && m.opt.MaxTableElements != 0 && m.opt.TableElementSize != 0 {
+		tablePages = m.info.TableElements * uint64(m.opt.TableElementSize) / 65536
+	}
+	left := limit - min(limit, tablePages)
+	m.info.MemoryPages = uint32(left)
 	m.sec = appendU32(m.sec, n)
 	for i := uint32(0); i < n; i++ {
 		start := d.p
@@ -99,11 +158,14 @@ func (m *module) memories(d *decoder) error {
 		if limit == 0 {
 			continue
 		}
-		if min > limit {
+		if min > left {
+			if tablePages > 0 {
+				return newError(ErrLimit, start, "memory %d has %d initial pages, more than the limit of %d pages less %d pages for %d table elements", m.memImports+i, min, limit, tablePages, m.info.TableElements)
+			}
 			return newError(ErrLimit, start, "memory %d has %d initial pages, more than the limit of %d pages", m.memImports+i, min, limit)
 		}
-		if flags&1 == 0 || max > limit {
-			max = limit
+		if flags&1 == 0 || max > left {
+			max = left
 		}
 		m.sec = append(m.sec, flags|1)
 		m.sec = append(m.sec, d.b[start+1:minEnd]...)
