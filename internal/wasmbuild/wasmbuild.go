@@ -70,9 +70,11 @@ func WATFile(t TB, path string) []byte {
 	return WAT(t, string(src))
 }
 
-// C compiles the C sources in dir (files ending in .c) to a reactor module
-// with clang, lld and wasi-libc. The sources name their exports with
-// __attribute__((export_name("..."))).
+// C compiles the C sources in dir (files ending in .c, except the native
+// unit tests ending in _test.c) to a reactor module with clang, lld and
+// wasi-libc. The sources name their exports with
+// __attribute__((export_name("..."))). The cache key covers the headers
+// they include by relative path from elsewhere (the C kit's evhost.h).
 func C(t TB, dir string, extraFlags ...string) []byte {
 	t.Helper()
 	clang := lookPath(t, "clang", "apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32")
@@ -82,10 +84,11 @@ func C(t TB, dir string, extraFlags ...string) []byte {
 		}
 	}
 	files := sourceFiles(t, dir, ".c", ".h")
-	return cached(t, "c", contents(t, files, extraFlags), func(out string) error {
+	key := contents(t, withIncludes(t, files), extraFlags)
+	return cached(t, "c", key, func(out string) error {
 		var cs []string
 		for _, f := range files {
-			if strings.HasSuffix(f, ".c") {
+			if strings.HasSuffix(f, ".c") && !strings.HasSuffix(f, "_test.c") {
 				cs = append(cs, f)
 			}
 		}
@@ -136,6 +139,44 @@ func goBuild(t TB, dir string, reactor bool) []byte {
 		args = append(args, ".")
 		return run(dir, []string{"GOOS=wasip1", "GOARCH=wasm", "GOWORK=off"}, goTool, args...)
 	})
+}
+
+// withIncludes adds to files the headers they include with #include "path"
+// from outside their directory (a kit's header by relative path), so that
+// editing such a header invalidates the cache.
+func withIncludes(t TB, files []string) []string {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, f := range files {
+		seen[filepath.Clean(f)] = true
+	}
+	out := append([]string(nil), files...)
+	for i := 0; i < len(out); i++ {
+		src, err := os.ReadFile(out[i])
+		if err != nil {
+			t.Fatalf("wasmbuild: %v", err)
+		}
+		for _, line := range strings.Split(string(src), "\n") {
+			rest, ok := strings.CutPrefix(strings.TrimSpace(line), "#include")
+			rest = strings.TrimSpace(rest)
+			if !ok || !strings.HasPrefix(rest, `"`) {
+				continue
+			}
+			name, _, ok := strings.Cut(rest[1:], `"`)
+			if !ok {
+				continue
+			}
+			p := filepath.Clean(filepath.Join(filepath.Dir(out[i]), name))
+			if seen[p] {
+				continue
+			}
+			if _, err := os.Stat(p); err == nil {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	return out
 }
 
 func findModRoot(t TB, dir string) string {
