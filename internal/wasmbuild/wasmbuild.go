@@ -89,10 +89,18 @@ func C(t TB, dir string, extraFlags ...string) []byte {
 		var cs []string
 		for _, f := range files {
 			if strings.HasSuffix(f, ".c") && !strings.HasSuffix(f, "_test.c") {
-				cs = append(cs, f)
+				abs, err := filepath.Abs(f) // clang runs in dir
+				if err != nil {
+					return err
+				}
+				cs = append(cs, abs)
 			}
 		}
-		args := append([]string{"--target=wasm32-wasi", "-O2", "-mexec-model=reactor", "-o", out}, extraFlags...)
+		abs, err := filepath.Abs(out)
+		if err != nil {
+			return err
+		}
+		args := append([]string{"--target=wasm32-wasi", "-O2", "-mexec-model=reactor", "-o", abs}, extraFlags...)
 		args = append(args, cs...)
 		return run(dir, nil, clang, args...)
 	})
