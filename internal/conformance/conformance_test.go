@@ -31,6 +31,9 @@ type kit struct {
 	// host discards the instance. The Go PDK recovers a panic instead and
 	// fails the call with status 1: the instance stays.
 	traps bool
+	// trapLogged says whether the kit logs the panic's message at error
+	// before the trap.
+	trapLogged bool
 }
 
 var root = filepath.Join("..", "..")
@@ -38,10 +41,13 @@ var root = filepath.Join("..", "..")
 var kits = []kit{
 	{"go", func(t testing.TB) []byte {
 		return wasmbuild.Go(t, filepath.Join(root, "plugins", "conformance", "go"))
-	}, false},
+	}, false, true},
 	{"c", func(t testing.TB) []byte {
 		return wasmbuild.C(t, filepath.Join(root, "plugins", "c", "conformance"))
-	}, true},
+	}, true, false},
+	{"rust", func(t testing.TB) []byte {
+		return wasmbuild.Rust(t, filepath.Join(root, "plugins", "rust", "conformance"))
+	}, true, true},
 }
 
 // TestConformance builds each kit's conformance handler from source with
@@ -273,7 +279,8 @@ func (s *suite) run(t *testing.T, k kit) {
 
 	t.Run("trap", func(t *testing.T) {
 		before := s.p.Stats().Discards
-		res := s.call(t, testEvent("trap", ""))
+		ev := testEvent("trap", "")
+		res := s.call(t, ev)
 		if res.Status != wasm.Retry {
 			t.Fatalf("%+v", res)
 		}
@@ -283,6 +290,15 @@ func (s *suite) run(t *testing.T, k kit) {
 		}
 		if !k.traps && (discarded != 0 || !strings.Contains(res.Reason, "conformance trap")) {
 			t.Errorf("a recovered panic: %d discarded, reason %q", discarded, res.Reason)
+		}
+		if k.trapLogged {
+			found := false
+			for _, l := range s.logs.forEvent(ev.ID) {
+				found = found || l.Level == slog.LevelError && strings.Contains(l.Msg, "conformance trap")
+			}
+			if !found {
+				t.Errorf("the panic's message was not logged at error: %+v", s.logs.forEvent(ev.ID))
+			}
 		}
 		// The plugin keeps serving.
 		one(t, s.call(t, testEvent("emit.options", "")), "options.out")

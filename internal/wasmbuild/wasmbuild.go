@@ -1,6 +1,7 @@
 // Package wasmbuild builds the real .wasm modules that evhost's tests and
-// benchmarks run: WAT with wabt's wat2wasm, C with clang and wasi-libc, and Go
-// with the Go toolchain (GOOS=wasip1 GOARCH=wasm -buildmode=c-shared).
+// benchmarks run: WAT with wabt's wat2wasm, C with clang and wasi-libc, Go
+// with the Go toolchain (GOOS=wasip1 GOARCH=wasm -buildmode=c-shared), and
+// Rust with cargo.
 //
 // Outputs are cached by content hash in the user's cache directory, so each
 // plugin is built once per change, not once per test. When a toolchain is
@@ -187,6 +188,106 @@ func withIncludes(t TB, files []string) []string {
 	return out
 }
 
+// Rust builds the cdylib crate in dir for WebAssembly with cargo, offline,
+// and returns its module. It uses Debian's toolchain (/usr/bin/cargo and
+// /usr/bin/rustc with libstd-rust-dev-wasm32: target wasm32-wasi) when it
+// is installed, else the cargo and rustc on PATH if their sysroot has
+// wasm32-wasip1 or wasm32-wasi (a rustup toolchain often comes first on PATH
+// without either). The cache key covers the sources of the Cargo workspace
+// that holds dir (the kit and its crates) and the compiler's version.
+func Rust(t TB, dir string) []byte {
+	t.Helper()
+	cargo, rustc, target := rustToolchain(t)
+	root := cargoRoot(t, dir)
+	manifest, err := os.ReadFile(filepath.Join(dir, "Cargo.toml"))
+	if err != nil {
+		t.Fatalf("wasmbuild: %v", err)
+	}
+	name := ""
+	for _, line := range strings.Split(string(manifest), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && strings.TrimSpace(k) == "name" {
+			name = strings.Trim(strings.TrimSpace(v), `"`)
+			break
+		}
+	}
+	if name == "" {
+		t.Fatalf("wasmbuild: no package name in %s/Cargo.toml", dir)
+	}
+	version, err := exec.Command(rustc, "-vV").Output()
+	if err != nil {
+		t.Fatalf("wasmbuild: %s -vV: %v", rustc, err)
+	}
+	files := sourceFiles(t, root, ".rs", ".toml", ".lock")
+	key := contents(t, files, []string{string(version), target, dir})
+	return cached(t, "rust", key, func(out string) error {
+		targetDir := filepath.Join(CacheDir(), "cargo-target")
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return err
+		}
+		err = run(abs, []string{"RUSTC=" + rustc, "CARGO_TARGET_DIR=" + targetDir}, cargo,
+			"build", "--release", "--offline", "--locked", "--target", target, "--manifest-path", filepath.Join(abs, "Cargo.toml"))
+		if err != nil {
+			return err
+		}
+		built := filepath.Join(targetDir, target, "release", strings.ReplaceAll(name, "-", "_")+".wasm")
+		b, err := os.ReadFile(built)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(out, b, 0o644)
+	})
+}
+
+// rustToolchain finds a cargo and rustc that can build for WASI.
+func rustToolchain(t TB) (cargo, rustc, target string) {
+	t.Helper()
+	type pair struct{ cargo, rustc string }
+	var pairs []pair
+	if _, err := os.Stat("/usr/bin/cargo"); err == nil {
+		pairs = append(pairs, pair{"/usr/bin/cargo", "/usr/bin/rustc"})
+	}
+	if c, err := exec.LookPath("cargo"); err == nil {
+		if r, err := exec.LookPath("rustc"); err == nil {
+			pairs = append(pairs, pair{c, r})
+		}
+	}
+	for _, p := range pairs {
+		out, err := exec.Command(p.rustc, "--print", "sysroot").Output()
+		if err != nil {
+			continue
+		}
+		sysroot := strings.TrimSpace(string(out))
+		for _, tgt := range []string{"wasm32-wasip1", "wasm32-wasi"} {
+			if _, err := os.Stat(filepath.Join(sysroot, "lib", "rustlib", tgt)); err == nil {
+				return p.cargo, p.rustc, tgt
+			}
+		}
+	}
+	t.Skipf("wasmbuild: no Rust toolchain with a WASI target; install one with: apt-get install rustc cargo libstd-rust-dev-wasm32 (or rustup target add wasm32-wasip1)")
+	return "", "", ""
+}
+
+// cargoRoot returns the directory of the Cargo workspace that holds dir:
+// the nearest parent whose Cargo.toml has a [workspace] table, or dir.
+func cargoRoot(t TB, dir string) string {
+	t.Helper()
+	d, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatalf("wasmbuild: %v", err)
+	}
+	for p := d; ; {
+		if b, err := os.ReadFile(filepath.Join(p, "Cargo.toml")); err == nil && strings.Contains(string(b), "[workspace]") {
+			return p
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return d
+		}
+		p = parent
+	}
+}
+
 func findModRoot(t TB, dir string) string {
 	t.Helper()
 	d, err := filepath.Abs(dir)
@@ -238,8 +339,8 @@ func sourceFiles(t TB, dir string, exts ...string) []string {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() && p != dir && strings.HasPrefix(d.Name(), ".") {
-			return filepath.SkipDir
+		if d.IsDir() && p != dir && (strings.HasPrefix(d.Name(), ".") || d.Name() == "target" || d.Name() == "node_modules") {
+			return filepath.SkipDir // hidden, and build outputs (cargo's, npm's)
 		}
 		for _, e := range exts {
 			if strings.HasSuffix(p, e) && !strings.HasSuffix(p, "_test.go") {
