@@ -48,6 +48,9 @@ var kits = []kit{
 	{"rust", func(t testing.TB) []byte {
 		return wasmbuild.Rust(t, filepath.Join(root, "plugins", "rust", "conformance"))
 	}, true, true},
+	{"assemblyscript", func(t testing.TB) []byte {
+		return wasmbuild.AssemblyScript(t, filepath.Join(root, "plugins", "assemblyscript"), "conformance/handler.ts")
+	}, true, true},
 }
 
 // TestConformance builds each kit's conformance handler from source with

@@ -1,7 +1,7 @@
 // Package wasmbuild builds the real .wasm modules that evhost's tests and
 // benchmarks run: WAT with wabt's wat2wasm, C with clang and wasi-libc, Go
-// with the Go toolchain (GOOS=wasip1 GOARCH=wasm -buildmode=c-shared), and
-// Rust with cargo.
+// with the Go toolchain (GOOS=wasip1 GOARCH=wasm -buildmode=c-shared),
+// Rust with cargo, and AssemblyScript with asc from npm.
 //
 // Outputs are cached by content hash in the user's cache directory, so each
 // plugin is built once per change, not once per test. When a toolchain is
@@ -236,6 +236,41 @@ func Rust(t TB, dir string) []byte {
 			return err
 		}
 		return os.WriteFile(out, b, 0o644)
+	})
+}
+
+// AssemblyScript compiles the AssemblyScript file entry (a path relative
+// to kit) with the compiler that kit's package-lock.json pins, with kit's
+// asconfig.json (target release). When kit has no node_modules yet, it
+// installs them first with npm ci (from the lock file).
+func AssemblyScript(t TB, kit, entry string) []byte {
+	t.Helper()
+	abs, err := filepath.Abs(kit)
+	if err != nil {
+		t.Fatalf("wasmbuild: %v", err)
+	}
+	asc := filepath.Join(abs, "node_modules", ".bin", "asc")
+	if _, err := os.Stat(asc); err != nil {
+		npm := lookPath(t, "npm", "apt-get install nodejs npm (Node 20 or later), then: cd "+kit+" && npm ci")
+		mu.Lock()
+		_, err := os.Stat(asc)
+		if err != nil {
+			err = run(abs, nil, npm, "ci", "--no-audit", "--no-fund")
+		}
+		mu.Unlock()
+		if err != nil {
+			t.Fatalf("wasmbuild: %v", err)
+		}
+	}
+	node := lookPath(t, "node", "apt-get install nodejs (Node 20 or later)")
+	files := sourceFiles(t, abs, ".ts", ".json")
+	key := contents(t, files, []string{entry})
+	return cached(t, "assemblyscript", key, func(out string) error {
+		o, err := filepath.Abs(out)
+		if err != nil {
+			return err
+		}
+		return run(abs, nil, node, asc, entry, "--config", "asconfig.json", "--target", "release", "-o", o)
 	})
 }
 
