@@ -500,6 +500,14 @@ pub fn http(req: &HttpRequest) -> Result<HttpResponse, Error> {
 #[macro_export]
 macro_rules! export {
     ($handler:path) => {
+        // Natively (tests) nothing is exported; this keeps the handler
+        // from being reported as unused.
+        #[cfg(not(target_arch = "wasm32"))]
+        #[doc(hidden)]
+        pub fn __evhost_handler() -> $crate::Handler {
+            $handler
+        }
+
         // A reactor's initializer, as wasi-libc's crt1-reactor.o has it: it
         // runs the static constructors once per instance. Calling them here
         // also tells the linker that this is a reactor, not a command: it
