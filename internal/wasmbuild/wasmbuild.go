@@ -220,7 +220,10 @@ func Rust(t TB, dir string) []byte {
 	files := sourceFiles(t, root, ".rs", ".toml", ".lock")
 	key := contents(t, files, []string{string(version), target, dir})
 	return cached(t, "rust", key, func(out string) error {
-		targetDir := filepath.Join(CacheDir(), "cargo-target")
+		targetDir, err := filepath.Abs(filepath.Join(CacheDir(), "cargo-target"))
+		if err != nil {
+			return err
+		}
 		abs, err := filepath.Abs(dir)
 		if err != nil {
 			return err
