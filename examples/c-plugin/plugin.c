@@ -15,7 +15,7 @@
  *   anything else  emits bytes.counted with data {"bytes":N,"id":"<parent id>"}
  */
 #define EVHOST_IMPLEMENTATION
-#include "evhost.h"
+#include "../../plugins/c/evhost.h"
 
 static int emit_failed(int rc) {
     evhost_buf msg = evhost_buf_new(32);

@@ -1,6 +1,7 @@
 // Package wasmbuild builds the real .wasm modules that evhost's tests and
-// benchmarks run: WAT with wabt's wat2wasm, C with clang and wasi-libc, and Go
-// with the Go toolchain (GOOS=wasip1 GOARCH=wasm -buildmode=c-shared).
+// benchmarks run: WAT with wabt's wat2wasm, C with clang and wasi-libc, Go
+// with the Go toolchain (GOOS=wasip1 GOARCH=wasm -buildmode=c-shared),
+// Rust with cargo, and AssemblyScript with asc from npm.
 //
 // Outputs are cached by content hash in the user's cache directory, so each
 // plugin is built once per change, not once per test. When a toolchain is
@@ -70,9 +71,11 @@ func WATFile(t TB, path string) []byte {
 	return WAT(t, string(src))
 }
 
-// C compiles the C sources in dir (files ending in .c) to a reactor module
-// with clang, lld and wasi-libc. The sources name their exports with
-// __attribute__((export_name("..."))).
+// C compiles the C sources in dir (files ending in .c, except the native
+// unit tests ending in _test.c) to a reactor module with clang, lld and
+// wasi-libc. The sources name their exports with
+// __attribute__((export_name("..."))). The cache key covers the headers
+// they include by relative path from elsewhere (the C kit's evhost.h).
 func C(t TB, dir string, extraFlags ...string) []byte {
 	t.Helper()
 	clang := lookPath(t, "clang", "apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32")
@@ -82,14 +85,23 @@ func C(t TB, dir string, extraFlags ...string) []byte {
 		}
 	}
 	files := sourceFiles(t, dir, ".c", ".h")
-	return cached(t, "c", contents(t, files, extraFlags), func(out string) error {
+	key := contents(t, withIncludes(t, files), extraFlags)
+	return cached(t, "c", key, func(out string) error {
 		var cs []string
 		for _, f := range files {
-			if strings.HasSuffix(f, ".c") {
-				cs = append(cs, f)
+			if strings.HasSuffix(f, ".c") && !strings.HasSuffix(f, "_test.c") {
+				abs, err := filepath.Abs(f) // clang runs in dir
+				if err != nil {
+					return err
+				}
+				cs = append(cs, abs)
 			}
 		}
-		args := append([]string{"--target=wasm32-wasi", "-O2", "-mexec-model=reactor", "-o", out}, extraFlags...)
+		abs, err := filepath.Abs(out)
+		if err != nil {
+			return err
+		}
+		args := append([]string{"--target=wasm32-wasi", "-O2", "-mexec-model=reactor", "-o", abs}, extraFlags...)
 		args = append(args, cs...)
 		return run(dir, nil, clang, args...)
 	})
@@ -136,6 +148,182 @@ func goBuild(t TB, dir string, reactor bool) []byte {
 		args = append(args, ".")
 		return run(dir, []string{"GOOS=wasip1", "GOARCH=wasm", "GOWORK=off"}, goTool, args...)
 	})
+}
+
+// withIncludes adds to files the headers they include with #include "path"
+// from outside their directory (a kit's header by relative path), so that
+// editing such a header invalidates the cache.
+func withIncludes(t TB, files []string) []string {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, f := range files {
+		seen[filepath.Clean(f)] = true
+	}
+	out := append([]string(nil), files...)
+	for i := 0; i < len(out); i++ {
+		src, err := os.ReadFile(out[i])
+		if err != nil {
+			t.Fatalf("wasmbuild: %v", err)
+		}
+		for _, line := range strings.Split(string(src), "\n") {
+			rest, ok := strings.CutPrefix(strings.TrimSpace(line), "#include")
+			rest = strings.TrimSpace(rest)
+			if !ok || !strings.HasPrefix(rest, `"`) {
+				continue
+			}
+			name, _, ok := strings.Cut(rest[1:], `"`)
+			if !ok {
+				continue
+			}
+			p := filepath.Clean(filepath.Join(filepath.Dir(out[i]), name))
+			if seen[p] {
+				continue
+			}
+			if _, err := os.Stat(p); err == nil {
+				seen[p] = true
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// Rust builds the cdylib crate in dir for WebAssembly with cargo, offline,
+// and returns its module. It uses Debian's toolchain (/usr/bin/cargo and
+// /usr/bin/rustc with libstd-rust-dev-wasm32: target wasm32-wasi) when it
+// is installed, else the cargo and rustc on PATH if their sysroot has
+// wasm32-wasip1 or wasm32-wasi (a rustup toolchain often comes first on PATH
+// without either). The cache key covers the sources of the Cargo workspace
+// that holds dir (the kit and its crates) and the compiler's version.
+func Rust(t TB, dir string) []byte {
+	t.Helper()
+	cargo, rustc, target := rustToolchain(t)
+	root := cargoRoot(t, dir)
+	manifest, err := os.ReadFile(filepath.Join(dir, "Cargo.toml"))
+	if err != nil {
+		t.Fatalf("wasmbuild: %v", err)
+	}
+	name := ""
+	for _, line := range strings.Split(string(manifest), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok && strings.TrimSpace(k) == "name" {
+			name = strings.Trim(strings.TrimSpace(v), `"`)
+			break
+		}
+	}
+	if name == "" {
+		t.Fatalf("wasmbuild: no package name in %s/Cargo.toml", dir)
+	}
+	version, err := exec.Command(rustc, "-vV").Output()
+	if err != nil {
+		t.Fatalf("wasmbuild: %s -vV: %v", rustc, err)
+	}
+	files := sourceFiles(t, root, ".rs", ".toml", ".lock")
+	key := contents(t, files, []string{string(version), target, dir})
+	return cached(t, "rust", key, func(out string) error {
+		targetDir, err := filepath.Abs(filepath.Join(CacheDir(), "cargo-target"))
+		if err != nil {
+			return err
+		}
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return err
+		}
+		err = run(abs, []string{"RUSTC=" + rustc, "CARGO_TARGET_DIR=" + targetDir}, cargo,
+			"build", "--release", "--offline", "--locked", "--target", target, "--manifest-path", filepath.Join(abs, "Cargo.toml"))
+		if err != nil {
+			return err
+		}
+		built := filepath.Join(targetDir, target, "release", strings.ReplaceAll(name, "-", "_")+".wasm")
+		b, err := os.ReadFile(built)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(out, b, 0o644)
+	})
+}
+
+// AssemblyScript compiles the AssemblyScript file entry (a path relative
+// to kit) with the compiler that kit's package-lock.json pins, with kit's
+// asconfig.json (target release). When kit has no node_modules yet, it
+// installs them first with npm ci (from the lock file).
+func AssemblyScript(t TB, kit, entry string) []byte {
+	t.Helper()
+	abs, err := filepath.Abs(kit)
+	if err != nil {
+		t.Fatalf("wasmbuild: %v", err)
+	}
+	asc := filepath.Join(abs, "node_modules", ".bin", "asc")
+	if _, err := os.Stat(asc); err != nil {
+		npm := lookPath(t, "npm", "apt-get install nodejs npm (Node 20 or later), then: cd "+kit+" && npm ci")
+		mu.Lock()
+		_, err := os.Stat(asc)
+		if err != nil {
+			err = run(abs, nil, npm, "ci", "--no-audit", "--no-fund")
+		}
+		mu.Unlock()
+		if err != nil {
+			t.Fatalf("wasmbuild: %v", err)
+		}
+	}
+	node := lookPath(t, "node", "apt-get install nodejs (Node 20 or later)")
+	files := sourceFiles(t, abs, ".ts", ".json")
+	key := contents(t, files, []string{entry})
+	return cached(t, "assemblyscript", key, func(out string) error {
+		o, err := filepath.Abs(out)
+		if err != nil {
+			return err
+		}
+		return run(abs, nil, node, asc, entry, "--config", "asconfig.json", "--target", "release", "-o", o)
+	})
+}
+
+// rustToolchain finds a cargo and rustc that can build for WASI.
+func rustToolchain(t TB) (cargo, rustc, target string) {
+	t.Helper()
+	type pair struct{ cargo, rustc string }
+	var pairs []pair
+	if _, err := os.Stat("/usr/bin/cargo"); err == nil {
+		pairs = append(pairs, pair{"/usr/bin/cargo", "/usr/bin/rustc"})
+	}
+	if c, err := exec.LookPath("cargo"); err == nil {
+		if r, err := exec.LookPath("rustc"); err == nil {
+			pairs = append(pairs, pair{c, r})
+		}
+	}
+	for _, p := range pairs {
+		out, err := exec.Command(p.rustc, "--print", "sysroot").Output()
+		if err != nil {
+			continue
+		}
+		sysroot := strings.TrimSpace(string(out))
+		for _, tgt := range []string{"wasm32-wasip1", "wasm32-wasi"} {
+			if _, err := os.Stat(filepath.Join(sysroot, "lib", "rustlib", tgt)); err == nil {
+				return p.cargo, p.rustc, tgt
+			}
+		}
+	}
+	t.Skipf("wasmbuild: no Rust toolchain with a WASI target; install one with: apt-get install rustc cargo libstd-rust-dev-wasm32 (or rustup target add wasm32-wasip1)")
+	return "", "", ""
+}
+
+// cargoRoot returns the directory of the Cargo workspace that holds dir:
+// the nearest parent whose Cargo.toml has a [workspace] table, or dir.
+func cargoRoot(t TB, dir string) string {
+	t.Helper()
+	d, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatalf("wasmbuild: %v", err)
+	}
+	for p := d; ; {
+		if b, err := os.ReadFile(filepath.Join(p, "Cargo.toml")); err == nil && strings.Contains(string(b), "[workspace]") {
+			return p
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return d
+		}
+		p = parent
+	}
 }
 
 func findModRoot(t TB, dir string) string {
@@ -189,8 +377,8 @@ func sourceFiles(t TB, dir string, exts ...string) []string {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() && p != dir && strings.HasPrefix(d.Name(), ".") {
-			return filepath.SkipDir
+		if d.IsDir() && p != dir && (strings.HasPrefix(d.Name(), ".") || d.Name() == "target" || d.Name() == "node_modules") {
+			return filepath.SkipDir // hidden, and build outputs (cargo's, npm's)
 		}
 		for _, e := range exts {
 			if strings.HasSuffix(p, e) && !strings.HasSuffix(p, "_test.go") {

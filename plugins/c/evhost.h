@@ -1,9 +1,10 @@
 /*
- * evhost.h: a tiny single-header C PDK for the evhost plugin ABI, version 1.
+ * evhost.h: the evhost C kit, a single-header PDK for the evhost plugin ABI,
+ * version 1 (see README.md beside this file).
  *
  * It gives a C handler everything ABI v1 asks of a reactor module, with no
- * other library than wasi-libc's string and malloc functions (no stdio, so
- * the module imports nothing from WASI):
+ * other library than libc's string and malloc functions (no stdio, so the
+ * module imports nothing from WASI):
  *
  *   - the host imports (module "evhost"), declared once; the linker imports
  *     only the ones a plugin calls, so a plugin that never calls kv_* or
@@ -11,7 +12,12 @@
  *   - the exports evhost_abi_version, evhost_alloc and evhost_handle;
  *   - an arena allocator for evhost_alloc, reset when evhost_handle returns;
  *   - the event envelope decoder and encoder (ABI section 4);
- *   - log, fail, emit and config_get helpers.
+ *   - log, fail, emit (with options), config, KV and HTTP helpers.
+ *
+ * Compiled for any target other than WebAssembly (a native unit test), the
+ * host functions are left for evhost_test.h to define, and no ABI export
+ * is made: the test host calls evhost_handle_event with an event encoded
+ * by the same encoder, as evhost does through evhost_handle.
  *
  * Use: in exactly one .c file,
  *
@@ -23,6 +29,10 @@
  * and build a reactor module:
  *
  *     clang --target=wasm32-wasi -O2 -mexec-model=reactor -o plugin.wasm plugin.c
+ *
+ * and unit-test it natively (no wasm) with evhost_test.h:
+ *
+ *     cc -o plugin_test plugin.c plugin_test.c && ./plugin_test
  *
  * Memory: every block this header hands out (to the host through
  * evhost_alloc, or to the plugin through evhost_arena_alloc and evhost_buf)
@@ -63,7 +73,12 @@ extern "C" {
 
 /* ---- host imports (ABI section 3) --------------------------------------- */
 
+#if defined(__wasm__)
 #define EVHOST_IMPORT(name) __attribute__((import_module("evhost"), import_name(name)))
+#else
+/* Native build (unit tests): evhost_test.h defines these functions. */
+#define EVHOST_IMPORT(name)
+#endif
 
 EVHOST_IMPORT("log") void evhost_raw_log(int32_t level, const void *ptr, uint32_t len);
 EVHOST_IMPORT("emit") int32_t evhost_raw_emit(const void *ptr, uint32_t len);
@@ -74,6 +89,12 @@ EVHOST_IMPORT("kv_set")
 int32_t evhost_raw_kv_set(const void *key, uint32_t key_len, const void *val, uint32_t val_len);
 EVHOST_IMPORT("kv_delete") int32_t evhost_raw_kv_delete(const void *key, uint32_t key_len);
 EVHOST_IMPORT("http_request") int64_t evhost_raw_http_request(const void *req, uint32_t req_len);
+
+#if !defined(__wasm__)
+/* Native build: an i64 result carries a block number, not a 32-bit pointer
+ * (native pointers do not fit); evhost_test.h keeps the blocks. */
+const uint8_t *evhost_native_block(uint32_t n);
+#endif
 
 /* ---- byte strings ------------------------------------------------------- */
 
@@ -151,6 +172,10 @@ int evhost_attr_next(const evhost_event *ev, uint32_t *pos, evhost_bytes *name, 
 
 static inline void evhost_log(int level, const void *p, uint32_t n) { evhost_raw_log(level, p, n); }
 void evhost_log_str(int level, const char *s);
+#define evhost_debug(s) evhost_log_str(EVHOST_DEBUG, (s))
+#define evhost_info(s) evhost_log_str(EVHOST_INFO, (s))
+#define evhost_warn(s) evhost_log_str(EVHOST_WARN, (s))
+#define evhost_error(s) evhost_log_str(EVHOST_ERROR, (s))
 
 /* evhost_fail sets the failure reason kept with the retry or dead-letter
  * record; it matters only when the handler returns a status other than 0. */
@@ -166,8 +191,65 @@ int evhost_config_get(const char *key, evhost_bytes *value);
  * event will be dead-lettered whatever the handler returns). */
 int evhost_emit(const char *type, const char *datacontenttype, const void *data, uint32_t n);
 
+/* evhost_emit_opts are the optional attributes of an emitted event; a NULL
+ * field is left out. extensions is NULL or a list of name, value pairs
+ * ended by a NULL name; extension names are lower-case letters and digits.
+ * id makes the emit idempotent (the host derives one otherwise). */
+typedef struct {
+    const char *id;
+    const char *subject;
+    const char *datacontenttype;
+    const char *dataschema;
+    const char *const *extensions;
+} evhost_emit_opts;
+
+/* evhost_emit_with emits an event of the given type with opts (may be NULL). */
+int evhost_emit_with(const char *type, const void *data, uint32_t n, const evhost_emit_opts *opts);
+
 /* evhost_emit_buf emits an envelope built with evhost_enc_*. */
 int evhost_emit_buf(const evhost_buf *b);
+
+/* Key-value store (needs a KV grant; keys are 1 to 256 bytes of
+ * [-/_=.A-Za-z0-9], else EVHOST_EMALFORMED). evhost_kv_get returns 0 and
+ * *value, or EVHOST_ENOTFOUND / another negative code. Deleting a missing
+ * key is 0. */
+int evhost_kv_get(const char *key, evhost_bytes *value);
+int evhost_kv_set(const char *key, const void *value, uint32_t n);
+int evhost_kv_delete(const char *key);
+
+/* Outbound HTTP (needs an HTTP grant; the host allows only the hosts in the
+ * plugin's allowed_hosts: any other gets EVHOST_EPERM before a byte is sent).
+ * method NULL means GET; headers is NULL or name, value pairs ended by a
+ * NULL name. An HTTP error status is an ordinary response. */
+typedef struct {
+    const char *method;
+    const char *url;
+    const char *const *headers;
+    const void *body;
+    uint32_t body_len;
+} evhost_http_request;
+
+typedef struct {
+    int status;
+    const uint8_t *body; /* in the arena */
+    uint32_t body_len;
+    evhost_event msg; /* the whole response: "status", "header.<name>" (lower case) attributes */
+} evhost_http_response;
+
+/* evhost_http sends req: 0 and *resp set, or a negative error code. */
+int evhost_http(const evhost_http_request *req, evhost_http_response *resp);
+
+/* evhost_http_header finds the first value of a response header (the name
+ * is matched without regard to case): 1 and *value set, or 0. */
+int evhost_http_header(const evhost_http_response *resp, const char *name, evhost_bytes *value);
+
+/* evhost_get returns the attribute called name, or an empty view. */
+evhost_bytes evhost_get(const evhost_event *ev, const char *name);
+
+/* evhost_handle_event decodes the envelope at [p, p+n), runs
+ * evhost_on_event, resets the arena and returns the status: the body of the
+ * evhost_handle export, and what a native test host calls. */
+int32_t evhost_handle_event(const uint8_t *p, uint32_t n);
 
 /* ---- what the plugin provides ------------------------------------------- */
 
@@ -249,8 +331,16 @@ int evhost_bytes_eq(evhost_bytes b, const char *s) {
 
 int evhost_result(int64_t r, evhost_bytes *out) {
     if (r < 0) return (int)r;
-    out->ptr = (const uint8_t *)(uintptr_t)(uint32_t)((uint64_t)r >> 32);
     out->len = (uint32_t)r;
+    if (r == 0) { /* an empty value: no block */
+        out->ptr = (const uint8_t *)"";
+        return 0;
+    }
+#if defined(__wasm__)
+    out->ptr = (const uint8_t *)(uintptr_t)(uint32_t)((uint64_t)r >> 32);
+#else
+    out->ptr = evhost_native_block((uint32_t)((uint64_t)r >> 32));
+#endif
     return 0;
 }
 
@@ -406,16 +496,111 @@ int evhost_emit_buf(const evhost_buf *b) {
     return evhost_raw_emit(b->ptr, b->len);
 }
 
-int evhost_emit(const char *type, const char *datacontenttype, const void *data, uint32_t n) {
-    evhost_buf b = evhost_buf_new(64 + n);
+int evhost_emit_with(const char *type, const void *data, uint32_t n, const evhost_emit_opts *o) {
+    evhost_buf b = evhost_buf_new(128 + n);
     evhost_enc_attr_str(&b, "type", type);
-    if (datacontenttype) evhost_enc_attr_str(&b, "datacontenttype", datacontenttype);
+    if (o) {
+        if (o->id) evhost_enc_attr_str(&b, "id", o->id);
+        if (o->subject) evhost_enc_attr_str(&b, "subject", o->subject);
+        if (o->datacontenttype) evhost_enc_attr_str(&b, "datacontenttype", o->datacontenttype);
+        if (o->dataschema) evhost_enc_attr_str(&b, "dataschema", o->dataschema);
+        if (o->extensions)
+            for (const char *const *e = o->extensions; e[0]; e += 2) evhost_enc_attr_str(&b, e[0], e[1]);
+    }
     evhost_enc_data(&b, data, n);
     return evhost_emit_buf(&b);
 }
 
-/* ---- the ABI exports ---------------------------------------------------- */
+int evhost_emit(const char *type, const char *datacontenttype, const void *data, uint32_t n) {
+    evhost_emit_opts o = {0, 0, datacontenttype, 0, 0};
+    return evhost_emit_with(type, data, n, &o);
+}
 
+int evhost_kv_get(const char *key, evhost_bytes *value) {
+    return evhost_result(evhost_raw_kv_get(key, (uint32_t)strlen(key)), value);
+}
+
+int evhost_kv_set(const char *key, const void *value, uint32_t n) {
+    return evhost_raw_kv_set(key, (uint32_t)strlen(key), n ? value : "", n);
+}
+
+int evhost_kv_delete(const char *key) { return evhost_raw_kv_delete(key, (uint32_t)strlen(key)); }
+
+static int evhost__lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+
+int evhost_http(const evhost_http_request *req, evhost_http_response *resp) {
+    evhost_buf b = evhost_buf_new(256 + req->body_len);
+    evhost_enc_attr_str(&b, "method", req->method ? req->method : "GET");
+    evhost_enc_attr_str(&b, "url", req->url);
+    if (req->headers) {
+        for (const char *const *h = req->headers; h[0]; h += 2) {
+            size_t nl = strlen(h[0]);
+            if (nl == 0 || nl > 255 - 7) {
+                b.err = 1;
+                break;
+            }
+            char name[256] = "header.";
+            for (size_t i = 0; i < nl; i++) name[7 + i] = (char)evhost__lower((unsigned char)h[0][i]);
+            name[7 + nl] = 0;
+            evhost_enc_attr_str(&b, name, h[1]);
+        }
+    }
+    evhost_enc_data(&b, req->body, req->body_len);
+    if (b.err) return EVHOST_EMALFORMED;
+    evhost_bytes raw;
+    int rc = evhost_result(evhost_raw_http_request(b.ptr, b.len), &raw);
+    if (rc < 0) return rc;
+    if (evhost_decode(raw.ptr, raw.len, &resp->msg) != 0) return EVHOST_EMALFORMED;
+    evhost_bytes st;
+    resp->status = 0;
+    if (evhost_attr(&resp->msg, "status", &st))
+        for (uint32_t i = 0; i < st.len && st.ptr[i] >= '0' && st.ptr[i] <= '9'; i++)
+            resp->status = resp->status * 10 + (st.ptr[i] - '0');
+    resp->body = resp->msg.data;
+    resp->body_len = resp->msg.data_len;
+    return 0;
+}
+
+int evhost_http_header(const evhost_http_response *resp, const char *name, evhost_bytes *value) {
+    uint32_t pos = 0;
+    evhost_bytes n, v;
+    size_t nl = strlen(name);
+    while (evhost_attr_next(&resp->msg, &pos, &n, &v)) {
+        if (n.len != nl + 7 || memcmp(n.ptr, "header.", 7) != 0) continue;
+        size_t i = 0;
+        while (i < nl && evhost__lower(n.ptr[7 + i]) == evhost__lower((unsigned char)name[i])) i++;
+        if (i == nl) {
+            *value = v;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+evhost_bytes evhost_get(const evhost_event *ev, const char *name) {
+    evhost_bytes v = {(const uint8_t *)"", 0};
+    evhost_attr(ev, name, &v);
+    return v;
+}
+
+int32_t evhost_handle_event(const uint8_t *p, uint32_t n) {
+    evhost_event ev;
+    int32_t status;
+    if (evhost_decode(p, n, &ev) != 0) {
+        evhost_fail("evhost.h: malformed event envelope");
+        status = EVHOST_REJECT;
+    } else {
+        status = evhost_on_event(&ev);
+    }
+    /* Reset after the handler, never before: the event's own block came
+     * from the arena before this call and must stay valid during it. */
+    evhost_arena_reset();
+    return status;
+}
+
+/* ---- the ABI exports (WebAssembly only) ---------------------------------- */
+
+#if defined(__wasm__)
 __attribute__((export_name("evhost_abi_version"))) int32_t evhost_abi_version(void) {
     return EVHOST_ABI_VERSION;
 }
@@ -427,19 +612,9 @@ __attribute__((export_name("evhost_alloc"))) uint32_t evhost_alloc(uint32_t size
 }
 
 __attribute__((export_name("evhost_handle"))) int32_t evhost_handle(uint32_t ptr, uint32_t len) {
-    evhost_event ev;
-    int32_t status;
-    if (evhost_decode((const uint8_t *)(uintptr_t)ptr, len, &ev) != 0) {
-        evhost_fail("evhost.h: malformed event envelope");
-        status = EVHOST_REJECT;
-    } else {
-        status = evhost_on_event(&ev);
-    }
-    /* Reset after the handler, never before: the event's own block came
-     * from the arena before this call and must stay valid during it. */
-    evhost_arena_reset();
-    return status;
+    return evhost_handle_event((const uint8_t *)(uintptr_t)ptr, len);
 }
+#endif
 
 #endif /* EVHOST_IMPLEMENTED */
 #endif /* EVHOST_IMPLEMENTATION */
