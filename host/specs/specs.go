@@ -91,6 +91,7 @@ func PluginOptions(p *config.Plugin, env Env) (wasm.PluginOptions, error) {
 		Timeout:      p.Timeout,
 		MemoryLimit:  uint64(p.Memory),
 		MaxEmits:     p.MaxEmits,
+		MaxEmitBytes: int(p.MaxEmitBytes),
 		MaxDepth:     p.MaxDepth,
 		MaxLogBytes:  int(p.MaxLogBytes),
 		MinInstances: p.MinInstances,

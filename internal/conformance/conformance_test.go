@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/evhost/evhost/host/event"
+	"github.com/evhost/evhost/host/httpcap"
 	"github.com/evhost/evhost/host/kv"
 	"github.com/evhost/evhost/host/wasm"
 	"github.com/evhost/evhost/internal/wasmbuild"
@@ -99,11 +100,17 @@ func newSuite(t *testing.T, bin []byte) *suite {
 	t.Cleanup(func() { r.Close(context.Background()) })
 	var logger *slog.Logger
 	s.logs, logger = newLogCapture()
+	// evhost's own http_request capability: the plugin's allowed_hosts,
+	// then the SSRF guard, which lets the loopback test server through.
+	hc, err := httpcap.New("conformance", []string{u.Host}, []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s.p, err = r.Load(context.Background(), bin, wasm.PluginOptions{
 		Name:         "conformance",
 		Config:       map[string]string{"greeting": "hello from config"},
 		KV:           s.store,
-		HTTP:         &allowList{allowed: u.Host},
+		HTTP:         hc,
 		Logger:       logger,
 		MaxEmits:     3,
 		MaxInstances: 1,
@@ -329,38 +336,6 @@ func (s *suite) run(t *testing.T, k kit) {
 			t.Errorf("%d bytes emitted, want %d bytes x", len(e.Data), n)
 		}
 	})
-}
-
-// allowList is the plugins' HTTP capability for the suite: the one
-// host:port it allows is forwarded, every other destination gets
-// wasm.ErrNotAllowed before a byte is sent, as evhost's allow-list does.
-type allowList struct{ allowed string }
-
-func (a *allowList) Do(ctx context.Context, req *wasm.HTTPRequest) (*wasm.HTTPResponse, error) {
-	u, err := url.Parse(req.URL)
-	if err != nil || u.Host != a.allowed {
-		return nil, wasm.ErrNotAllowed
-	}
-	if host, _, _ := net.SplitHostPort(u.Host); host != "127.0.0.1" {
-		return nil, wasm.ErrNotAllowed
-	}
-	hr, err := http.NewRequestWithContext(ctx, req.Method, req.URL, bytes.NewReader(req.Body))
-	if err != nil {
-		return nil, err
-	}
-	for name, vs := range req.Header {
-		hr.Header[name] = vs
-	}
-	resp, err := http.DefaultClient.Do(hr)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	return &wasm.HTTPResponse{Status: resp.StatusCode, Header: resp.Header, Body: body}, nil
 }
 
 // logCapture is a slog.Handler that keeps every record with its attributes.
