@@ -84,3 +84,12 @@ func (h *Host) apply(ctx context.Context, cfg *config.Config) error {
 	h.log.Info("config reloaded", slog.Int("plugins", len(h.reg.Snapshot().Specs())), slog.Int("before", before))
 	return nil
 }
+
+// DeleteSubscription deletes the subscription name, which must not be
+// running: its position and the events it holds are dropped (its dead
+// letters are kept). A disabled or removed plugin or webhook keeps its
+// subscription until then, and handles what arrived meanwhile when it is
+// enabled again.
+func (h *Host) DeleteSubscription(ctx context.Context, name string) error {
+	return h.disp.Delete(ctx, name)
+}

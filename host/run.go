@@ -34,6 +34,7 @@ func (h *Host) Handler() http.Handler {
 			h.metrics,
 			&admin.Plugins{Daemon: h},
 			&admin.DeadLetters{Bus: h.bus, Logger: h.log},
+			&admin.Subscriptions{Delete: h.DeleteSubscription, Logger: h.log},
 			h.replayer,
 			h.hooks,
 			&admin.Traces{Runs: h.runs, DeadLetters: h.bus, Flush: h.FlushRuns, Logger: h.log},

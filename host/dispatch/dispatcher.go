@@ -112,9 +112,12 @@ func New(b bus.Bus, opts Options) *Dispatcher {
 var ErrClosed = errors.New("dispatch: dispatcher closed")
 
 // Apply makes the running routes those given: it starts the new ones,
-// stops and deletes the subscriptions of those no longer given (their
-// in-flight deliveries finish first), and restarts the changed ones. It
-// stops at the first error, leaving the routes applied so far running.
+// stops the workers of those no longer given (their in-flight deliveries
+// finish first), and restarts the changed ones. The subscription of a
+// route no longer given is kept, with what it holds: it goes on queueing
+// events (up to its queue bound), and a later Apply that gives the route
+// again handles them; Delete drops it. It stops at the first error,
+// leaving the routes applied so far running.
 func (d *Dispatcher) Apply(ctx context.Context, routes []Route) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -129,16 +132,14 @@ func (d *Dispatcher) Apply(ctx context.Context, routes []Route) error {
 		}
 		want[r.Name] = r
 	}
-	// Removed routes: stop their workers, then delete the subscription.
+	// Removed routes: stop their workers; the subscription stays, and
+	// keeps its events for when the route comes back.
 	for name, run := range d.routes {
 		if _, ok := want[name]; ok {
 			continue
 		}
 		run.stop(ctx)
 		delete(d.routes, name)
-		if err := d.bus.Unsubscribe(ctx, name); err != nil && !errors.Is(err, bus.ErrNotFound) {
-			return fmt.Errorf("dispatch: removing route %q: %w", name, err)
-		}
 	}
 	for i := range routes {
 		r := routes[i]
@@ -160,6 +161,30 @@ func (d *Dispatcher) Apply(ctx context.Context, routes []Route) error {
 			old.stop(ctx)
 		}
 		d.routes[r.Name] = run
+	}
+	return nil
+}
+
+// ErrRunning is returned by Delete for a route that is running.
+var ErrRunning = errors.New("dispatch: the route is running")
+
+// Delete deletes the subscription of a route that is not running (removed
+// from the routes by Apply, or never applied by this dispatcher): the
+// events it holds are dropped, and a route given again later starts from
+// the events published after it. It returns ErrRunning (wrapped) for a
+// running route, and bus.ErrNotFound (wrapped) when the bus has no such
+// subscription. Dead letters of the subscription are kept.
+func (d *Dispatcher) Delete(ctx context.Context, name string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return ErrClosed
+	}
+	if _, ok := d.routes[name]; ok {
+		return fmt.Errorf("%w: %q (disable or remove it first)", ErrRunning, name)
+	}
+	if err := d.bus.Unsubscribe(ctx, name); err != nil {
+		return fmt.Errorf("dispatch: deleting subscription %q: %w", name, err)
 	}
 	return nil
 }

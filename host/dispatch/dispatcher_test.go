@@ -330,6 +330,65 @@ func TestApplyAddsAndRemovesRoutes(t *testing.T) {
 	}
 }
 
+// A removed route's subscription keeps queueing: given again, the route
+// handles what was published while it was gone. Delete drops it, and the
+// route given again after that starts afresh.
+func TestRemovedRouteKeepsItsEvents(t *testing.T) {
+	b, d := setup(t)
+	var mu sync.Mutex
+	handled := map[string]bool{}
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(handled) }
+	a := dispatch.Route{Name: "a", Patterns: []string{"t"}, Handler: dispatch.HandlerFunc(func(_ context.Context, e *event.Event, _ int) dispatch.Outcome {
+		mu.Lock()
+		handled[e.ID] = true
+		mu.Unlock()
+		return dispatch.Outcome{}
+	})}
+	ctx := context.Background()
+	if err := d.Apply(ctx, []dispatch.Route{a}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Apply(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		publish(t, b, ev("t"))
+	}
+	if got := count(); got != 0 {
+		t.Fatalf("a removed route handled %d events", got)
+	}
+	if err := d.Apply(ctx, []dispatch.Route{a}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return count() == 5 })
+
+	if err := d.Delete(ctx, "a"); !errors.Is(err, dispatch.ErrRunning) {
+		t.Fatalf("Delete of a running route: %v", err)
+	}
+	if err := d.Apply(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	dropped := ev("t")
+	publish(t, b, dropped)
+	if err := d.Delete(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Delete(ctx, "a"); !errors.Is(err, bus.ErrNotFound) {
+		t.Fatalf("Delete of a deleted subscription: %v", err)
+	}
+	if err := d.Apply(ctx, []dispatch.Route{a}); err != nil {
+		t.Fatal(err)
+	}
+	last := ev("t")
+	publish(t, b, last)
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return handled[last.ID] })
+	mu.Lock()
+	defer mu.Unlock()
+	if handled[dropped.ID] {
+		t.Fatal("an event of the deleted subscription was handled")
+	}
+}
+
 // Close lets in-flight calls finish.
 func TestCloseDrains(t *testing.T) {
 	b, d := setup(t)

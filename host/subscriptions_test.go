@@ -1,0 +1,159 @@
+package host_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/evhost/evhost/host"
+	"github.com/evhost/evhost/host/config"
+	"github.com/evhost/evhost/host/dispatch"
+	"github.com/evhost/evhost/host/event"
+	"github.com/evhost/evhost/internal/wasmbuild"
+)
+
+// statusWAT is a reactor whose every call returns status (0 done, 1 retry).
+func statusWAT(t testing.TB, status int) []byte {
+	t.Helper()
+	return wasmbuild.WAT(t, fmt.Sprintf(`(module
+  (memory (export "memory") 1)
+  (func (export "evhost_abi_version") (result i32) (i32.const 1))
+  (func (export "evhost_alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "evhost_handle") (param i32 i32) (result i32) (i32.const %d)))`, status))
+}
+
+// doneLog is a dispatch.Observer that keeps the ids of the events a route
+// handled successfully.
+type doneLog struct {
+	mu   sync.Mutex
+	done map[string]bool
+}
+
+func (l *doneLog) Handled(route string, ev *event.Event, _ int, out dispatch.Outcome, _ time.Duration) {
+	if route == "p" && out.Status == dispatch.Done {
+		l.mu.Lock()
+		l.done[ev.ID] = true
+		l.mu.Unlock()
+	}
+}
+
+// waitAll waits until every id is done.
+func (l *doneLog) waitAll(t *testing.T, ids []string) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		l.mu.Lock()
+		missing := 0
+		for _, id := range ids {
+			if !l.done[id] {
+				missing++
+			}
+		}
+		l.mu.Unlock()
+		if missing == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d events never handled", missing, len(ids))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Disabling a plugin never loses its events: events accepted while its
+// module fails, then while it is disabled (and across a restart of the
+// daemon, with the durable broker), are all handled once it is enabled
+// again with a working module. Before, disabling deleted the subscription
+// and 0 of them were handled.
+func TestDisabledPluginKeepsItsEvents(t *testing.T) {
+	for _, tc := range []struct {
+		broker  string
+		restart bool
+	}{{"memory", false}, {"embedded", false}, {"embedded", true}} {
+		t.Run(fmt.Sprintf("%s/restart=%v", tc.broker, tc.restart), func(t *testing.T) {
+			dir := t.TempDir()
+			cfgPath := filepath.Join(dir, "config.toml")
+			writeConfig := func(enabled bool) {
+				t.Helper()
+				text := fmt.Sprintf(`[host]
+data_dir = "data"
+shutdown_timeout = "2s"
+[broker]
+kind = %q
+[plugins.p]
+path = "p.wasm"
+events = ["t"]
+max_attempts = 1000
+backoff = "20ms"
+max_backoff = "50ms"
+enabled = %v
+`, tc.broker, enabled)
+				if err := os.WriteFile(cfgPath, []byte(text), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			log := &doneLog{done: map[string]bool{}}
+			open := func() *host.Host {
+				t.Helper()
+				cfg, err := config.Load(cfgPath)
+				if err != nil {
+					t.Fatal(err)
+				}
+				h, err := host.New(context.Background(), cfg, host.Options{Logger: slog.New(slog.DiscardHandler), Observer: log})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := h.Start(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				return h
+			}
+			publish := func(h *host.Host, n int) (ids []string) {
+				t.Helper()
+				for range n {
+					ev := &event.Event{Type: "t"}
+					if _, err := h.Publish(context.Background(), ev); err != nil {
+						t.Fatal(err)
+					}
+					ids = append(ids, ev.ID)
+				}
+				return ids
+			}
+			ctx := context.Background()
+
+			writeWasm(t, dir, "p", statusWAT(t, 1)) // a broken module: every call retries
+			writeConfig(true)
+			h := open()
+			ids := publish(h, 3)
+
+			writeConfig(false)
+			if err := h.Reload(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if h.Plugin("p") != nil {
+				t.Fatal("p still runs after it was disabled")
+			}
+			if tc.restart {
+				h.Close(ctx)
+				h = open()
+			}
+			ids = append(ids, publish(h, 2)...)
+
+			writeWasm(t, dir, "p", statusWAT(t, 0)) // mended
+			writeConfig(true)
+			if tc.restart {
+				h.Close(ctx)
+				h = open()
+			} else if err := h.Reload(ctx); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { h.Close(context.Background()) })
+			log.waitAll(t, ids)
+		})
+	}
+}
