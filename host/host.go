@@ -124,9 +124,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Host, err er
 		return nil, err
 	}
 	mo := metrics.Options{Plugins: h.pluginStats}
-	if pc, ok := h.bus.(interface{ Pending() map[string]int64 }); ok {
-		mo.Pending = pc.Pending
-	}
+	mo.Pending, mo.Paused = h.pending(), h.pauseStates()
 	h.metrics = metrics.New(mo)
 	h.pub = h.metrics.Publisher("go", h.tracer.Publisher("go", h.bus))
 	h.modules = &deploy.Modules{Dir: filepath.Join(dataDir, "deploy"), Open: h.openDeployStore, Logger: h.log}

@@ -93,3 +93,17 @@ func (h *Host) apply(ctx context.Context, cfg *config.Config) error {
 func (h *Host) DeleteSubscription(ctx context.Context, name string) error {
 	return h.disp.Delete(ctx, name)
 }
+
+// PauseSubscription pauses the subscription name for every daemon sharing
+// it: its events wait (and queue up to its limits) until
+// ResumeSubscription. The pause is kept by the bus, across restarts on a
+// durable one.
+func (h *Host) PauseSubscription(ctx context.Context, name string) error {
+	return h.disp.Pause(ctx, name)
+}
+
+// ResumeSubscription resumes a paused subscription: its events are handled
+// in order.
+func (h *Host) ResumeSubscription(ctx context.Context, name string) error {
+	return h.disp.Resume(ctx, name)
+}

@@ -30,19 +30,24 @@ func (h *Host) Handler() http.Handler {
 			Logger:    h.log.With(slog.String("component", "http")),
 			Refused:   h.metrics.RefusedRequest,
 		})
+		status := admin.NewStatus(admin.StatusOptions{
+			Version: buildinfo.Version(), Broker: h.brokerKind(), Runs: h.runs, Flush: h.FlushRuns,
+			DeadLetters: h.bus, Subscriptions: func() []api.SubscriptionStatus { return h.subscriptions(false) },
+			Plugins: h.Plugins, Counters: h.metrics, Pending: h.pending(), Paused: h.pauseStates(), Logger: h.log,
+		})
 		for _, rs := range []httpapi.Routes{
 			h.metrics,
 			&admin.Plugins{Daemon: h},
 			&admin.DeadLetters{Bus: h.bus, Logger: h.log},
-			&admin.Subscriptions{Delete: h.DeleteSubscription, Logger: h.log},
+
 			h.replayer,
 			h.hooks,
 			&admin.Traces{Runs: h.runs, DeadLetters: h.bus, Flush: h.FlushRuns, Logger: h.log},
-			admin.NewStatus(admin.StatusOptions{
-				Version: buildinfo.Version(), Broker: h.brokerKind(), Runs: h.runs, Flush: h.FlushRuns,
-				DeadLetters: h.bus, Subscriptions: h.subscriptions, Plugins: h.Plugins,
-				Counters: h.metrics, Pending: h.pending(), Logger: h.log,
-			}),
+			status,
+			&admin.Subscriptions{
+				List:  func() []api.SubscriptionStatus { return status.Fill(h.subscriptions(true)) },
+				Pause: h.PauseSubscription, Resume: h.ResumeSubscription, Delete: h.DeleteSubscription, Logger: h.log,
+			},
 		} {
 			h.api.Mount(rs)
 		}
@@ -67,24 +72,35 @@ func (h *Host) pending() func() map[string]int64 {
 	return nil
 }
 
-// subscriptions returns every subscription the host runs: plugins,
-// webhooks, native handlers, in config order.
-func (h *Host) subscriptions() []api.SubscriptionStatus {
+// pauseStates returns the bus's view of which subscriptions are paused,
+// when the bus tells without asking a server.
+func (h *Host) pauseStates() func() map[string]bool {
+	if ps, ok := h.bus.(interface{ PauseStates() map[string]bool }); ok {
+		return ps.PauseStates
+	}
+	return nil
+}
+
+// subscriptions returns every subscription the host runs (plugins,
+// webhooks, native handlers, in config order), and with all those of the
+// plugins and webhooks the config disables too.
+func (h *Host) subscriptions(all bool) []api.SubscriptionStatus {
 	cfg, snap := h.cfg.Load(), h.reg.Snapshot()
 	var subs []api.SubscriptionStatus
 	for i := range cfg.Plugins {
-		if p := &cfg.Plugins[i]; snap.Plugin(p.Name) != nil {
-			subs = append(subs, api.SubscriptionStatus{Name: p.Name, Patterns: p.Events, Kind: api.KindPlugin})
+		p := &cfg.Plugins[i]
+		if running := snap.Plugin(p.Name) != nil; running || all {
+			subs = append(subs, api.SubscriptionStatus{Name: p.Name, Patterns: p.Events, Kind: api.KindPlugin, Running: running})
 		}
 	}
 	for i := range cfg.Webhooks {
-		if w := &cfg.Webhooks[i]; w.Enabled {
-			subs = append(subs, api.SubscriptionStatus{Name: w.Name, Patterns: w.Events, Kind: api.KindWebhook})
+		if w := &cfg.Webhooks[i]; w.Enabled || all {
+			subs = append(subs, api.SubscriptionStatus{Name: w.Name, Patterns: w.Events, Kind: api.KindWebhook, Running: w.Enabled})
 		}
 	}
 	h.mu.Lock()
 	for _, r := range h.natives {
-		subs = append(subs, api.SubscriptionStatus{Name: r.Name, Patterns: r.Patterns, Kind: api.KindNative})
+		subs = append(subs, api.SubscriptionStatus{Name: r.Name, Patterns: r.Patterns, Kind: api.KindNative, Running: true})
 	}
 	h.mu.Unlock()
 	return subs

@@ -2,8 +2,11 @@ package host_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sync"
@@ -11,6 +14,7 @@ import (
 	"time"
 
 	"github.com/evhost/evhost/host"
+	"github.com/evhost/evhost/host/api"
 	"github.com/evhost/evhost/host/config"
 	"github.com/evhost/evhost/host/dispatch"
 	"github.com/evhost/evhost/host/event"
@@ -155,5 +159,82 @@ enabled = %v
 			t.Cleanup(func() { h.Close(context.Background()) })
 			log.waitAll(t, ids)
 		})
+	}
+}
+
+// paused = true in the config pauses the plugin's subscription: nothing is
+// handled, GET /v1/subscriptions says so, and the pause outlives a restart
+// of the daemon (the broker keeps it); POST .../resume lets the events
+// through, in order.
+func TestPausedSubscription(t *testing.T) {
+	dir := t.TempDir()
+	writeWasm(t, dir, "p", statusWAT(t, 0))
+	cfgPath := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(cfgPath, []byte(`[host]
+data_dir = "data"
+shutdown_timeout = "2s"
+[broker]
+kind = "embedded"
+[plugins.p]
+path = "p.wasm"
+events = ["t"]
+paused = true
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	log := &doneLog{done: map[string]bool{}}
+	open := func() (*host.Host, http.Handler) {
+		t.Helper()
+		cfg, err := config.Load(cfgPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := host.New(context.Background(), cfg, host.Options{Logger: slog.New(slog.DiscardHandler), Observer: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return h, h.Handler()
+	}
+	state := func(srv http.Handler) api.SubscriptionStatus {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/subscriptions", nil))
+		var body struct{ Subscriptions []api.SubscriptionStatus }
+		if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &body) != nil || len(body.Subscriptions) != 1 {
+			t.Fatalf("GET /v1/subscriptions: %d %s", rec.Code, rec.Body)
+		}
+		return body.Subscriptions[0]
+	}
+	ctx := context.Background()
+	h, srv := open()
+	var ids []string
+	for range 3 {
+		ev := &event.Event{Type: "t"}
+		if _, err := h.Publish(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, ev.ID)
+	}
+	if s := state(srv); !s.Paused || !s.Running || s.Name != "p" {
+		t.Fatalf("subscription %+v, want running and paused", s)
+	}
+	h.Close(ctx)
+
+	h, srv = open()
+	t.Cleanup(func() { h.Close(context.Background()) })
+	if s := state(srv); !s.Paused || s.Handled != 0 {
+		t.Fatalf("after a restart: %+v, want paused and nothing handled", s)
+	}
+	rec := httptest.NewRecorder()
+	srv.ServeHTTP(rec, httptest.NewRequest("POST", "/v1/admin/subscriptions/p/resume", nil))
+	if rec.Code != 200 {
+		t.Fatalf("resume: %d %s", rec.Code, rec.Body)
+	}
+	log.waitAll(t, ids)
+	if s := state(srv); s.Paused {
+		t.Fatalf("after resume: %+v", s)
 	}
 }

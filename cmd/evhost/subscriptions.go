@@ -2,8 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/evhost/evhost/host/api"
 )
 
 const subscriptionsAbout = `A subscription is the durable queue of a plugin or a webhook: it holds the events
@@ -13,15 +18,24 @@ its limits), and once it is enabled again it handles what arrived meanwhile. Del
 the subscription is the explicit act that drops them. Talks to a running daemon over its
 admin API (/v1/admin/subscriptions).
 
+Pausing a subscription holds its events for every daemon sharing it (they queue up to
+its limits) until it is resumed; the pause is kept by the broker, across restarts.
+
 Subcommands:
+  list    [flags]              a table of the subscriptions and their state (--json: the API's JSON)
+  pause   [flags] NAME         pause the subscription NAME
+  resume  [flags] NAME         resume it: its events are handled in order
   delete  [flags] --yes NAME   delete the subscription NAME (not running) and the events it holds
 
-Exit codes: 0 ok, 1 error, 2 usage, 4 refused (no such subscription, or it is running),
-5 unauthorized, 6 daemon unreachable.`
+Exit codes: 0 ok, 1 error, 2 usage, 3 the daemon is busy, 4 refused (no such subscription,
+or it is running), 5 unauthorized, 6 daemon unreachable.`
 
-// cmdSubscriptions is `evhost subscriptions delete`.
+// cmdSubscriptions is `evhost subscriptions list|pause|resume|delete`.
 func cmdSubscriptions(ctx context.Context, args []string, e *env) int {
 	return runGroup(ctx, args, e, "subscriptions", subscriptionsAbout, []command{
+		{name: "list", run: cmdSubscriptionsList},
+		{name: "pause", run: cmdSubscriptionsPause(true)},
+		{name: "resume", run: cmdSubscriptionsPause(false)},
 		{name: "delete", run: cmdSubscriptionsDelete},
 	})
 }
@@ -56,4 +70,92 @@ func cmdSubscriptionsDelete(ctx context.Context, args []string, e *env) int {
 	}
 	fprintf(e.stdout, "deleted subscription %s\n", name)
 	return exitOK
+}
+
+func cmdSubscriptionsList(ctx context.Context, args []string, e *env) int {
+	fs := newFlags(e, "subscriptions list", "",
+		"List the subscriptions: NAME, KIND, STATE (running, paused, off: disabled in the config),\nPENDING (events held), HANDLED, FAILED, DEAD (dead-lettered) and PATTERNS.")
+	df := addDaemonFlags(fs)
+	asJSON := fs.Bool("json", false, "print the API's JSON instead of a table")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return exitUsage
+	}
+	d, ok := df.client(e, fs, "evhost subscriptions list")
+	if !ok {
+		return exitError
+	}
+	resp, body, code, ok := d.do(ctx, http.MethodGet, "/v1/subscriptions")
+	if !ok {
+		return code
+	}
+	if resp.StatusCode != http.StatusOK {
+		return d.refused("", resp, body)
+	}
+	if *asJSON {
+		e.stdout.Write(body)
+		return exitOK
+	}
+	var list struct{ Subscriptions []api.SubscriptionStatus }
+	if err := json.Unmarshal(body, &list); err != nil {
+		fprintf(e.stderr, "evhost subscriptions list: the daemon's answer is not a list of subscriptions: %v\n", err)
+		return exitError
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fprintf(tw, "NAME\tKIND\tSTATE\tPENDING\tHANDLED\tFAILED\tDEAD\tPATTERNS\n")
+	for _, s := range list.Subscriptions {
+		state := "running"
+		switch {
+		case !s.Running && s.Paused:
+			state = "off, paused"
+		case !s.Running:
+			state = "off"
+		case s.Paused:
+			state = "paused"
+		}
+		pending := "-"
+		if s.Pending >= 0 {
+			pending = strconv.FormatInt(s.Pending, 10)
+		}
+		pats, _ := json.Marshal(s.Patterns)
+		fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", s.Name, s.Kind, state, pending, s.Handled, s.Failed, s.DeadLettered, pats)
+	}
+	tw.Flush()
+	return exitOK
+}
+
+// cmdSubscriptionsPause is `evhost subscriptions pause` (or resume).
+func cmdSubscriptionsPause(pause bool) func(context.Context, []string, *env) int {
+	verb, about := "resume", "Resume the subscription NAME: the events it held are handled, in order."
+	if pause {
+		verb, about = "pause", "Pause the subscription NAME for every daemon sharing it: its events wait (and queue up\nto its limits) until 'evhost subscriptions resume NAME'."
+	}
+	return func(ctx context.Context, args []string, e *env) int {
+		fs := newFlags(e, "subscriptions "+verb, "NAME", about)
+		df := addDaemonFlags(fs)
+		if code, ok := parse(fs, args); !ok {
+			return code
+		}
+		if fs.NArg() != 1 {
+			fs.Usage()
+			return exitUsage
+		}
+		name := fs.Arg(0)
+		d, ok := df.client(e, fs, "evhost subscriptions "+verb)
+		if !ok {
+			return exitError
+		}
+		resp, body, code, ok := d.do(ctx, http.MethodPost, "/v1/admin/subscriptions/"+url.PathEscape(name)+"/"+verb)
+		if !ok {
+			return code
+		}
+		if resp.StatusCode != http.StatusOK {
+			return d.refused(name, resp, body)
+		}
+		fprintf(e.stdout, "%sd subscription %s\n", verb, name)
+		return exitOK
+	}
 }

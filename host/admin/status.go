@@ -71,8 +71,10 @@ type StatusOptions struct {
 	// Counters count deliveries and events.
 	Counters Counters
 	// Pending, if set, returns the bus's estimate of each subscription's
-	// unsettled events; nil when the bus does not tell.
+	// unsettled events; nil when the bus does not tell. Paused, if set,
+	// says which subscriptions are paused.
 	Pending func() map[string]int64
+	Paused  func() map[string]bool
 	Logger  *slog.Logger
 }
 
@@ -310,11 +312,24 @@ func (st *statusTracker) readDeadLetters(ctx context.Context) error {
 // subscriptions returns every subscription the daemon runs, with its
 // counters: plugins, webhooks, native handlers, in config order.
 func (st *statusTracker) subscriptions() []api.SubscriptionStatus {
+	return st.fill(st.o.Subscriptions())
+}
+
+// Fill fills in the pending count, the paused state and the counters of
+// subs (whose names, patterns, kinds and running state are set).
+func (s *Status) Fill(subs []api.SubscriptionStatus) []api.SubscriptionStatus {
+	return s.st.fill(subs)
+}
+
+func (st *statusTracker) fill(subs []api.SubscriptionStatus) []api.SubscriptionStatus {
 	o := &st.o
-	subs := o.Subscriptions()
 	var pending map[string]int64
 	if o.Pending != nil {
 		pending = o.Pending()
+	}
+	var paused map[string]bool
+	if o.Paused != nil {
+		paused = o.Paused()
 	}
 	for i := range subs {
 		s := &subs[i]
@@ -324,6 +339,7 @@ func (st *statusTracker) subscriptions() []api.SubscriptionStatus {
 		} else if pending != nil {
 			s.Pending = 0
 		}
+		s.Paused = paused[s.Name]
 		s.Handled, s.Failed, s.DeadLettered = o.Counters.Counts(s.Name)
 		if s.Patterns == nil {
 			s.Patterns = []string{}

@@ -334,6 +334,12 @@ type SubscriptionStatus struct {
 	Patterns []string `json:"patterns"`
 	// Kind is KindPlugin, KindWebhook or KindNative.
 	Kind string `json:"kind"`
+	// Running is false for the subscription of a plugin or webhook that
+	// is disabled in the config: it keeps its events until it is enabled
+	// again or deleted.
+	Running bool `json:"running"`
+	// Paused is true while the subscription is paused (its events wait).
+	Paused bool `json:"paused"`
 	// Pending is the bus's estimate of the events the subscription holds
 	// unsettled (waiting, in flight or waiting for a retry); -1 when the
 	// bus does not tell.

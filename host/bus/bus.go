@@ -104,6 +104,24 @@ type Bus interface {
 	// letters of the subscription are kept.
 	Unsubscribe(ctx context.Context, name string) error
 
+	// Pause stops the deliveries of the subscription name to all its
+	// consumers, in every process that shares it, until Resume: Next and
+	// Fetch wait, deliveries made before may still be settled, and events
+	// keep queueing (up to the queue bound; then Publish refuses them with
+	// backpressure, as for any full subscription). A pause outlives the
+	// consumers, and on a durable bus the process. Pausing a paused
+	// subscription does nothing. It returns ErrNotFound (wrapped) when
+	// there is no such subscription.
+	Pause(ctx context.Context, name string) error
+
+	// Resume undoes Pause: the events held are delivered in order. It
+	// returns ErrNotFound (wrapped) when there is no such subscription.
+	Resume(ctx context.Context, name string) error
+
+	// Paused reports whether the subscription name is paused; ErrNotFound
+	// (wrapped) when there is no such subscription.
+	Paused(ctx context.Context, name string) (bool, error)
+
 	// DeadLetters lists the dead letters that f selects, oldest first.
 	DeadLetters(ctx context.Context, f DeadLetterFilter) ([]DeadLetter, error)
 

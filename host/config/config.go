@@ -245,8 +245,13 @@ type Plugin struct {
 	// 64 characters of A-Z, a-z, 0-9, '_' and '-'.
 	Name string
 	// Enabled is false when the table says enabled = false: the plugin is
-	// validated but not run (default true).
+	// validated but not run (default true). Its subscription is kept, and
+	// its events queue up until it is enabled again.
 	Enabled bool
+	// Paused pauses the plugin's subscription when the config is applied
+	// with it set (key paused, default false): its events wait, for every
+	// daemon sharing it; set back to false, it is resumed.
+	Paused bool
 	// Path is the plugin's .wasm file, or a Go package directory that evhost
 	// builds, as written (key path, required); ResolvedPath is the same
 	// resolved against Config.Dir. Neither is checked for existence here.
@@ -327,6 +332,9 @@ type Webhook struct {
 	Name string
 	// Enabled is false when the entry says enabled = false (default true).
 	Enabled bool
+	// Paused pauses the webhook's subscription, as Plugin.Paused does (key
+	// paused, default false).
+	Paused bool
 	// Events are the event types delivered, as in Plugin.Events (key events, required).
 	Events []string
 	// URL is the http or https endpoint (key url, required).

@@ -24,6 +24,12 @@ type Route struct {
 	// the middleware (a span's attributes) and the status page; the
 	// dispatcher itself does not read it.
 	Kind string
+	// Paused pauses the subscription (bus.Bus.Pause) when the route is
+	// applied paused: first, or after it was applied not paused; a route
+	// applied not paused after it was applied paused is resumed. A pause
+	// made otherwise (Dispatcher.Pause, another daemon) is left alone
+	// while this stays the same.
+	Paused bool
 	// Handler serves its deliveries. To swap what serves a route without
 	// touching the subscription (a plugin's new version), swap behind the
 	// Handler: the dispatcher calls it afresh for every delivery.
@@ -148,12 +154,20 @@ func (d *Dispatcher) Apply(ctx context.Context, routes []Route) error {
 			if r.Handler == nil {
 				return fmt.Errorf("dispatch: route %q has no handler", r.Name)
 			}
+			if old.route.Paused != r.Paused {
+				if err := d.setPaused(ctx, r.Name, r.Paused); err != nil {
+					return err
+				}
+				old.route.Paused = r.Paused
+			}
 			old.handler.Store(&handlerBox{d.wrap(&r)})
 			continue
 		}
 		// Subscribe the new workers before stopping the old ones, so that
 		// the subscription always has a consumer.
-		run, err := d.start(ctx, r)
+		pause := r.Paused && (old == nil || !old.route.Paused)
+		resume := !r.Paused && old != nil && old.route.Paused
+		run, err := d.start(ctx, r, pause)
 		if err != nil {
 			return err
 		}
@@ -161,6 +175,38 @@ func (d *Dispatcher) Apply(ctx context.Context, routes []Route) error {
 			old.stop(ctx)
 		}
 		d.routes[r.Name] = run
+		if resume {
+			if err := d.setPaused(ctx, r.Name, false); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Pause pauses the subscription name for every consumer (bus.Bus.Pause),
+// whether its route runs here or not: its events wait, and queue up.
+func (d *Dispatcher) Pause(ctx context.Context, name string) error {
+	return d.setPaused(ctx, name, true)
+}
+
+// Resume resumes the subscription name (bus.Bus.Resume).
+func (d *Dispatcher) Resume(ctx context.Context, name string) error {
+	return d.setPaused(ctx, name, false)
+}
+
+func (d *Dispatcher) setPaused(ctx context.Context, name string, paused bool) error {
+	f, verb := d.bus.Resume, "resuming"
+	if paused {
+		f, verb = d.bus.Pause, "pausing"
+	}
+	if err := f(ctx, name); err != nil {
+		return fmt.Errorf("dispatch: %s subscription %q: %w", verb, name, err)
+	}
+	if paused {
+		d.log.Info("subscription paused: its events wait", slog.String("subscription", name))
+	} else {
+		d.log.Info("subscription resumed", slog.String("subscription", name))
 	}
 	return nil
 }
@@ -248,7 +294,9 @@ type runner struct {
 	wg      sync.WaitGroup
 }
 
-func (d *Dispatcher) start(ctx context.Context, r Route) (*runner, error) {
+// start subscribes r and starts its workers, pausing the subscription
+// first when pause is set.
+func (d *Dispatcher) start(ctx context.Context, r Route, pause bool) (*runner, error) {
 	if r.Handler == nil {
 		return nil, fmt.Errorf("dispatch: route %q has no handler", r.Name)
 	}
@@ -258,6 +306,12 @@ func (d *Dispatcher) start(ctx context.Context, r Route) (*runner, error) {
 	sub, err := d.bus.Subscribe(ctx, r.subscription())
 	if err != nil {
 		return nil, fmt.Errorf("dispatch: route %q: %w", r.Name, err)
+	}
+	if pause {
+		if err := d.setPaused(ctx, r.Name, true); err != nil {
+			sub.Close()
+			return nil, err
+		}
 	}
 	run := &runner{d: d, route: r, sub: sub, log: d.log.With(slog.String("subscription", r.Name))}
 	run.handler.Store(&handlerBox{d.wrap(&r)})

@@ -389,6 +389,49 @@ func TestRemovedRouteKeepsItsEvents(t *testing.T) {
 	}
 }
 
+// A route applied paused pauses its subscription before any delivery, and
+// applied not paused again resumes it; a pause made with Pause outlasts an
+// Apply that does not change the route's Paused.
+func TestPausedRoute(t *testing.T) {
+	b, d := setup(t)
+	ctx := context.Background()
+	var n atomic.Int32
+	a := dispatch.Route{Name: "a", Patterns: []string{"t"}, Paused: true, Handler: dispatch.HandlerFunc(func(context.Context, *event.Event, int) dispatch.Outcome {
+		n.Add(1)
+		return dispatch.Outcome{}
+	})}
+	if err := d.Apply(ctx, []dispatch.Route{a}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := b.Paused(ctx, "a"); err != nil || !p {
+		t.Fatalf("Paused = %v, %v", p, err)
+	}
+	for range 3 {
+		publish(t, b, ev("t"))
+	}
+	a.Paused = false
+	if err := d.Apply(ctx, []dispatch.Route{a}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return n.Load() == 3 })
+
+	if err := d.Pause(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Apply(ctx, []dispatch.Route{a}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := b.Paused(ctx, "a"); err != nil || !p {
+		t.Fatalf("an Apply that did not change Paused lifted a pause: %v, %v", p, err)
+	}
+	if err := d.Resume(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Pause(ctx, "nosuch"); !errors.Is(err, bus.ErrNotFound) {
+		t.Fatalf("Pause of no subscription: %v", err)
+	}
+}
+
 // Close lets in-flight calls finish.
 func TestCloseDrains(t *testing.T) {
 	b, d := setup(t)

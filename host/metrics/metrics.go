@@ -49,6 +49,8 @@ type Options struct {
 	// Pending returns the bus's estimate of the events each subscription
 	// holds unsettled; nil when the bus does not tell.
 	Pending func() map[string]int64
+	// Paused says which subscriptions are paused.
+	Paused func() map[string]bool
 }
 
 // Metrics are a daemon's Prometheus metrics. They are safe for concurrent
@@ -444,6 +446,8 @@ var (
 		"Instances retired after their max calls or age, by the serving version of a plugin.", []string{"plugin"}, nil)
 	descCalls = prometheus.NewDesc("evhost_plugin_calls_total",
 		"Calls into the serving version of a plugin.", []string{"plugin"}, nil)
+	descPaused = prometheus.NewDesc("evhost_subscription_paused",
+		"1 while a subscription is paused (its events wait), else 0, as the bus last saw it.", []string{"subscription"}, nil)
 	descLag = prometheus.NewDesc("evhost_bus_pending",
 		"Events a subscription holds unsettled on the bus (pending plus awaiting acknowledgement), as the bus last estimated it.", []string{"subscription"}, nil)
 )
@@ -454,7 +458,7 @@ type pluginCollector struct{ m *Metrics }
 
 // Describe implements prometheus.Collector.
 func (c pluginCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descInstances, descIdle, descInstantiations, descDiscards, descRecycles, descCalls, descLag} {
+	for _, d := range []*prometheus.Desc{descInstances, descIdle, descInstantiations, descDiscards, descRecycles, descCalls, descLag, descPaused} {
 		ch <- d
 	}
 }
@@ -470,6 +474,15 @@ func (c pluginCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descDiscards, prometheus.CounterValue, float64(s.Discards), name)
 			ch <- prometheus.MustNewConstMetric(descRecycles, prometheus.CounterValue, float64(s.Recycles), name)
 			ch <- prometheus.MustNewConstMetric(descCalls, prometheus.CounterValue, float64(s.Calls), name)
+		}
+	}
+	if o.Paused != nil {
+		for name, p := range o.Paused() {
+			v := 0.0
+			if p {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descPaused, prometheus.GaugeValue, v, name)
 		}
 	}
 	if o.Pending != nil {

@@ -49,8 +49,13 @@ func Plugin(p *config.Plugin, env Env) registry.Spec {
 		Source:  registry.Source{Path: p.ResolvedPath, Digest: p.Digest},
 		Guest:   Guest(p),
 		Options: func() (wasm.PluginOptions, error) { return PluginOptions(p, env) },
-		Route:   Route(p.Name, p.Events, p.DeliveryLimits),
+		Route:   pausedRoute(Route(p.Name, p.Events, p.DeliveryLimits), p.Paused),
 	}
+}
+
+func pausedRoute(r dispatch.Route, paused bool) dispatch.Route {
+	r.Paused = paused
+	return r
 }
 
 // Guest fingerprints what makes a loaded version of p besides its module's
@@ -160,7 +165,7 @@ func Webhooks(cfg *config.Config) []webhooks.Spec {
 		w := &cfg.Webhooks[i]
 		out = append(out, webhooks.Spec{
 			Name: w.Name, URL: w.URL, Secret: w.Secret.Value(), Headers: w.Headers, Timeout: w.Timeout,
-			Events: w.Events, Enabled: w.Enabled, Route: Route(w.Name, w.Events, w.DeliveryLimits),
+			Events: w.Events, Enabled: w.Enabled, Route: pausedRoute(Route(w.Name, w.Events, w.DeliveryLimits), w.Paused),
 		})
 	}
 	return out

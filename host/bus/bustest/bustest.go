@@ -95,6 +95,7 @@ func RunFeatures(t *testing.T, newBus func(t *testing.T) bus.Bus, f Features) {
 		{"SubscriberClose", testSubscriberClose, true},
 		{"SubscriptionOutlivesSubscriber", testSubscriptionOutlivesSubscriber, true},
 		{"Unsubscribe", testUnsubscribe, true},
+		{"Pause", testPause, true},
 		{"UpdateSubscription", testUpdateSubscription, true},
 		{"ContextCancellation", testContext, true},
 		{"Fetch", testFetch, true},

@@ -983,3 +983,51 @@ func testPersistent(h *harness) {
 		}
 	}
 }
+
+func testPause(h *harness) {
+	c := h.subscribe(bus.Subscription{Name: "paused", Patterns: []string{"order.placed"}})
+	if err := h.b.Pause(h.ctx(), "paused"); err != nil {
+		h.t.Fatalf("Pause: %v", err)
+	}
+	if err := h.b.Pause(h.ctx(), "paused"); err != nil {
+		h.t.Fatalf("Pause of a paused subscription: %v", err)
+	}
+	if p, err := h.b.Paused(h.ctx(), "paused"); err != nil || !p {
+		h.t.Fatalf("Paused = %v, %v; want true", p, err)
+	}
+	// A consumer that subscribes with other settings (a daemon that
+	// restarts with a changed config) does not lift the pause.
+	other := h.subscribe(bus.Subscription{Name: "paused", Patterns: []string{"order.placed"}, Queue: 500})
+	other.s.Close()
+	if p, err := h.b.Paused(h.ctx(), "paused"); err != nil || !p {
+		h.t.Fatalf("Paused after another Subscribe = %v, %v; want true", p, err)
+	}
+	e1, e2 := newEvent("order.placed"), newEvent("order.placed")
+	h.publish(e1)
+	blocked := c.nextAsync(h.ctx())
+	h.publish(e2)
+	h.stillBlocked(blocked, "Next on a paused subscription")
+	if err := h.b.Resume(h.ctx(), "paused"); err != nil {
+		h.t.Fatalf("Resume: %v", err)
+	}
+	r := h.wait(blocked, "Next after Resume")
+	if r.err != nil {
+		h.t.Fatalf("Next after Resume: %v", r.err)
+	}
+	if r.d.Event().ID != e1.ID {
+		h.t.Fatalf("first after Resume: %s, want %s (in order)", r.d.Event().ID, e1.ID)
+	}
+	r.d.Ack()
+	c.expect(e2)
+	if p, err := h.b.Paused(h.ctx(), "paused"); err != nil || p {
+		h.t.Fatalf("Paused after Resume = %v, %v; want false", p, err)
+	}
+	for _, f := range []func(context.Context, string) error{h.b.Pause, h.b.Resume} {
+		if err := f(h.ctx(), "nosuch"); !errors.Is(err, bus.ErrNotFound) {
+			h.t.Errorf("Pause or Resume of no subscription: %v, want ErrNotFound", err)
+		}
+	}
+	if _, err := h.b.Paused(h.ctx(), "nosuch"); !errors.Is(err, bus.ErrNotFound) {
+		h.t.Errorf("Paused of no subscription: %v, want ErrNotFound", err)
+	}
+}

@@ -253,6 +253,58 @@ func (b *Bus) Unsubscribe(ctx context.Context, name string) error {
 	return nil
 }
 
+// Pause implements bus.Bus.
+func (b *Bus) Pause(ctx context.Context, name string) error {
+	return b.setPaused(ctx, name, true)
+}
+
+// Resume implements bus.Bus.
+func (b *Bus) Resume(ctx context.Context, name string) error {
+	return b.setPaused(ctx, name, false)
+}
+
+// Paused implements bus.Bus.
+func (b *Bus) Paused(ctx context.Context, name string) (bool, error) {
+	s, err := b.lookup(ctx, name)
+	if err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.paused, nil
+}
+
+func (b *Bus) setPaused(ctx context.Context, name string, paused bool) error {
+	s, err := b.lookup(ctx, name)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.paused = paused
+	if !paused {
+		s.signalLocked()
+	}
+	return nil
+}
+
+// lookup returns the subscription name.
+func (b *Bus) lookup(ctx context.Context, name string) (*subscription, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	b.pubMu.Lock()
+	defer b.pubMu.Unlock()
+	if b.closed.Load() {
+		return nil, bus.ErrClosed
+	}
+	s := b.byName[name]
+	if s == nil {
+		return nil, fmt.Errorf("membus: subscription %q: %w", name, bus.ErrNotFound)
+	}
+	return s, nil
+}
+
 // DeadLetters implements bus.Bus.
 func (b *Bus) DeadLetters(ctx context.Context, f bus.DeadLetterFilter) ([]bus.DeadLetter, error) {
 	if err := ctx.Err(); err != nil {
@@ -359,6 +411,19 @@ func (b *Bus) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// PauseStates reports which subscriptions are paused.
+func (b *Bus) PauseStates() map[string]bool {
+	b.pubMu.Lock()
+	defer b.pubMu.Unlock()
+	m := make(map[string]bool, len(b.subs))
+	for _, s := range b.subs {
+		s.mu.Lock()
+		m[s.name] = s.paused
+		s.mu.Unlock()
+	}
+	return m
 }
 
 // Pending returns, for every subscription, the events it holds unsettled:

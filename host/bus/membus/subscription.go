@@ -54,6 +54,7 @@ type subscription struct {
 	notify      chan struct{}
 	consumers   map[*consumer]struct{}
 	removed     bool  // deleted by Unsubscribe
+	paused      bool  // by Pause: nothing is delivered
 	sweepAt     int64 // when the scheduled ack-wait sweep is due; 0 if none
 }
 
@@ -118,7 +119,7 @@ func (s *subscription) releaseLocked(idx int32) {
 
 // takeLocked delivers up to len(buf) ready events into buf; s.mu is held.
 func (s *subscription) takeLocked(buf []bus.Delivery) int {
-	if s.ready.len() == 0 {
+	if s.ready.len() == 0 || s.paused {
 		return 0
 	}
 	deadline := s.b.now() + s.ackWait
@@ -390,7 +391,7 @@ func (c *consumer) Fetch(ctx context.Context, buf []bus.Delivery) (int, error) {
 // it, so that a wake-up consumed by a consumer that is leaving, or that
 // took only part of the ready events, is not lost; s.mu is held.
 func (s *subscription) passWakeLocked() {
-	if s.ready.len() > 0 {
+	if s.ready.len() > 0 && !s.paused {
 		s.signalLocked()
 	}
 }

@@ -25,9 +25,10 @@ type subscription struct {
 	name    string
 	cfg     atomic.Pointer[subConfig]
 	deleted atomic.Bool
-	born    time.Time // when this process first knew it
-	local   bool      // Subscribe was called for it here; guarded by Bus.mu
-	cfgAt   time.Time // when Subscribe last set cfg here; guarded by Bus.mu
+	paused  atomic.Bool // as the last refresh, or a Pause or Resume here, saw it
+	born    time.Time   // when this process first knew it
+	local   bool        // Subscribe was called for it here; guarded by Bus.mu
+	cfgAt   time.Time   // when Subscribe last set cfg here; guarded by Bus.mu
 
 	// consumers are its Subscribers in this process; guarded by Bus.mu.
 	consumers map[*subscriber]struct{}
@@ -221,6 +222,7 @@ func (b *Bus) refresh(ctx context.Context) error {
 			(old.ackWait != cfg.ackWait || !maps.Equal(old.metadata(), cfg.metadata())) {
 			s.cfg.Store(cfg) // changed by another process
 		}
+		s.paused.Store(info.Paused)
 		counts = append(counts, count{s, int64(info.NumPending) + int64(info.NumAckPending)})
 	}
 	for name, s := range b.subs {
@@ -354,13 +356,28 @@ func (b *Bus) register(name string, cfg *subConfig) *subscription {
 // missed another process's events, or one read while the server had not
 // yet processed an acknowledgement this process had sent.
 func (b *Bus) Pending() map[string]int64 {
+	m, _ := b.states()
+	return m
+}
+
+// PauseStates reports which subscriptions are paused, as of the last
+// refresh (or a Pause or Resume in this process since), without asking
+// the server: for metrics scrapes and the status page. Paused asks.
+func (b *Bus) PauseStates() map[string]bool {
+	_, p := b.states()
+	return p
+}
+
+func (b *Bus) states() (map[string]int64, map[string]bool) {
 	b.maybeRefresh()
 	l := *b.list.Load()
 	m := make(map[string]int64, len(l))
+	p := make(map[string]bool, len(l))
 	b.cmu.Lock()
 	for _, s := range l {
 		m[s.name] = max(0, s.est)
+		p[s.name] = s.paused.Load()
 	}
 	b.cmu.Unlock()
-	return m
+	return m, p
 }

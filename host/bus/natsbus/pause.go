@@ -1,0 +1,87 @@
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/evhost/evhost/host/bus"
+)
+
+// pauseFor is how long Pause pauses a consumer: JetStream pauses until a
+// time, and a pause lasts until Resume.
+const pauseFor = 100 * 365 * 24 * time.Hour
+
+// Pause implements bus.Bus with the JetStream consumer pause (nats-server
+// 2.11 and later): the server stops delivering to every consumer of the
+// subscription, in every process, and the pause is kept with the
+// consumer's state (a daemon that restarts finds it paused).
+func (b *Bus) Pause(ctx context.Context, name string) error {
+	return b.pause(ctx, name, true)
+}
+
+// Resume implements bus.Bus.
+func (b *Bus) Resume(ctx context.Context, name string) error {
+	return b.pause(ctx, name, false)
+}
+
+func (b *Bus) pause(ctx context.Context, name string, paused bool) error {
+	if err := b.usable(ctx, name); err != nil {
+		return err
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	var err error
+	if paused {
+		_, err = b.js.PauseConsumer(ctx, b.eventsStream, name, time.Now().Add(pauseFor))
+	} else {
+		_, err = b.js.ResumeConsumer(ctx, b.eventsStream, name)
+	}
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("natsbus: subscription %q: %w", name, bus.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("natsbus: pause or resume subscription %q: %w", name, err)
+	}
+	b.mu.Lock()
+	if s := b.subs[name]; s != nil {
+		s.paused.Store(paused)
+	}
+	b.mu.Unlock()
+	return nil
+}
+
+// Paused implements bus.Bus: it asks the server.
+func (b *Bus) Paused(ctx context.Context, name string) (bool, error) {
+	if err := b.usable(ctx, name); err != nil {
+		return false, err
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	c, err := b.events.Consumer(ctx, name)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return false, fmt.Errorf("natsbus: subscription %q: %w", name, bus.ErrNotFound)
+	}
+	if err != nil {
+		return false, fmt.Errorf("natsbus: subscription %q: %w", name, err)
+	}
+	return c.CachedInfo().Paused, nil
+}
+
+// usable checks ctx, that the bus is open and that name can name a
+// subscription (ErrNotFound otherwise).
+func (b *Bus) usable(ctx context.Context, name string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if b.closed.Load() {
+		return errClosed
+	}
+	if !bus.ValidName(name) {
+		return fmt.Errorf("natsbus: subscription %q: %w", name, bus.ErrNotFound)
+	}
+	return nil
+}
