@@ -46,6 +46,23 @@ func (b *Bus) pause(ctx context.Context, name string, paused bool) error {
 	if err != nil {
 		return fmt.Errorf("natsbus: pause or resume subscription %q: %w", name, err)
 	}
+	// On a cluster the API answers once the change is agreed, which may be
+	// before the consumer's leader applies it: wait until the leader says
+	// so, so that no delivery is made after Pause returns.
+	for {
+		c, err := b.events.Consumer(ctx, name)
+		if err != nil {
+			return fmt.Errorf("natsbus: pause or resume subscription %q: checking it: %w", name, err)
+		}
+		if c.CachedInfo().Paused == paused {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("natsbus: pause or resume subscription %q: the consumer did not apply it: %w", name, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	b.mu.Lock()
 	if s := b.subs[name]; s != nil {
 		s.paused.Store(paused)
