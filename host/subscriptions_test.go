@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -236,5 +237,26 @@ paused = true
 	log.waitAll(t, ids)
 	if s := state(srv); s.Paused {
 		t.Fatalf("after resume: %+v", s)
+	}
+}
+
+// POST /v1/admin/reload answers 200 for a reload that disables a plugin:
+// it was applied (before, the disabled plugin's module reload was reported
+// as a failure, 422, while the log said the config was applied).
+func TestReloadThatDisablesAPluginSucceeds(t *testing.T) {
+	dir := t.TempDir()
+	writeWasm(t, dir, "p", statusWAT(t, 0))
+	conf := func(enabled bool) string {
+		return fmt.Sprintf("[broker]\nkind = \"memory\"\n[plugins.p]\npath = \"p.wasm\"\nevents = [\"t\"]\nenabled = %v\n", enabled)
+	}
+	_, base := start(t, dir, conf(true))
+	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte("[host]\ndata_dir = \"data\"\nshutdown_timeout = \"200ms\"\n"+conf(false)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	resp := post(t, base+"/v1/admin/reload", "application/json", "")
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("reload: %d %s", resp.StatusCode, b)
 	}
 }
