@@ -114,6 +114,7 @@ func (f *fakeSettler) Term(token uint64, reason string) error {
 	f.calls = append(f.calls, "term "+reason)
 	return nil
 }
+func (f *fakeSettler) Extend(token uint64) error { f.calls = append(f.calls, "extend"); return nil }
 
 func TestDelivery(t *testing.T) {
 	e := &event.Event{ID: "1"}
@@ -122,14 +123,15 @@ func TestDelivery(t *testing.T) {
 	if d.Event() != e || d.Attempt() != 3 {
 		t.Fatalf("Event, Attempt = %v, %d", d.Event(), d.Attempt())
 	}
+	d.Extend()
 	d.Ack()
 	d.Nak(time.Second, "later")
 	d.Term("never")
-	if got := strings.Join(f.calls, "|"); got != "ack|nak 1s later|term never" {
+	if got := strings.Join(f.calls, "|"); got != "extend|ack|nak 1s later|term never" {
 		t.Errorf("forwarded %q", got)
 	}
 	var zero bus.Delivery
-	for name, err := range map[string]error{"Ack": zero.Ack(), "Nak": zero.Nak(0, ""), "Term": zero.Term("")} {
+	for name, err := range map[string]error{"Ack": zero.Ack(), "Nak": zero.Nak(0, ""), "Term": zero.Term(""), "Extend": zero.Extend()} {
 		if !errors.Is(err, bus.ErrSettled) {
 			t.Errorf("zero Delivery %s = %v, want ErrSettled", name, err)
 		}

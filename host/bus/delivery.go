@@ -38,6 +38,7 @@ type Settler interface {
 	Ack(token uint64) error
 	Nak(token uint64, delay time.Duration, reason string) error
 	Term(token uint64, reason string) error
+	Extend(token uint64) error
 }
 
 // NewDelivery is for bus implementations: it returns the delivery of e, on
@@ -85,4 +86,16 @@ func (d Delivery) Term(reason string) error {
 		return ErrSettled
 	}
 	return d.s.Term(d.token, reason)
+}
+
+// Extend tells the bus that the consumer is still working on the
+// delivery: its ack wait starts again (NATS's in-progress acknowledgement),
+// so it is neither redelivered nor, on its last attempt, dead-lettered
+// while the consumer extends it. It settles nothing and counts no attempt.
+// It returns ErrSettled for a delivery settled or expired already.
+func (d Delivery) Extend() error {
+	if d.s == nil {
+		return ErrSettled
+	}
+	return d.s.Extend(d.token)
 }

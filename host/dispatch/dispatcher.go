@@ -286,12 +286,13 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 
 // runner is the workers of one route.
 type runner struct {
-	d       *Dispatcher
-	route   Route
-	handler atomic.Pointer[handlerBox]
-	sub     bus.Subscriber
-	log     *slog.Logger
-	wg      sync.WaitGroup
+	d        *Dispatcher
+	route    Route
+	handler  atomic.Pointer[handlerBox]
+	sub      bus.Subscriber
+	log      *slog.Logger
+	wg       sync.WaitGroup
+	stopping chan struct{} // closed by stop: a worker waiting on backpressure gives up
 }
 
 // start subscribes r and starts its workers, pausing the subscription
@@ -313,7 +314,7 @@ func (d *Dispatcher) start(ctx context.Context, r Route, pause bool) (*runner, e
 			return nil, err
 		}
 	}
-	run := &runner{d: d, route: r, sub: sub, log: d.log.With(slog.String("subscription", r.Name))}
+	run := &runner{d: d, route: r, sub: sub, log: d.log.With(slog.String("subscription", r.Name)), stopping: make(chan struct{})}
 	run.handler.Store(&handlerBox{d.wrap(&r)})
 	run.wg.Add(r.Concurrency)
 	for i := 0; i < r.Concurrency; i++ {
@@ -337,6 +338,7 @@ func (d *Dispatcher) wrap(r *Route) Handler {
 // what they hold (or for ctx, then handlers are not interrupted: the
 // caller's Close does that).
 func (r *runner) stop(ctx context.Context) {
+	close(r.stopping)
 	r.sub.Close()
 	done := make(chan struct{})
 	go func() { r.wg.Wait(); close(done) }()
@@ -356,7 +358,7 @@ func (r *runner) work() {
 	for {
 		n, err := r.sub.Fetch(r.d.hardCtx, buf)
 		for i := 0; i < n; i++ {
-			r.handle(buf[i])
+			r.handle(buf[i], buf[i+1:n])
 			buf[i] = bus.Delivery{}
 		}
 		if err != nil {
@@ -368,8 +370,9 @@ func (r *runner) work() {
 	}
 }
 
-// handle runs one delivery and settles it.
-func (r *runner) handle(dl bus.Delivery) {
+// handle runs one delivery and settles it; held are the deliveries the
+// worker holds after it, which a wait on backpressure extends too.
+func (r *runner) handle(dl bus.Delivery, held []bus.Delivery) {
 	ev := dl.Event()
 	var start time.Time
 	obs := r.d.opts.Observer
@@ -381,7 +384,7 @@ func (r *runner) handle(dl bus.Delivery) {
 	switch out.Status {
 	case Done:
 		if len(out.Emits) > 0 {
-			if perr := r.publishEmits(out.Emits); perr != nil {
+			if perr := r.publishEmits(out.Emits, dl, held); perr != nil {
 				// Emits published before the failure have deterministic
 				// ids: the retry's are deduplicated.
 				out = Outcome{Status: Retry, Reason: "publishing emitted events: " + perr.Error()}
@@ -418,28 +421,53 @@ func (r *runner) handle(dl bus.Delivery) {
 	}
 }
 
-// publishEmits publishes the emits of a handler that succeeded. When the
-// bus fails to store them (a timeout, a NATS cluster electing a stream
-// leader), the failure is the bus's, not the handler's: the worker keeps
-// the delivery and tries again, for up to a quarter of the subscription's
-// ack wait, before the delivery counts as a failed attempt. Otherwise a
-// broker's failover of a few seconds would use up every attempt of the
-// events in flight and dead-letter them. A refusal of the events
-// (ErrInvalidEvent), backpressure and a closed bus end it at once.
-func (r *runner) publishEmits(emits []*event.Event) error {
+// publishEmits publishes the emits of a run that succeeded. A transient
+// failure is retried for up to a quarter of the ack wait. A full
+// subscription downstream (backpressure) is waited out for as long as it
+// lasts, extending dl and the deliveries the worker holds (held) so that
+// the wait uses up no attempt: an event is never dead-lettered for
+// backpressure alone. The wait ends early only when the route stops or the
+// dispatcher stops hard; the backpressure error is then returned (and dl
+// is retried, which counts an attempt).
+func (r *runner) publishEmits(emits []*event.Event, dl bus.Delivery, held []bus.Delivery) error {
 	ackWait := r.route.AckWait
 	if ackWait <= 0 {
 		ackWait = bus.DefaultAckWait
 	}
-	ctx, cancel := context.WithTimeout(r.d.hardCtx, ackWait/4)
-	defer cancel()
-	for pause := 50 * time.Millisecond; ; pause = min(2*pause, time.Second) {
-		_, err := r.d.bus.PublishBatch(ctx, emits)
-		if err == nil || errors.Is(err, bus.ErrInvalidEvent) || errors.Is(err, bus.ErrBackpressure) || errors.Is(err, bus.ErrClosed) {
+	giveUp := time.Now().Add(ackWait / 4) // transient failures only
+	maxPause := min(time.Second, ackWait/3)
+	extended, waited := time.Now(), false
+	for pause := 50 * time.Millisecond; ; pause = min(2*pause, maxPause) {
+		ctx, cancel := context.WithTimeout(r.d.hardCtx, ackWait/4)
+		acks, err := r.d.bus.PublishBatch(ctx, emits)
+		cancel()
+		emits = emits[len(acks):]
+		switch {
+		case err == nil || errors.Is(err, bus.ErrInvalidEvent) || errors.Is(err, bus.ErrClosed):
+			if waited && err == nil {
+				r.log.Info("downstream has room again; emits published", slog.String("event_id", dl.Event().ID))
+			}
+			return err
+		case errors.Is(err, bus.ErrBackpressure):
+			if !waited {
+				waited = true
+				r.log.Warn("a subscription downstream is full; the event waits, using up no attempt",
+					slog.String("event_id", dl.Event().ID), slog.Any("err", err))
+			}
+			if time.Since(extended) >= maxPause {
+				dl.Extend()
+				for _, h := range held {
+					h.Extend()
+				}
+				extended = time.Now()
+			}
+		case time.Now().After(giveUp):
 			return err
 		}
 		select {
-		case <-ctx.Done():
+		case <-r.d.hardCtx.Done():
+			return err
+		case <-r.stopping:
 			return err
 		case <-time.After(pause):
 		}

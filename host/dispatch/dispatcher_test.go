@@ -432,6 +432,77 @@ func TestPausedRoute(t *testing.T) {
 	}
 }
 
+// A handler whose emits find a subscription downstream full waits, using
+// up no attempt, for as long as it stays full (here three times the ack
+// wait, with one attempt allowed): no event is dead-lettered for
+// backpressure alone, and every emit is published once there is room.
+// Before, the emit's refusal was a retry: the event was dead-lettered.
+func TestBackpressureDownstreamUsesNoAttempt(t *testing.T) {
+	b, d := setup(t)
+	ctx := context.Background()
+	const ackWait = 300 * time.Millisecond
+	var mu sync.Mutex
+	done := map[string]bool{}
+	up := dispatch.Route{Name: "up", Patterns: []string{"up"}, MaxAttempts: 1, AckWait: ackWait,
+		Handler: dispatch.HandlerFunc(func(_ context.Context, e *event.Event, _ int) dispatch.Outcome {
+			return dispatch.Outcome{Emits: []*event.Event{{ID: "child-" + e.ID, Source: "/t", Type: "down", SpecVersion: "1.0"}}}
+		})}
+	var downN atomic.Int32
+	down := dispatch.Route{Name: "down", Patterns: []string{"down"}, Queue: 1, Paused: true,
+		Handler: dispatch.HandlerFunc(func(context.Context, *event.Event, int) dispatch.Outcome {
+			downN.Add(1)
+			return dispatch.Outcome{}
+		})}
+	d2 := dispatch.New(b, dispatch.Options{Logger: slog.New(slog.DiscardHandler), Observer: observerFunc(func(route string, e *event.Event, _ int, out dispatch.Outcome) {
+		if route == "up" && out.Status == dispatch.Done {
+			mu.Lock()
+			done[e.ID] = true
+			mu.Unlock()
+		}
+	})})
+	t.Cleanup(func() { d2.Close(context.Background()) })
+	if err := d.Apply(ctx, []dispatch.Route{down}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d2.Apply(ctx, []dispatch.Route{up}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for range 3 {
+		e := ev("up")
+		publish(t, b, e)
+		ids = append(ids, e.ID)
+	}
+	// The downstream subscription stays full for three ack waits: the
+	// scenario's length, not a synchronisation.
+	time.Sleep(3 * ackWait)
+	if err := d.Resume(ctx, "down"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return downN.Load() == 3 })
+	waitFor(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, id := range ids {
+			if !done[id] {
+				return false
+			}
+		}
+		return true
+	})
+	dls, err := b.DeadLetters(ctx, bus.DeadLetterFilter{Subscription: "up"})
+	if err != nil || len(dls) != 0 {
+		t.Fatalf("dead letters of up: %+v, %v", dls, err)
+	}
+}
+
+// observerFunc adapts a function to a dispatch.Observer.
+type observerFunc func(route string, e *event.Event, attempt int, out dispatch.Outcome)
+
+func (f observerFunc) Handled(route string, e *event.Event, attempt int, out dispatch.Outcome, _ time.Duration) {
+	f(route, e, attempt, out)
+}
+
 // Close lets in-flight calls finish.
 func TestCloseDrains(t *testing.T) {
 	b, d := setup(t)

@@ -96,6 +96,7 @@ func RunFeatures(t *testing.T, newBus func(t *testing.T) bus.Bus, f Features) {
 		{"SubscriptionOutlivesSubscriber", testSubscriptionOutlivesSubscriber, true},
 		{"Unsubscribe", testUnsubscribe, true},
 		{"Pause", testPause, true},
+		{"Extend", testExtend, true},
 		{"UpdateSubscription", testUpdateSubscription, true},
 		{"ContextCancellation", testContext, true},
 		{"Fetch", testFetch, true},

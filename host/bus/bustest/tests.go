@@ -1031,3 +1031,36 @@ func testPause(h *harness) {
 		h.t.Errorf("Paused of no subscription: %v, want ErrNotFound", err)
 	}
 }
+
+func testExtend(h *harness) {
+	const ackWait = 300 * time.Millisecond
+	// One attempt: an expired ack wait would dead-letter it.
+	c := h.subscribe(bus.Subscription{Name: "extended", Patterns: []string{"order.placed"}, AckWait: ackWait, MaxAttempts: 1})
+	e := newEvent("order.placed")
+	h.publish(e)
+	d := c.next()
+	ctx, cancel := context.WithCancel(h.ctx())
+	defer cancel()
+	blocked := c.nextAsync(ctx)
+	// The consumer works on it for three ack waits, extending it as it
+	// goes: the scenario's length, not a synchronisation.
+	for end := time.Now().Add(3 * ackWait); time.Now().Before(end); {
+		if err := d.Extend(); err != nil {
+			h.t.Fatalf("Extend: %v", err)
+		}
+		select {
+		case r := <-blocked:
+			h.t.Fatalf("redelivered while extended: %+v", r)
+		case <-time.After(ackWait / 3):
+		}
+	}
+	if err := d.Ack(); err != nil {
+		h.t.Fatalf("Ack after extending past the ack wait: %v", err)
+	}
+	if err := d.Extend(); !errors.Is(err, bus.ErrSettled) {
+		h.t.Errorf("Extend of a settled delivery: %v, want ErrSettled", err)
+	}
+	if dls := h.deadLetters(bus.DeadLetterFilter{Subscription: "extended"}); len(dls) != 0 {
+		h.t.Errorf("dead letters of an extended delivery: %+v", dls)
+	}
+}

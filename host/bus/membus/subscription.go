@@ -242,6 +242,24 @@ func (s *subscription) settleLocked(t uint64) (int32, error) {
 	return idx, nil
 }
 
+// Extend implements bus.Settler: the delivery's ack wait starts again.
+func (s *subscription) Extend(t uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.b.closed.Load() {
+		return bus.ErrClosed
+	}
+	if s.removed {
+		return fmt.Errorf("membus: subscription %q deleted: %w", s.name, bus.ErrClosed)
+	}
+	idx, gen := int32(t>>32), uint32(t)
+	if int(idx) >= len(s.slots) || s.slots[idx].state != slotInflight || s.slots[idx].gen != gen {
+		return bus.ErrSettled
+	}
+	s.slots[idx].deadline = s.b.now() + s.ackWait
+	return nil
+}
+
 // Ack implements bus.Settler.
 func (s *subscription) Ack(t uint64) error {
 	s.mu.Lock()

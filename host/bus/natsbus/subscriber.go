@@ -42,6 +42,8 @@ var (
 	ackAck  = []byte("+ACK")
 	ackNak  = []byte("-NAK")
 	ackTerm = []byte("+TERM")
+	// ackProgress restarts the message's ack wait.
+	ackProgress = []byte("+WPI")
 	// ackRelease gives a message back for immediate redelivery, even
 	// after a restart of the server: a plain Nak only queues it in
 	// memory, a Nak with a delay also rewrites its stored deadline.
@@ -502,6 +504,24 @@ func (d *delivery) expire() {
 	if err := d.deadLetter(bus.ReasonAckWait, d.attempt, false); err != nil {
 		d.c.b.log.Warn("natsbus: dead letter of an expired last attempt", slog.Any("error", err))
 	}
+}
+
+// Extend implements bus.Settler with an in-progress acknowledgement, and
+// restarts the watch of a last attempt.
+func (d *delivery) Extend(uint64) error {
+	if d.c.b.closed.Load() {
+		return errClosed
+	}
+	if d.sub.deleted.Load() {
+		return fmt.Errorf("natsbus: subscription %q deleted: %w", d.sub.name, bus.ErrClosed)
+	}
+	if d.state.Load() != 0 {
+		return bus.ErrSettled
+	}
+	if d.watch != nil && !d.watch.Reset(d.sub.cfg.Load().ackWait) {
+		return bus.ErrSettled // it expired meanwhile
+	}
+	return d.ackErr(d.c.send(d.reply, ackProgress))
 }
 
 // Ack implements bus.Settler.
