@@ -78,6 +78,14 @@ func (o observer) Handled(route string, ev *event.Event, attempt int, out dispat
 	}
 }
 
+// Filtered implements dispatch.FilterObserver.
+func (o observer) Filtered(route string, ev *event.Event, err error) {
+	o.m.Filtered(route, ev, err)
+	if fo, ok := o.next.(dispatch.FilterObserver); ok {
+		fo.Filtered(route, ev, err)
+	}
+}
+
 // kvSpaces are the plugins' key-value spaces, one per plugin across its
 // versions: a JetStream KV bucket when the broker is NATS (shared by every
 // daemon and kept across restarts), else one in memory.

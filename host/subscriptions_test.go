@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -258,5 +259,66 @@ func TestReloadThatDisablesAPluginSucceeds(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("reload: %d %s", resp.StatusCode, b)
+	}
+}
+
+// filter = "..." on a plugin table: the events it refuses are acknowledged
+// without a call and counted in evhost_filtered_total.
+func TestPluginFilter(t *testing.T) {
+	dir := t.TempDir()
+	writeWasm(t, dir, "p", statusWAT(t, 0))
+	cfgPath := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(cfgPath, []byte(`[broker]
+kind = "memory"
+[plugins.p]
+path = "p.wasm"
+events = ["order"]
+filter = 'data.amount > 100 && source.startsWith("shop/")'
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &doneLog{done: map[string]bool{}}
+	h, err := host.New(context.Background(), cfg, host.Options{Logger: slog.New(slog.DiscardHandler), Observer: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close(context.Background()) })
+	if err := h.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var pass []string
+	for _, c := range []struct {
+		source, data string
+		pass         bool
+	}{{"shop/eu", `{"amount":150}`, true}, {"shop/eu", `{"amount":50}`, false}, {"pos/1", `{"amount":150}`, false}, {"shop/us", `{"amount":101}`, true}} {
+		ev := &event.Event{Type: "order", Source: c.source, DataContentType: "application/json", Data: []byte(c.data)}
+		if _, err := h.Publish(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+		if c.pass {
+			pass = append(pass, ev.ID)
+		}
+	}
+	log.waitAll(t, pass)
+	deadline := time.Now().Add(waitLimit)
+	for {
+		rec := httptest.NewRecorder()
+		h.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		if strings.Contains(rec.Body.String(), `evhost_filtered_total{result="rejected",subscription="p"} 2`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no count of 2 filtered events in:\n%s", rec.Body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	if len(log.done) != 2 {
+		t.Fatalf("%d events handled, want the 2 the filter passes", len(log.done))
 	}
 }

@@ -252,6 +252,10 @@ type Plugin struct {
 	// with it set (key paused, default false): its events wait, for every
 	// daemon sharing it; set back to false, it is resumed.
 	Paused bool
+	// Filter is a CEL expression over the event's attributes and data (key
+	// filter, see package filter): an event of the plugin's types for
+	// which it is not true is acknowledged without a call, and counted.
+	Filter string
 	// Path is the plugin's .wasm file, or a Go package directory that evhost
 	// builds, as written (key path, required); ResolvedPath is the same
 	// resolved against Config.Dir. Neither is checked for existence here.
@@ -335,6 +339,9 @@ type Webhook struct {
 	// Paused pauses the webhook's subscription, as Plugin.Paused does (key
 	// paused, default false).
 	Paused bool
+	// Filter selects the events delivered, as Plugin.Filter does (key
+	// filter).
+	Filter string
 	// Events are the event types delivered, as in Plugin.Events (key events, required).
 	Events []string
 	// URL is the http or https endpoint (key url, required).

@@ -550,6 +550,7 @@ func (d *decoder) plugins(c *Config, t *table) {
 		p := c.NewPlugin(name)
 		pt.boolean("enabled", &p.Enabled)
 		pt.boolean("paused", &p.Paused)
+		pt.str("filter", &p.Filter)
 		if pt.str("path", &p.Path) {
 			if digest, ok := strings.CutPrefix(p.Path, DigestPrefix); ok {
 				p.Digest = digest // checked by Validate
@@ -663,6 +664,7 @@ func (d *decoder) webhooks(c *Config, root *table) {
 		t.str("name", &w.Name)
 		t.boolean("enabled", &w.Enabled)
 		t.boolean("paused", &w.Paused)
+		t.str("filter", &w.Filter)
 		t.strings("events", &w.Events)
 		t.str("url", &w.URL)
 		d.secret(t, "secret", &w.Secret)

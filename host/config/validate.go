@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/evhost/evhost/host/filter"
 )
 
 // Validate checks every value of c and returns an ErrorList with one *Error
@@ -338,6 +340,7 @@ func (v *checker) plugin(path string, p *Plugin, defaults []limitErr) {
 		v.invalid(keyPath(path, "path"), "invalid digest %q: want %s and 64 lowercase hex digits (a file whose name starts so: write ./%s)", p.Path, DigestPrefix, p.Path)
 	}
 	v.patterns(keyPath(path, "events"), p.Events, true, "the event types the plugin handles")
+	v.filter(keyPath(path, "filter"), p.Filter)
 	v.patterns(keyPath(path, "emits"), p.Emits, false, "")
 	v.limits(path, checkLimits(p.Limits), defaults)
 	for k, val := range p.Config {
@@ -376,6 +379,7 @@ var reservedHeaders = map[string]bool{
 
 func (v *checker) webhook(path string, w *Webhook, defaults []limitErr) {
 	v.patterns(keyPath(path, "events"), w.Events, true, "the event types delivered to the endpoint")
+	v.filter(keyPath(path, "filter"), w.Filter)
 	if w.URL == "" {
 		v.missing(keyPath(path, "url"), "missing: the endpoint's http or https URL")
 	} else if err := checkWebhookURL(w.URL); err != nil {
@@ -398,6 +402,16 @@ func (v *checker) webhook(path string, w *Webhook, defaults []limitErr) {
 		}
 	}
 	v.limits(path, checkLimits(Limits{DeliveryLimits: w.DeliveryLimits, GuestLimits: DefaultLimits().GuestLimits}), defaults)
+}
+
+// filter checks a filter expression, if any.
+func (v *checker) filter(path, expr string) {
+	if expr == "" {
+		return
+	}
+	if _, err := filter.Compile(expr); err != nil {
+		v.invalid(path, "%v", err)
+	}
 }
 
 // patterns checks a list of event types and patterns. required reports a

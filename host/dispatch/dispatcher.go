@@ -24,6 +24,10 @@ type Route struct {
 	// the middleware (a span's attributes) and the status page; the
 	// dispatcher itself does not read it.
 	Kind string
+	// Filter, if set, is asked about every delivery before the handler:
+	// an event for which it returns false (or an error) is acknowledged
+	// without a call, and a FilterObserver is told.
+	Filter func(*event.Event) (bool, error)
 	// Paused pauses the subscription (bus.Bus.Pause) when the route is
 	// applied paused: first, or after it was applied not paused; a route
 	// applied not paused after it was applied paused is resumed. A pause
@@ -63,6 +67,13 @@ func sameSubscription(a, b *Route) bool {
 // be safe for concurrent use and quick.
 type Observer interface {
 	Handled(route string, ev *event.Event, attempt int, out Outcome, took time.Duration)
+}
+
+// FilterObserver is an Observer that is also told about the deliveries a
+// route's Filter acknowledged without a call; err is the filter's error,
+// if it could not be evaluated.
+type FilterObserver interface {
+	Filtered(route string, ev *event.Event, err error)
 }
 
 // Options configures a Dispatcher.
@@ -160,7 +171,7 @@ func (d *Dispatcher) Apply(ctx context.Context, routes []Route) error {
 				}
 				old.route.Paused = r.Paused
 			}
-			old.handler.Store(&handlerBox{d.wrap(&r)})
+			old.handler.Store(&handlerBox{d.wrap(&r), r.Filter})
 			continue
 		}
 		// Subscribe the new workers before stopping the old ones, so that
@@ -315,7 +326,7 @@ func (d *Dispatcher) start(ctx context.Context, r Route, pause bool) (*runner, e
 		}
 	}
 	run := &runner{d: d, route: r, sub: sub, log: d.log.With(slog.String("subscription", r.Name)), stopping: make(chan struct{})}
-	run.handler.Store(&handlerBox{d.wrap(&r)})
+	run.handler.Store(&handlerBox{d.wrap(&r), r.Filter})
 	run.wg.Add(r.Concurrency)
 	for i := 0; i < r.Concurrency; i++ {
 		go run.work()
@@ -323,7 +334,12 @@ func (d *Dispatcher) start(ctx context.Context, r Route, pause bool) (*runner, e
 	return run, nil
 }
 
-type handlerBox struct{ h Handler }
+// handlerBox is what serves a route now: its handler and filter, swapped
+// together.
+type handlerBox struct {
+	h      Handler
+	filter func(*event.Event) (bool, error)
+}
 
 // wrap applies the middleware to the handler of r.
 func (d *Dispatcher) wrap(r *Route) Handler {
@@ -379,7 +395,19 @@ func (r *runner) handle(dl bus.Delivery, held []bus.Delivery) {
 	if obs != nil {
 		start = time.Now()
 	}
-	out := r.handler.Load().h.Handle(r.d.hardCtx, ev, dl.Attempt())
+	box := r.handler.Load()
+	if box.filter != nil {
+		if ok, ferr := box.filter(ev); !ok {
+			if err := dl.Ack(); err != nil && !errors.Is(err, bus.ErrClosed) {
+				r.failed(slog.LevelWarn, "settling a filtered delivery", ev, dl.Attempt(), err.Error())
+			}
+			if fo, isFO := obs.(FilterObserver); isFO {
+				fo.Filtered(r.route.Name, ev, ferr)
+			}
+			return
+		}
+	}
+	out := box.h.Handle(r.d.hardCtx, ev, dl.Attempt())
 	var err error
 	switch out.Status {
 	case Done:

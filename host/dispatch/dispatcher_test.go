@@ -496,6 +496,62 @@ func TestBackpressureDownstreamUsesNoAttempt(t *testing.T) {
 	}
 }
 
+// A route's filter is asked before its handler: an event it refuses (or
+// cannot judge) is acknowledged without a call, and a FilterObserver is
+// told why.
+func TestFilter(t *testing.T) {
+	b := membus.New(membus.Options{})
+	t.Cleanup(func() { b.Close(context.Background()) })
+	var mu sync.Mutex
+	var called, filtered []string
+	var filterErrs int
+	obs := &filterObs{fn: func(e *event.Event, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		filtered = append(filtered, e.Type)
+		if err != nil {
+			filterErrs++
+		}
+	}}
+	d := dispatch.New(b, dispatch.Options{Logger: slog.New(slog.DiscardHandler), Observer: obs})
+	t.Cleanup(func() { d.Close(context.Background()) })
+	r := dispatch.Route{Name: "f", Patterns: []string{"t.>"},
+		Filter: func(e *event.Event) (bool, error) {
+			if e.Type == "t.bad" {
+				return false, errors.New("cannot judge")
+			}
+			return e.Type == "t.yes", nil
+		},
+		Handler: dispatch.HandlerFunc(func(_ context.Context, e *event.Event, _ int) dispatch.Outcome {
+			mu.Lock()
+			called = append(called, e.Type)
+			mu.Unlock()
+			return dispatch.Outcome{}
+		})}
+	if err := d.Apply(context.Background(), []dispatch.Route{r}); err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []string{"t.no", "t.yes", "t.bad", "t.yes"} {
+		publish(t, b, ev(typ))
+	}
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(called)+len(filtered) == 4 })
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(called, ",") != "t.yes,t.yes" || strings.Join(filtered, ",") != "t.no,t.bad" || filterErrs != 1 {
+		t.Fatalf("called %v, filtered %v (%d errors)", called, filtered, filterErrs)
+	}
+	if n := b.Pending()["f"]; n != 0 {
+		t.Fatalf("%d events left unsettled", n)
+	}
+}
+
+type filterObs struct {
+	fn func(*event.Event, error)
+}
+
+func (o *filterObs) Handled(string, *event.Event, int, dispatch.Outcome, time.Duration) {}
+func (o *filterObs) Filtered(_ string, e *event.Event, err error)                       { o.fn(e, err) }
+
 // observerFunc adapts a function to a dispatch.Observer.
 type observerFunc func(route string, e *event.Event, attempt int, out dispatch.Outcome)
 

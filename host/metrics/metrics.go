@@ -71,6 +71,7 @@ type Metrics struct {
 	dead      *prometheus.CounterVec // subscription
 	latency   *prometheus.HistogramVec
 	reloads   *prometheus.CounterVec // kind, result
+	filtered  *prometheus.CounterVec // subscription, result
 	webhooks  *prometheus.CounterVec // endpoint, status
 
 	emitted prometheus.Counter
@@ -138,6 +139,10 @@ func New(opts Options) *Metrics {
 			Help:    "Time to handle one delivery (the handler call, publishing its emits and settling), per subscription.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, sub),
+		filtered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "evhost_filtered_total",
+			Help: "Events a subscription's filter acknowledged without a call, per subscription and result (rejected: the filter was false; error: it could not be evaluated for the event).",
+		}, []string{"subscription", "result"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "evhost_reloads_total",
 			Help: "Reloads, by kind (plugin, config, release in deploy mode) and result (done, refused).",
@@ -157,7 +162,7 @@ func New(opts Options) *Metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.ingested, m.published, m.handled, m.failed, m.rejected, m.dead, m.latency, m.reloads, m.webhooks, m.byType,
+		m.ingested, m.published, m.handled, m.failed, m.rejected, m.dead, m.latency, m.reloads, m.webhooks, m.byType, m.filtered,
 		pluginCollector{m},
 	)
 	return m
@@ -371,6 +376,16 @@ func refusal(err error) string {
 		return "closed"
 	}
 	return "error"
+}
+
+// Filtered implements dispatch.FilterObserver: it counts an event a
+// filter acknowledged without a call.
+func (m *Metrics) Filtered(route string, _ *event.Event, err error) {
+	result := "rejected"
+	if err != nil {
+		result = "error"
+	}
+	m.filtered.WithLabelValues(route, result).Inc()
 }
 
 // Reload counts a reload of kind (plugin, config, release) that was done, or

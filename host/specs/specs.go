@@ -10,6 +10,7 @@ import (
 	"github.com/evhost/evhost/host/config"
 	"github.com/evhost/evhost/host/dispatch"
 	"github.com/evhost/evhost/host/event"
+	"github.com/evhost/evhost/host/filter"
 	"github.com/evhost/evhost/host/httpcap"
 	"github.com/evhost/evhost/host/kv"
 	"github.com/evhost/evhost/host/registry"
@@ -49,12 +50,22 @@ func Plugin(p *config.Plugin, env Env) registry.Spec {
 		Source:  registry.Source{Path: p.ResolvedPath, Digest: p.Digest},
 		Guest:   Guest(p),
 		Options: func() (wasm.PluginOptions, error) { return PluginOptions(p, env) },
-		Route:   pausedRoute(Route(p.Name, p.Events, p.DeliveryLimits), p.Paused),
+		Route:   subscription(Route(p.Name, p.Events, p.DeliveryLimits), p.Paused, p.Filter),
 	}
 }
 
-func pausedRoute(r dispatch.Route, paused bool) dispatch.Route {
+// subscription adds the paused state and the filter of a plugin or
+// webhook table to its route.
+func subscription(r dispatch.Route, paused bool, expr string) dispatch.Route {
 	r.Paused = paused
+	if expr != "" {
+		f, err := filter.Compile(expr)
+		if err != nil { // config.Validate compiled it: cannot happen
+			r.Filter = func(*event.Event) (bool, error) { return false, err }
+		} else {
+			r.Filter = f.Match
+		}
+	}
 	return r
 }
 
@@ -165,7 +176,7 @@ func Webhooks(cfg *config.Config) []webhooks.Spec {
 		w := &cfg.Webhooks[i]
 		out = append(out, webhooks.Spec{
 			Name: w.Name, URL: w.URL, Secret: w.Secret.Value(), Headers: w.Headers, Timeout: w.Timeout,
-			Events: w.Events, Enabled: w.Enabled, Route: pausedRoute(Route(w.Name, w.Events, w.DeliveryLimits), w.Paused),
+			Events: w.Events, Enabled: w.Enabled, Route: subscription(Route(w.Name, w.Events, w.DeliveryLimits), w.Paused, w.Filter),
 		})
 	}
 	return out
