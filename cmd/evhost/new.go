@@ -113,3 +113,34 @@ func cmdNew(_ context.Context, args []string, e *env) int {
 	fprintf(e.stderr, "  evhost call %s %s '{\"id\":1}'\n", name, ev)
 	return exitOK
 }
+
+// findUp makes `evhost call` and `evhost validate` work from inside a
+// handler's directory that evhost new made: without --config and without a
+// config.toml in the working directory, the nearest config.toml of a
+// parent directory is used, and named on stderr.
+func (c configFlags) findUp(e *env) {
+	if flagSet(c.fs, "config") {
+		return
+	}
+	if _, err := os.Stat(*c.path); err == nil {
+		return
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return
+	}
+	for dir := filepath.Dir(wd); ; dir = filepath.Dir(dir) {
+		p := filepath.Join(dir, "config.toml")
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			if rel, err := filepath.Rel(wd, p); err == nil {
+				p = rel
+			}
+			fprintf(e.stderr, "evhost: using %s\n", p)
+			*c.path = p
+			return
+		}
+		if dir == filepath.Dir(dir) {
+			return
+		}
+	}
+}

@@ -107,6 +107,9 @@ func New(opts Options) (*Result, error) {
 	if err != nil {
 		rel = dir
 	}
+	if strings.HasPrefix(rel, "..") {
+		rel = dir // outside the config's directory: an absolute path reads better
+	}
 	rel = filepath.ToSlash(rel)
 	build := l.build()
 	res := &Result{Build: build, Test: l.test}
@@ -188,7 +191,7 @@ var langs = map[string]lang{
 		build:     func() string { return "clang --target=wasm32-wasi -O2 -mexec-model=reactor -o handler.wasm handler.c" },
 		test:      "cc -o handler_test handler.c handler_test.c && ./handler_test",
 		table: func(name, rel string, events []string, build string) string {
-			return table("A C", name, rel, rel+"/handler.wasm", events)
+			return table("A C", name, rel, "handler.wasm", build, events, "handler.c", "evhost")
 		},
 	},
 	"rust": {
@@ -207,9 +210,9 @@ var langs = map[string]lang{
 			return "cargo build --release --target " + target
 		},
 		test: "cargo test",
-		table: func(name, rel string, events []string, _ string) string {
+		table: func(name, rel string, events []string, build string) string {
 			target, _ := RustTarget()
-			return table("A Rust", name, rel, rel+"/target/"+target+"/release/"+strings.ReplaceAll(name, "-", "_")+".wasm", events)
+			return table("A Rust", name, rel, "target/"+target+"/release/"+strings.ReplaceAll(name, "-", "_")+".wasm", build, events, "src", "Cargo.toml")
 		},
 	},
 	"as": {
@@ -223,16 +226,30 @@ var langs = map[string]lang{
 		},
 		build: func() string { return "npm run build" },
 		test:  "npm test",
-		table: func(name, rel string, events []string, _ string) string {
-			return table("An AssemblyScript", name, rel, rel+"/build/"+name+".wasm", events)
+		table: func(name, rel string, events []string, build string) string {
+			return table("An AssemblyScript", name, rel, "build/"+name+".wasm", build, events, "assembly")
 		},
 	},
 }
 
-// table returns the config table of a handler whose module is built to out.
-func table(lang, name, rel, out string, events []string) string {
-	return fmt.Sprintf("\n# %s handler made by evhost new (%s/README.md says how to build and test it).\n[plugins.%s]\npath = %q\nevents = %s\n",
-		lang, rel, name, out, tomlList(events))
+// table returns the config table of a handler in rel (relative to the
+// config) that build builds to out, watching the files and directories
+// watch (out and watch relative to rel).
+func table(lang, name, rel, out, build string, events []string, watch ...string) string {
+	for i, w := range watch {
+		watch[i] = path.Join(rel, w)
+	}
+	return fmt.Sprintf(`
+# %s handler made by evhost new (%s/README.md says how to test it). evhost
+# runs the build in build_dir before it loads the module at path, and again
+# whenever a file under watch changes.
+[plugins.%s]
+path = %q
+build = %q
+build_dir = %q
+watch = %s
+events = %s
+`, lang, rel, name, path.Join(rel, out), build, rel, tomlList(watch), tomlList(events))
 }
 
 func tomlList(l []string) string {
