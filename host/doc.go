@@ -51,7 +51,8 @@
 //
 //  1. watch (started in watching.go with the registry's Targets) sees the
 //     file's content hash change and reports the path.
-//  2. registry.Reload reads the source (building a Go directory), loads
+//  2. registry.Reload reads the source (running its build command, or
+//     building a Go directory), loads
 //     the module aside (compile, check, pre-warm), and swaps it into the
 //     plugin's atomic pointer; the old version is closed when its last
 //     call returns. A refused module leaves the old one serving.

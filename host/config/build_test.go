@@ -2,8 +2,8 @@ package config
 
 import (
 	"path/filepath"
-	"strings"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
