@@ -51,10 +51,11 @@
 //
 //  1. watch (started in watching.go with the registry's Targets) sees the
 //     file's content hash change and reports the path.
-//  2. registry.Reload reads the source (building a Go directory), loads
-//     the module aside (compile, check, pre-warm), and swaps it into the
-//     plugin's atomic pointer; the old version is closed when its last
-//     call returns. A refused module leaves the old one serving.
+//  2. registry.Reload reads the source (running its build command, or
+//     building a Go directory), loads the module aside (compile, check,
+//     pre-warm), and swaps it into the plugin's atomic pointer; the old
+//     version is closed when its last call returns. A refused module (or
+//     a failed build, with its output) leaves the old one serving.
 //
 // A config change goes through registry.Apply instead: every new or
 // changed plugin is loaded aside, the dispatcher takes the new routes,

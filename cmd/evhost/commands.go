@@ -52,12 +52,14 @@ func parse(fs *flag.FlagSet, args []string) (int, bool) {
 // configFlags are the flags of every command that loads a config.
 type configFlags struct {
 	path, dataDir *string
+	fs            *flag.FlagSet
 }
 
 func addConfigFlags(fs *flag.FlagSet) configFlags {
 	return configFlags{
 		path:    fs.String("config", "config.toml", "config file"),
 		dataDir: fs.String("data-dir", "", "data directory (overrides [host] data_dir)"),
+		fs:      fs,
 	}
 }
 
@@ -105,6 +107,7 @@ func cmdValidate(ctx context.Context, args []string, e *env) int {
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
+	cf.findUp(e)
 	cfg, ok := cf.load(e)
 	if !ok {
 		return exitError
@@ -151,6 +154,7 @@ func cmdCall(ctx context.Context, args []string, e *env) int {
 		fs.Usage()
 		return exitUsage
 	}
+	cf.findUp(e)
 	cfg, ok := cf.load(e)
 	if !ok {
 		return exitError

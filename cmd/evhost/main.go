@@ -4,6 +4,7 @@
 //	evhost publish   send an event to a running daemon
 //	evhost validate  check a config and its plugins without running
 //	evhost call      run one plugin on one event locally
+//	evhost new       scaffold a handler and add it to the config
 //	evhost replay    run a subscription again over recorded events; shadow-replay a candidate
 //	evhost dlq       list, show and retry the dead letters of a running daemon
 //	evhost trace     print the tree of events and handler runs that one event caused
@@ -55,6 +56,7 @@ func init() {
 		{"publish", "publish an event to a running daemon over HTTP", cmdPublish},
 		{"validate", "check a config file and load its plugins, without running", cmdValidate},
 		{"call", "run one plugin on one event locally; print its emits and logs", cmdCall},
+		{"new", "scaffold a handler in Go, Rust, C or AssemblyScript and add it to the config", cmdNew},
 		{"dlq", "list, show and retry dead letters of a running daemon (list|show|retry)", cmdDLQ},
 		{"webhooks", "list the webhooks of a running daemon, enable one a 410 disabled, show its deliveries (list|enable|deliveries)", cmdWebhooks},
 		{"subscriptions", "list, pause and resume the subscriptions of a running daemon; delete one, with the events it holds (list|pause|resume|delete)", cmdSubscriptions},

@@ -289,6 +289,10 @@ type Plugin struct {
 	AllowedHosts []string
 	// KV grants the kv_* host functions (key kv: true, or a table of quotas).
 	KV KV
+	// Build says how to build the module at Path (keys build, build_dir,
+	// watch, build_timeout); its Command is empty when Path is built by
+	// someone else or is a Go package directory.
+	Build Build
 }
 
 // KV is a plugin's grant of a key-value namespace (key kv of a plugin):

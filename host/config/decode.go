@@ -565,6 +565,7 @@ func (d *decoder) plugins(c *Config, t *table) {
 		pt.stringMap("env", &p.Env)
 		pt.strings("allowed_hosts", &p.AllowedHosts)
 		d.kv(pt, &p.KV)
+		d.pluginBuild(c, pt, &p)
 		pt.done()
 		c.Plugins = append(c.Plugins, p)
 	}

@@ -43,6 +43,7 @@ func ReleaseText(src []byte, digests map[string]string) ([]byte, error) {
 			return nil, fmt.Errorf("config: release: no plugin %q in the config", name)
 		}
 		p["path"] = DigestPrefix + digest
+		dropBuildKeys(p)
 	}
 	var buf bytes.Buffer
 	buf.WriteString(releaseHeader)

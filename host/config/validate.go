@@ -342,6 +342,7 @@ func (v *checker) plugin(path string, p *Plugin, defaults []limitErr) {
 	v.patterns(keyPath(path, "events"), p.Events, true, "the event types the plugin handles")
 	v.filter(keyPath(path, "filter"), p.Filter)
 	v.patterns(keyPath(path, "emits"), p.Emits, false, "")
+	v.pluginBuild(path, p)
 	v.limits(path, checkLimits(p.Limits), defaults)
 	for k, val := range p.Config {
 		if err := checkRenderable(val); err != nil {

@@ -1,6 +1,7 @@
 // Package registry owns the plugins a daemon runs: it turns plugin
-// sources (a .wasm file, a Go package directory, a module pinned by its
-// digest) into loaded versions, and keeps the running set of plugins and
+// sources (a .wasm file, built first by its Build command when it has one,
+// a Go package directory, a module pinned by its digest) into loaded
+// versions, and keeps the running set of plugins and
 // their routes as one immutable Snapshot.
 //
 // A change is built aside and swapped in one step, as caddy swaps its

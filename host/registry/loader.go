@@ -16,7 +16,8 @@ import (
 )
 
 // Source is where a plugin's module comes from: a module pinned by its
-// digest, a .wasm file, or a Go package directory that is built.
+// digest, a .wasm file (built first by Build, when set), or a Go package
+// directory that is built.
 type Source struct {
 	// Path is a .wasm file or a Go package directory (resolved: absolute,
 	// or relative to the working directory). It is not read when Digest
@@ -25,6 +26,9 @@ type Source struct {
 	// Digest, when not empty, pins the module to the hex SHA-256 of its
 	// bytes, read from Options.Modules.
 	Digest string
+	// Build, when not nil, builds the .wasm file at Path before each
+	// read, and says which sources to watch.
+	Build *Build
 }
 
 // IsWasmFile reports whether s is a module (a .wasm file or a digest)
@@ -64,32 +68,57 @@ func (l *Loader) Runtime() *wasm.Runtime { return l.rt }
 
 // Read returns the module bytes of src, and the content hash of the
 // source they came from, as the file watcher computes it (of the Go
-// files, for a package directory).
+// files, for a package directory; of the module, for a source with a
+// Build, which Read runs first).
 func (l *Loader) Read(ctx context.Context, src Source) (bin []byte, srcHash string, err error) {
+	bin, srcs, err := l.read(ctx, src)
+	if h, ok := srcs[src.Path]; ok {
+		return bin, h, err
+	}
+	return bin, watch.HashBytes(bin), err
+}
+
+// read returns the module bytes of src, and the content hash of each
+// watch target they came from, by path.
+func (l *Loader) read(ctx context.Context, src Source) (bin []byte, srcs map[string]string, err error) {
 	if src.Digest != "" {
 		if l.modules == nil {
-			return nil, "", errors.New("registry: a plugin pinned by digest needs a module store, and this daemon has none")
+			return nil, nil, errors.New("registry: a plugin pinned by digest needs a module store, and this daemon has none")
 		}
 		bin, err = l.modules.Module(ctx, src.Digest)
-		return bin, watch.HashBytes(bin), err
+		return bin, nil, err
+	}
+	if src.Build != nil {
+		// Hashed before the build: an edit made while it runs is a change.
+		srcs = src.Build.hashes()
+		start := time.Now()
+		if err := src.Build.run(ctx); err != nil {
+			return nil, srcs, err
+		}
+		bin, err = os.ReadFile(src.Path)
+		if err != nil {
+			return nil, srcs, fmt.Errorf("reading the build's output: %w", err)
+		}
+		l.log.Debug("plugin built", slog.String("path", src.Path), slog.Duration("took", time.Since(start)))
+		return bin, srcs, nil
 	}
 	if src.IsWasmFile() {
 		bin, err = os.ReadFile(src.Path)
-		return bin, watch.HashBytes(bin), err
+		return bin, map[string]string{src.Path: watch.HashBytes(bin)}, err
 	}
 	fi, err := os.Stat(src.Path)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	if !fi.IsDir() {
-		return nil, "", fmt.Errorf("path is neither a .wasm file nor a Go package directory")
+		return nil, nil, fmt.Errorf("path is neither a .wasm file nor a Go package directory")
 	}
-	srcHash, err = watch.Hash(watch.Target{Path: src.Path, Dir: true})
+	srcHash, err := watch.Hash(watch.Target{Path: src.Path, Dir: true})
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	bin, err = gobuild.Build(ctx, src.Path, l.buildDir)
-	return bin, srcHash, err
+	return bin, map[string]string{src.Path: srcHash}, err
 }
 
 // Load reads spec's source and loads it with spec's options: compiled,
@@ -119,7 +148,7 @@ func (l *Loader) Check(ctx context.Context, spec *Spec) ([]byte, error) {
 
 func (l *Loader) load(ctx context.Context, spec *Spec) (*version, error) {
 	start := time.Now()
-	bin, src, err := l.Read(ctx, spec.Source)
+	bin, srcs, err := l.read(ctx, spec.Source)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +158,7 @@ func (l *Loader) load(ctx context.Context, spec *Spec) (*version, error) {
 	}
 	l.log.Info("plugin loaded", slog.String("plugin", spec.Name), slog.String("kind", p.Kind().String()),
 		slog.String("version", p.Hash()[:12]), slog.Duration("took", time.Since(start)))
-	return &version{wasm: p, src: src}, nil
+	return &version{wasm: p, srcs: srcs}, nil
 }
 
 // loadBytes loads bin with spec's options.

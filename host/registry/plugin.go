@@ -26,10 +26,11 @@ type Plugin struct {
 	refusal *api.Refusal // the last refused reload
 }
 
-// version is one loaded version and the hash of the source it came from.
+// version is one loaded version and the hashes of the sources it came
+// from, by watch target path.
 type version struct {
 	wasm *wasm.Plugin
-	src  string
+	srcs map[string]string
 }
 
 var _ dispatch.Handler = (*Plugin)(nil)

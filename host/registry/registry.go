@@ -244,7 +244,7 @@ func (r *Registry) Reload(ctx context.Context, name string) error {
 		return fmt.Errorf("registry: no running plugin %q", name)
 	}
 	start := time.Now()
-	bin, src, err := r.loader.Read(ctx, spec.Source)
+	bin, srcs, err := r.loader.read(ctx, spec.Source)
 	if err == nil && wasm.Hash(bin) == p.Current().Hash() {
 		return nil // same content: a touch, or a rebuild to the same bytes
 	}
@@ -261,37 +261,58 @@ func (r *Registry) Reload(ctx context.Context, name string) error {
 			slog.String("plugin", name), slog.String("version", p.Current().Hash()[:12]), slog.Any("err", err))
 		return err
 	}
-	old := p.swap(&version{wasm: w, src: src})
+	old := p.swap(&version{wasm: w, srcs: srcs})
 	old.wasm.Close()
 	r.log.Info("plugin reloaded", slog.String("plugin", name), slog.String("from", old.wasm.Hash()[:12]),
 		slog.String("to", w.Hash()[:12]), slog.Duration("took", time.Since(start)))
 	return nil
 }
 
-// ReloadPath reloads every running plugin whose source is path.
+// ReloadPath reloads every running plugin whose source is path: its .wasm
+// file or Go source directory, or one of its build's watch paths.
 func (r *Registry) ReloadPath(ctx context.Context, path string) {
 	for _, s := range r.Snapshot().Specs() {
-		if s.Source.Digest == "" && filepath.Clean(s.Source.Path) == filepath.Clean(path) {
-			r.Reload(ctx, s.Name)
+		for _, t := range s.Source.targets() {
+			if filepath.Clean(t.Path) == filepath.Clean(path) {
+				r.Reload(ctx, s.Name)
+				break
+			}
 		}
 	}
 }
 
+// targets returns what the watcher watches for s: its .wasm file or Go
+// source directory, or its build's watch paths (a module pinned by digest
+// never changes).
+func (s Source) targets() []watch.Target {
+	switch {
+	case s.Digest != "":
+		return nil
+	case s.Build != nil:
+		return s.Build.targets()
+	}
+	return []watch.Target{{Path: s.Path, Dir: !s.IsWasmFile()}}
+}
+
 // Targets returns what the file watcher must watch: each running plugin's
-// .wasm file or Go source directory, with the hash of the content its
-// version came from (a module pinned by digest never changes).
+// .wasm file, Go source directory or build's watch paths, with the hash of
+// the content its version came from. A path two plugins watch is given
+// once (ReloadPath reloads both).
 func (r *Registry) Targets() []watch.Target {
 	snap := r.Snapshot()
 	var ts []watch.Target
+	seen := map[string]bool{}
 	for _, s := range snap.specs {
-		if s.Source.Digest != "" {
-			continue
+		for _, t := range s.Source.targets() {
+			if seen[filepath.Clean(t.Path)] {
+				continue
+			}
+			seen[filepath.Clean(t.Path)] = true
+			if p := snap.plugins[s.Name]; p != nil {
+				t.Hash = p.cur.Load().srcs[t.Path]
+			}
+			ts = append(ts, t)
 		}
-		t := watch.Target{Path: s.Source.Path, Dir: !s.Source.IsWasmFile()}
-		if p := snap.plugins[s.Name]; p != nil {
-			t.Hash = p.cur.Load().src
-		}
-		ts = append(ts, t)
 	}
 	return ts
 }

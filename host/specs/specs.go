@@ -47,7 +47,7 @@ func Plugins(cfg *config.Config, env Env) []registry.Spec {
 func Plugin(p *config.Plugin, env Env) registry.Spec {
 	return registry.Spec{
 		Name:    p.Name,
-		Source:  registry.Source{Path: p.ResolvedPath, Digest: p.Digest},
+		Source:  Source(p),
 		Guest:   Guest(p),
 		Options: func() (wasm.PluginOptions, error) { return PluginOptions(p, env) },
 		Route:   subscription(Route(p.Name, p.Events, p.DeliveryLimits), p.Paused, p.Filter),
@@ -69,8 +69,18 @@ func subscription(r dispatch.Route, paused bool, expr string) dispatch.Route {
 	return r
 }
 
+// Source returns where p's module comes from: its digest, its path, and
+// its build when it has one.
+func Source(p *config.Plugin) registry.Source {
+	src := registry.Source{Path: p.ResolvedPath, Digest: p.Digest}
+	if b := p.Build; b.Command != "" {
+		src.Build = &registry.Build{Command: b.Command, Dir: b.ResolvedDir, Watch: b.ResolvedWatch, Timeout: b.Timeout}
+	}
+	return src
+}
+
 // Guest fingerprints what makes a loaded version of p besides its module's
-// bytes: same module path, digest and sandbox options. Delivery settings
+// bytes: same module path, digest, build and sandbox options. Delivery settings
 // (events, retries) are applied by the dispatcher without a reload of the
 // module. fmt prints maps sorted by key, so equal configs print the same.
 func Guest(p *config.Plugin) string {
@@ -84,7 +94,8 @@ func Guest(p *config.Plugin) string {
 		Emits        []string
 		AllowedHosts []string
 		KV           config.KV
-	}{p.ResolvedPath, p.Digest, p.GuestLimits, p.Timeout, p.Concurrency, p.Config, p.Env, p.Emits, p.AllowedHosts, p.KV})
+		Build        config.Build
+	}{p.ResolvedPath, p.Digest, p.GuestLimits, p.Timeout, p.Concurrency, p.Config, p.Env, p.Emits, p.AllowedHosts, p.KV, p.Build})
 }
 
 // PluginOptions maps a plugin's config to the runtime's options.

@@ -195,3 +195,12 @@ func hashDir(root string, filter func(string) bool, onDir func(string)) (string,
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
+
+// AnyFile is a [Target].Filter for a directory of sources in any language
+// (a plugin's build watches them): it counts every file but those whose
+// name begins with "." (hidden files, editors' swap files) or "#", or ends
+// with "~" (editors' backups).
+func AnyFile(name string) bool {
+	base := name[strings.LastIndexByte(name, '/')+1:]
+	return base != "" && base[0] != '.' && base[0] != '#' && !strings.HasSuffix(base, "~")
+}

@@ -1,0 +1,538 @@
+// The evhost plugin kit for AssemblyScript (ABI v1).
+//
+// A plugin's entry file exports the ABI's functions and hands each event to
+// its handler:
+//
+//   import { Event, Emit, done, reject } from "./evhost";
+//   export { evhost_abi_version, evhost_alloc } from "./evhost";
+//   export function evhost_handle(ptr: usize, len: usize): i32 { return handle(ptr, len, onEvent); }
+//
+// See README.md beside this directory.
+
+// ---- host imports (module "evhost"); only those a plugin calls are imported
+
+// @ts-ignore: decorator
+@external("evhost", "log") declare function hostLog(level: i32, ptr: usize, len: usize): void;
+// @ts-ignore: decorator
+@external("evhost", "emit") declare function hostEmit(ptr: usize, len: usize): i32;
+// @ts-ignore: decorator
+@external("evhost", "fail") declare function hostFail(ptr: usize, len: usize): void;
+// @ts-ignore: decorator
+@external("evhost", "config_get") declare function hostConfigGet(key: usize, keyLen: usize): i64;
+// @ts-ignore: decorator
+@external("evhost", "kv_get") declare function hostKVGet(key: usize, keyLen: usize): i64;
+// @ts-ignore: decorator
+@external("evhost", "kv_set") declare function hostKVSet(key: usize, keyLen: usize, val: usize, valLen: usize): i32;
+// @ts-ignore: decorator
+@external("evhost", "kv_delete") declare function hostKVDelete(key: usize, keyLen: usize): i32;
+// @ts-ignore: decorator
+@external("evhost", "http_request") declare function hostHTTPRequest(req: usize, reqLen: usize): i64;
+
+/** The ABI version this kit implements. */
+export const ABI_VERSION: i32 = 1;
+
+// ---- statuses and error codes
+
+/** Done: acknowledge, publish the emitted events. */
+export const DONE: i32 = 0;
+/** Failed: retry later with backoff, then dead-letter. */
+export const RETRY: i32 = 1;
+/** Failed: dead-letter now, no retry. */
+export const REJECT: i32 = 2;
+
+/** No such config or KV key. */
+export const ERR_NOT_FOUND: i32 = -1;
+/** A bad encoding, a missing type, a name given twice, an invalid KV key. */
+export const ERR_MALFORMED: i32 = -2;
+/** A capability not granted, a host outside the allow-list. */
+export const ERR_NOT_PERMITTED: i32 = -3;
+/** A limit: emits per event, sizes, depth. An emit refused with it dead-letters the event. */
+export const ERR_LIMIT: i32 = -4;
+/** The KV store or the remote host failed, or timed out. */
+export const ERR_TRANSIENT: i32 = -5;
+
+/** The handler's outcome: done. */
+export function done(): i32 {
+  return DONE;
+}
+
+/** The handler's outcome: retry later, with a reason. */
+export function retry(reason: string): i32 {
+  fail(reason);
+  return RETRY;
+}
+
+/** The handler's outcome: dead-letter now, with a reason. */
+export function reject(reason: string): i32 {
+  fail(reason);
+  return REJECT;
+}
+
+/** Sets the failure reason kept with the retry or dead-letter record. */
+export function fail(reason: string): void {
+  const b = new Writer(<usize>String.UTF8.byteLength(reason));
+  b.str(reason);
+  hostFail(b.ptr, b.len);
+  b.free();
+}
+
+// ---- log
+
+export enum Level {
+  Debug = 0,
+  Info = 1,
+  Warn = 2,
+  Error = 3,
+}
+
+/** Logs a line at level. */
+export function log(level: Level, msg: string): void {
+  const b = new Writer(<usize>String.UTF8.byteLength(msg));
+  b.str(msg);
+  hostLog(level, b.ptr, b.len);
+  b.free();
+}
+
+export function debug(msg: string): void {
+  log(Level.Debug, msg);
+}
+export function info(msg: string): void {
+  log(Level.Info, msg);
+}
+export function warn(msg: string): void {
+  log(Level.Warn, msg);
+}
+export function error(msg: string): void {
+  log(Level.Error, msg);
+}
+
+// ---- memory: blocks handed to the host live until the call returns
+
+let blocks = new Array<usize>();
+
+/** The evhost_alloc export: size bytes valid until evhost_handle returns. */
+export function evhost_alloc(size: usize): usize {
+  const p = heap.alloc(size > 0 ? size : 1);
+  blocks.push(p);
+  return p;
+}
+
+/** The evhost_abi_version export. */
+export function evhost_abi_version(): i32 {
+  return ABI_VERSION;
+}
+
+function freeBlocks(): void {
+  for (let i = 0; i < blocks.length; i++) heap.free(blocks[i]);
+  blocks.length = 0;
+}
+
+/** A growable byte buffer outside the GC heap: an envelope being encoded. */
+export class Writer {
+  ptr: usize;
+  len: usize = 0;
+  cap: usize;
+
+  constructor(cap: usize) {
+    this.cap = cap > 16 ? cap : 16;
+    this.ptr = heap.alloc(this.cap);
+  }
+
+  reserve(n: usize): void {
+    if (this.len + n <= this.cap) return;
+    let c = this.cap * 2;
+    if (c < this.len + n) c = this.len + n;
+    this.ptr = heap.realloc(this.ptr, c);
+    this.cap = c;
+  }
+
+  byte(v: u8): void {
+    this.reserve(1);
+    store<u8>(this.ptr + this.len, v);
+    this.len += 1;
+  }
+
+  bytes(p: usize, n: usize): void {
+    this.reserve(n);
+    memory.copy(this.ptr + this.len, p, n);
+    this.len += n;
+  }
+
+  str(s: string): void {
+    const n = <usize>String.UTF8.byteLength(s);
+    this.reserve(n);
+    String.UTF8.encodeUnsafe(changetype<usize>(s), s.length, this.ptr + this.len);
+    this.len += n;
+  }
+
+  /** Appends one attribute: false when the name is not 1 to 255 bytes. */
+  attr(name: string, value: string): bool {
+    const nl = String.UTF8.byteLength(name);
+    if (nl < 1 || nl > 255) return false;
+    this.byte(<u8>nl);
+    this.str(name);
+    const vl = <u32>String.UTF8.byteLength(value);
+    this.reserve(4);
+    store<u32>(this.ptr + this.len, vl);
+    this.len += 4;
+    this.str(value);
+    return true;
+  }
+
+  /** Appends the terminator and the data. */
+  data(d: Uint8Array | null): void {
+    this.byte(0);
+    if (d !== null) this.bytes(d.dataStart, <usize>d.byteLength);
+  }
+
+  free(): void {
+    heap.free(this.ptr);
+  }
+}
+
+/** An envelope decoded: attribute names and values, and the data. */
+export class Envelope {
+  names: string[] = [];
+  values: string[] = [];
+  data: Uint8Array = new Uint8Array(0);
+
+  /** The first value of the attribute called name, or null. */
+  attr(name: string): string | null {
+    for (let i = 0; i < this.names.length; i++) if (this.names[i] == name) return this.values[i];
+    return null;
+  }
+}
+
+/** Decodes the envelope at [p, p+n): the envelope, or null when malformed. */
+export function decodeEnvelope(p: usize, n: usize): Envelope | null {
+  const env = new Envelope();
+  let i: usize = 0;
+  while (true) {
+    if (i >= n) return null; // no terminator
+    const nl = <usize>load<u8>(p + i);
+    if (nl == 0) break;
+    if (n - i - 1 < nl + 4) return null;
+    const name = String.UTF8.decodeUnsafe(p + i + 1, nl);
+    i += 1 + nl;
+    const vl = <usize>load<u32>(p + i);
+    i += 4;
+    if (vl > n - i) return null;
+    env.names.push(name);
+    env.values.push(String.UTF8.decodeUnsafe(p + i, vl));
+    i += vl;
+  }
+  const dl = n - i - 1;
+  const data = new Uint8Array(<i32>dl);
+  memory.copy(data.dataStart, p + i + 1, dl);
+  env.data = data;
+  return env;
+}
+
+// ---- the event
+
+/** The event being handled: its attributes (copied) and its data. */
+export class Event {
+  constructor(private env: Envelope) {}
+
+  get id(): string {
+    return this.attrOr("id");
+  }
+  get source(): string {
+    return this.attrOr("source");
+  }
+  get type(): string {
+    return this.attrOr("type");
+  }
+  get specVersion(): string {
+    return this.attrOr("specversion");
+  }
+  /** The time, in RFC 3339. */
+  get time(): string {
+    return this.attrOr("time");
+  }
+  get subject(): string | null {
+    return this.env.attr("subject");
+  }
+  get dataContentType(): string | null {
+    return this.env.attr("datacontenttype");
+  }
+  get dataSchema(): string | null {
+    return this.env.attr("dataschema");
+  }
+  /** Every attribute's name, in order (values in attrValues). */
+  get attrNames(): string[] {
+    return this.env.names;
+  }
+  get attrValues(): string[] {
+    return this.env.values;
+  }
+  /** The attribute called name (extensions too), or null. */
+  attr(name: string): string | null {
+    return this.env.attr(name);
+  }
+  /** The payload (possibly empty). */
+  get data(): Uint8Array {
+    return this.env.data;
+  }
+  /** The payload as UTF-8 text. */
+  dataString(): string {
+    return String.UTF8.decodeUnsafe(this.env.data.dataStart, <usize>this.env.data.byteLength);
+  }
+
+  private attrOr(name: string): string {
+    const v = this.env.attr(name);
+    return v !== null ? v : "";
+  }
+}
+
+/**
+ * The body of the evhost_handle export: decodes the event at [ptr, ptr+len),
+ * runs handler, frees the call's blocks and returns the status.
+ */
+export function handle(ptr: usize, len: usize, handler: (e: Event) => i32): i32 {
+  const env = decodeEnvelope(ptr, len);
+  let status: i32;
+  if (env === null) {
+    status = reject("evhost: malformed event envelope");
+  } else {
+    status = handler(new Event(env));
+  }
+  freeBlocks();
+  return status;
+}
+
+/**
+ * The abort of AssemblyScript's runtime (a failed assertion, a thrown
+ * error, an out-of-bounds access), wired in with --use abort=...: logs the
+ * message at error, makes it the failure reason, and traps. The host retries
+ * the event and discards the instance.
+ */
+export function evhostAbort(message: string | null, fileName: string | null, line: u32, column: u32): void {
+  let msg = "evhost: aborted: " + (message !== null ? message : "");
+  if (fileName !== null) msg += " at " + fileName + ":" + line.toString() + ":" + column.toString();
+  log(Level.Error, msg);
+  fail(msg);
+  unreachable();
+}
+
+// ---- emit
+
+/**
+ * An event to emit. The host fills in source, time, specversion, id (unless
+ * given: an id makes the emit idempotent), causationid, correlationid, depth
+ * and traceparent. Emits take effect only if the handler returns done.
+ */
+export class Emit {
+  private names: string[] = [];
+  private values: string[] = [];
+  private payload: Uint8Array | null = null;
+
+  constructor(type: string) {
+    this.set("type", type);
+  }
+
+  id(v: string): Emit {
+    return this.set("id", v);
+  }
+  subject(v: string): Emit {
+    return this.set("subject", v);
+  }
+  dataContentType(v: string): Emit {
+    return this.set("datacontenttype", v);
+  }
+  dataSchema(v: string): Emit {
+    return this.set("dataschema", v);
+  }
+  /** An extension attribute (name: lower-case letters and digits). */
+  extension(name: string, value: string): Emit {
+    return this.set(name, value);
+  }
+  data(d: Uint8Array): Emit {
+    this.payload = d;
+    return this;
+  }
+  dataString(s: string): Emit {
+    this.payload = Uint8Array.wrap(String.UTF8.encode(s));
+    return this;
+  }
+
+  /** Emits it: 0, or the host's negative error code (ERR_LIMIT dead-letters the event). */
+  send(): i32 {
+    const d = this.payload;
+    const b = new Writer(64 + (d !== null ? <usize>d.byteLength : 0));
+    for (let i = 0; i < this.names.length; i++) {
+      if (!b.attr(this.names[i], this.values[i])) {
+        b.free();
+        return ERR_MALFORMED;
+      }
+    }
+    b.data(d);
+    const rc = hostEmit(b.ptr, b.len);
+    b.free();
+    return rc;
+  }
+
+  private set(name: string, value: string): Emit {
+    this.names.push(name);
+    this.values.push(value);
+    return this;
+  }
+}
+
+/** Emits an event of the given type with data and no other attribute. */
+export function emit(type: string, data: Uint8Array | null = null): i32 {
+  const e = new Emit(type);
+  if (data !== null) e.data(data);
+  return e.send();
+}
+
+// ---- results of host functions
+
+/** A value, or the host's negative error code. */
+export class Result<T> {
+  constructor(public value: T, public code: i32) {}
+  get ok(): bool {
+    return this.code == 0;
+  }
+}
+
+/** Reads an i64 result: the block's bytes, or null with *code set. */
+let lastCode: i32 = 0;
+function block(r: i64): Uint8Array | null {
+  if (r < 0) {
+    lastCode = <i32>r;
+    return null;
+  }
+  lastCode = 0;
+  const n = <i32>(r & 0xffffffff);
+  const out = new Uint8Array(n);
+  if (n > 0) memory.copy(out.dataStart, <usize>(<u64>r >>> 32), <usize>n);
+  return out;
+}
+
+function withKey(key: string): Writer {
+  const w = new Writer(<usize>String.UTF8.byteLength(key));
+  w.str(key);
+  return w;
+}
+
+// ---- config
+
+/** The plugin's config value for key (a TOML string as its text, anything else as JSON), or null. */
+export function config(key: string): string | null {
+  const k = withKey(key);
+  const v = block(hostConfigGet(k.ptr, k.len));
+  k.free();
+  return v !== null ? String.UTF8.decodeUnsafe(v.dataStart, <usize>v.byteLength) : null;
+}
+
+// ---- KV
+
+/** Reads key from the plugin's KV space: the value, or code ERR_NOT_FOUND / another error. */
+export function kvGet(key: string): Result<Uint8Array> {
+  const k = withKey(key);
+  const v = block(hostKVGet(k.ptr, k.len));
+  k.free();
+  return new Result<Uint8Array>(v !== null ? v : new Uint8Array(0), lastCode);
+}
+
+/** Reads key as UTF-8 text. */
+export function kvGetString(key: string): Result<string> {
+  const r = kvGet(key);
+  return new Result<string>(String.UTF8.decodeUnsafe(r.value.dataStart, <usize>r.value.byteLength), r.code);
+}
+
+/** Writes key (last writer wins): 0 or an error code. */
+export function kvSet(key: string, value: Uint8Array): i32 {
+  const k = withKey(key);
+  const rc = hostKVSet(k.ptr, k.len, value.dataStart, <usize>value.byteLength);
+  k.free();
+  return rc;
+}
+
+/** Writes key as UTF-8 text. */
+export function kvSetString(key: string, value: string): i32 {
+  return kvSet(key, Uint8Array.wrap(String.UTF8.encode(value)));
+}
+
+/** Deletes key (deleting a missing key is 0). */
+export function kvDelete(key: string): i32 {
+  const k = withKey(key);
+  const rc = hostKVDelete(k.ptr, k.len);
+  k.free();
+  return rc;
+}
+
+// ---- HTTP
+
+/** An outbound HTTP request, to a host on the plugin's allowed_hosts. */
+export class HttpRequest {
+  headerNames: string[] = [];
+  headerValues: string[] = [];
+  body: Uint8Array = new Uint8Array(0);
+
+  constructor(public method: string, public url: string) {}
+
+  header(name: string, value: string): HttpRequest {
+    this.headerNames.push(name.toLowerCase());
+    this.headerValues.push(value);
+    return this;
+  }
+
+  withBody(b: Uint8Array): HttpRequest {
+    this.body = b;
+    return this;
+  }
+
+  withBodyString(s: string): HttpRequest {
+    this.body = Uint8Array.wrap(String.UTF8.encode(s));
+    return this;
+  }
+
+  /** Sends it: the response, or code ERR_NOT_PERMITTED (not allowed), ERR_LIMIT, ERR_TRANSIENT, ... */
+  send(): Result<HttpResponse | null> {
+    const w = new Writer(128 + <usize>this.body.byteLength);
+    let ok = w.attr("method", this.method.length > 0 ? this.method : "GET") && w.attr("url", this.url);
+    for (let i = 0; i < this.headerNames.length; i++) ok = ok && w.attr("header." + this.headerNames[i], this.headerValues[i]);
+    if (!ok) {
+      w.free();
+      return new Result<HttpResponse | null>(null, ERR_MALFORMED);
+    }
+    w.data(this.body);
+    const raw = block(hostHTTPRequest(w.ptr, w.len));
+    w.free();
+    if (raw === null) return new Result<HttpResponse | null>(null, lastCode);
+    const env = decodeEnvelope(raw.dataStart, <usize>raw.byteLength);
+    if (env === null) return new Result<HttpResponse | null>(null, ERR_MALFORMED);
+    const resp = new HttpResponse();
+    for (let i = 0; i < env.names.length; i++) {
+      const n = env.names[i];
+      if (n == "status") resp.status = I32.parseInt(env.values[i]);
+      else if (n.startsWith("header.")) {
+        resp.headerNames.push(n.substring(7).toLowerCase());
+        resp.headerValues.push(env.values[i]);
+      }
+    }
+    resp.body = env.data;
+    return new Result<HttpResponse | null>(resp, 0);
+  }
+}
+
+/** The answer to an HttpRequest. HTTP error statuses are ordinary responses. */
+export class HttpResponse {
+  status: i32 = 0;
+  headerNames: string[] = [];
+  headerValues: string[] = [];
+  body: Uint8Array = new Uint8Array(0);
+
+  /** The first value of the header called name (any case), or null. */
+  header(name: string): string | null {
+    const n = name.toLowerCase();
+    for (let i = 0; i < this.headerNames.length; i++) if (this.headerNames[i] == n) return this.headerValues[i];
+    return null;
+  }
+
+  bodyString(): string {
+    return String.UTF8.decodeUnsafe(this.body.dataStart, <usize>this.body.byteLength);
+  }
+}
