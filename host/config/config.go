@@ -143,6 +143,12 @@ type Broker struct {
 	// sync_interval, default "100ms").
 	SyncInterval time.Duration
 
+	// ListenAuth is the [broker.listen_auth] table: the credentials the
+	// listener requires; required when Listen is off loopback.
+	ListenAuth BrokerListenAuth
+	// ListenTLS is the [broker.listen_tls] table: TLS on the listener.
+	ListenTLS BrokerListenTLS
+
 	// MaxAge is how long the event stream, the audit log, keeps an event
 	// (key max_age, default "168h"; "0s" keeps events until MaxBytes).
 	MaxAge time.Duration

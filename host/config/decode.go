@@ -479,6 +479,7 @@ func (d *decoder) broker(c *Config, t *table, b *Broker) {
 	t.integer("replicas", &b.Replicas)
 	t.str("prefix", &b.Prefix)
 	t.duration("runs_max_age", &b.RunsMaxAge)
+	d.listenerSecurity(c, t, b)
 	t.done()
 }
 
