@@ -30,6 +30,8 @@ type Config struct {
 	Defaults Limits   // [defaults]
 	Plugins  []Plugin // [plugins.NAME], in the order the file first names them
 	Webhooks []Webhook
+
+	Deploy Deploy // [deploy]: what deploy mode trusts of a release
 }
 
 // DefaultDataDir is the data directory of a Host whose ResolvedDataDir is
