@@ -2,6 +2,10 @@ package host_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,7 +31,8 @@ import (
 // directory of the deployer's config.
 type cluster struct {
 	url string
-	dir string // the deployer's config.toml and its plugin file ver.wasm
+	dir string             // the deployer's config.toml and its plugin file ver.wasm
+	key ed25519.PrivateKey // signs the releases; the daemons trust its public key
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -39,7 +44,7 @@ func newCluster(t *testing.T) *cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close(context.Background()) }) // registered first: runs after the hosts closed
-	c := &cluster{url: srv.ClientURL(), dir: t.TempDir()}
+	c := &cluster{url: srv.ClientURL(), dir: t.TempDir(), key: newKey(t)}
 	c.write(t, "config.toml", []byte(fmt.Sprintf(`
 [host]
 data_dir = "data"
@@ -72,7 +77,28 @@ func (c *cluster) deploy(t *testing.T, bin []byte, note string) (*deploy.Result,
 	if err != nil {
 		t.Fatal(err)
 	}
-	return deploy.Deploy(context.Background(), cfg, deploy.Options{Note: note})
+	return deploy.Deploy(context.Background(), cfg, deploy.Options{Note: note, Key: c.key})
+}
+
+// newKey makes an Ed25519 signing key.
+func newKey(t *testing.T) ed25519.PrivateKey {
+	t.Helper()
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// publicKey is k's public key as [deploy] public_keys takes it: the
+// base64 of its DER form.
+func publicKey(t *testing.T, k ed25519.PrivateKey) string {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(k.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base64.StdEncoding.EncodeToString(der)
 }
 
 // daemon starts a host in deploy mode on the cluster, with a native route
@@ -87,7 +113,9 @@ data_dir = "data"
 [broker]
 kind = "nats"
 url = %q
-`, c.url)))
+[deploy]
+public_keys = [%q]
+`, c.url, publicKey(t, c.key))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +280,9 @@ func TestDeployTwoDaemons(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r, err := store.PutRelease(ctx, natsbus.Release{Config: text, Modules: map[string]string{"ver": digest}}, cur.Revision)
+		rel := natsbus.Release{Config: text, Modules: map[string]string{"ver": digest}, Base: cur.Revision}
+		deploy.Sign(&rel, c.key)
+		r, err := store.PutRelease(ctx, rel, cur.Revision)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -336,7 +366,7 @@ func TestDeployNeedsAReachableBroker(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := deploy.Deploy(context.Background(), cfg, deploy.Options{}); err == nil || !strings.Contains(err.Error(), "deploy") {
+		if _, err := deploy.Deploy(context.Background(), cfg, deploy.Options{Key: newKey(t)}); err == nil || !strings.Contains(err.Error(), "deploy") {
 			t.Errorf("%s: %v", broker, err)
 		}
 	}

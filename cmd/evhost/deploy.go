@@ -5,9 +5,9 @@ import (
 	"errors"
 	"log/slog"
 
-	"github.com/evhost/evhost/host/deploy"
-
 	"github.com/evhost/evhost/host/bus/natsbus"
+	"github.com/evhost/evhost/host/config"
+	"github.com/evhost/evhost/host/deploy"
 )
 
 func cmdDeploy(ctx context.Context, args []string, e *env) int {
@@ -20,9 +20,15 @@ check publishes nothing. The daemons apply the release as a config reload; one t
 cannot load it keeps its running release and reports the refusal in GET /v1/plugins.
 
 The broker must be reachable from here: kind = "nats", or kind = "embedded" with
-[broker] listen set (the daemon's server).`)
+[broker] listen set (the daemon's server), with [broker.listen_auth]'s credentials.
+
+The release is signed with --key, an Ed25519 private key in PEM (PKCS #8), made with
+  openssl genpkey -algorithm ed25519 -out deploy.key
+Daemons run it only if [deploy] public_keys holds its public key, the base64 line of
+  openssl pkey -in deploy.key -pubout`)
 	cf := addConfigFlags(fs)
 	note := fs.String("note", "", "why this release (kept with it, shown by the daemons)")
+	keyFile := fs.String("key", "", "the Ed25519 private key (PEM) that signs the release (required)")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
@@ -34,8 +40,17 @@ The broker must be reachable from here: kind = "nats", or kind = "embedded" with
 	if !ok {
 		return exitError
 	}
+	if *keyFile == "" {
+		fprintf(e.stderr, "evhost deploy: --key is required: daemons run only signed releases (make a key with: openssl genpkey -algorithm ed25519 -out deploy.key)\n")
+		return exitUsage
+	}
+	key, err := config.LoadPrivateKey(*keyFile)
+	if err != nil {
+		fprintf(e.stderr, "evhost deploy: %v\n", err)
+		return exitError
+	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	res, err := deploy.Deploy(ctx, cfg, deploy.Options{Note: *note, Logger: logger})
+	res, err := deploy.Deploy(ctx, cfg, deploy.Options{Note: *note, Key: key, Logger: logger})
 	if err != nil {
 		fprintf(e.stderr, "evhost deploy: %v\n", err)
 		if errors.Is(err, natsbus.ErrReleaseConflict) {

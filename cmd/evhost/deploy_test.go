@@ -3,6 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,9 +30,10 @@ func TestDeployToARunningDaemon(t *testing.T) {
 	defer srv.Close(context.Background())
 	broker := fmt.Sprintf("[broker]\nkind = \"nats\"\nurl = %q\n", srv.ClientURL())
 
+	keyFile, pub := signingKey(t)
 	daemonDir := t.TempDir()
 	daemonCfg := filepath.Join(daemonDir, "config.toml")
-	os.WriteFile(daemonCfg, []byte("[host]\ndata_dir = \"data\"\n"+broker), 0o644)
+	os.WriteFile(daemonCfg, []byte("[host]\ndata_dir = \"data\"\n"+broker+fmt.Sprintf("[deploy]\npublic_keys = [%q]\n", pub)), 0o644)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var log syncBuffer
@@ -43,7 +49,11 @@ func TestDeployToARunningDaemon(t *testing.T) {
 	cfg := filepath.Join(dir, "config.toml")
 	os.WriteFile(cfg, []byte("[host]\ndata_dir = \"data\"\n"+broker+"[plugins.echo]\npath = \"echo.wasm\"\nevents = [\"ping\"]\n"), 0o644)
 	var out, errOut bytes.Buffer
-	if code := run(context.Background(), []string{"deploy", "--config", cfg, "--note", "first"}, nil, &out, &errOut); code != exitOK {
+	if code := run(context.Background(), []string{"deploy", "--config", cfg, "--note", "unsigned"}, nil, &out, &errOut); code != exitUsage || !strings.Contains(errOut.String(), "--key is required") {
+		t.Fatalf("deploy without --key: exit %d: %s", code, errOut.String())
+	}
+	errOut.Reset()
+	if code := run(context.Background(), []string{"deploy", "--config", cfg, "--note", "first", "--key", keyFile}, nil, &out, &errOut); code != exitOK {
 		t.Fatalf("deploy exited %d: %s", code, errOut.String())
 	}
 	want := regexp.MustCompile(`(?m)^release 1 published \(1 plugins\)\n  echo +sha256:` + wasm.Hash(echo) + `  echo.wasm$`)
@@ -55,11 +65,35 @@ func TestDeployToARunningDaemon(t *testing.T) {
 	// A daemon's own config: kind "embedded" without a listener cannot be
 	// reached by deploy.
 	errOut.Reset()
-	if code := run(context.Background(), []string{"deploy", "--config", "../../config.toml"}, nil, &out, &errOut); code != exitError || !strings.Contains(errOut.String(), "set [broker] listen") {
+	if code := run(context.Background(), []string{"deploy", "--config", "../../config.toml", "--key", keyFile}, nil, &out, &errOut); code != exitError || !strings.Contains(errOut.String(), "set [broker] listen") {
 		t.Fatalf("deploy to an embedded broker without a listener: exit %d: %s", code, errOut.String())
 	}
 	cancel()
 	if code := <-done; code != exitOK {
 		t.Fatalf("run exited %d:\n%s", code, log.String())
 	}
+}
+
+// signingKey writes an Ed25519 private key in PEM (PKCS #8), as openssl
+// genpkey -algorithm ed25519 does, and returns its file and its public key
+// as [deploy] public_keys takes it (the base64 line of openssl pkey -pubout).
+func signingKey(t *testing.T) (file, public string) {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file = filepath.Join(t.TempDir(), "deploy.key")
+	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pder, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return file, base64.StdEncoding.EncodeToString(pder)
 }

@@ -143,6 +143,12 @@ func printReplay(e *env, r *api.ReplayReport) {
 	case r.Shadow:
 		fprintf(e.stdout, "  emits: %d; compared with the live version: %d same, %d different, %d without a record of a live run\n",
 			r.Emitted, r.Same, r.Different, r.Unrecorded)
+		if r.HTTPStubbed > 0 {
+			fprintf(e.stdout, "  http_request: %d calls, none sent (each answered with error -5)\n", r.HTTPStubbed)
+			for _, q := range r.HTTP {
+				fprintf(e.stdout, "    seq %d, event %s: %s %s\n", q.Seq, q.EventID, q.Method, q.URL)
+			}
+		}
 	case r.Emit:
 		fprintf(e.stdout, "  emits: %d; published %d, dropped as duplicates %d\n", r.Emitted, r.Published, r.Duplicates)
 	default:

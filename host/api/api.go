@@ -431,10 +431,24 @@ type ReplayReport struct {
 	Same       int `json:"same"`
 	Different  int `json:"different"`
 	Unrecorded int `json:"unrecorded"`
+	// HTTPStubbed counts the http_request calls of a shadow replay's
+	// candidate: none is sent, each gets error -5 (transient); HTTP lists
+	// them, up to MaxItems.
+	HTTPStubbed int                 `json:"http_stubbed,omitempty"`
+	HTTP        []ShadowHTTPRequest `json:"http,omitempty"`
 	// Failures lists failed runs and Diffs differences, up to MaxItems.
 	Failures []ReplayFailure `json:"failures,omitempty"`
 	Diffs    []ShadowDiff    `json:"diffs,omitempty"`
 	Took     time.Duration   `json:"took_ns"`
+}
+
+// ShadowHTTPRequest is an http_request that a shadow replay's candidate
+// made and that was not sent. URL's query string is redacted.
+type ShadowHTTPRequest struct {
+	Seq     uint64 `json:"seq"`
+	EventID string `json:"event_id"`
+	Method  string `json:"method"`
+	URL     string `json:"url"`
 }
 
 // ReplayFailure is a replayed event whose run did not succeed.

@@ -34,6 +34,10 @@ func Open(ctx context.Context, cfg *config.Config, dataDir string, log *slog.Log
 	if b.Kind == config.BrokerEmbedded {
 		log.Info("embedded broker started", slog.String("store", opts.Embedded.StoreDir),
 			slog.String("fsync", b.Fsync), slog.String("listen", b.Listen))
+		if b.Listen != "" && !b.ListenAuth.IsSet() {
+			log.Warn("the embedded broker's listener requires no credentials: every local user can read the events and publish releases; set [broker.listen_auth]",
+				slog.String("listen", b.Listen))
+		}
 	} else {
 		log.Info("connected to the NATS cluster", slog.String("url", b.URL))
 	}
@@ -60,6 +64,7 @@ func NATSOptions(cfg *config.Config, dataDir string) natsbus.Options {
 			SyncInterval: b.SyncInterval,
 			SyncAlways:   b.Fsync == config.FsyncAlways,
 		}
+		listenerOptions(&b, o.Embedded)
 	case config.BrokerNATS:
 		for _, u := range strings.Split(b.URL, ",") {
 			if u = strings.TrimSpace(u); u != "" {
@@ -102,7 +107,12 @@ func ClientOptions(cfg *config.Config, dataDir, clientName string) (natsbus.Opti
 			return natsbus.Options{}, fmt.Errorf("[broker] listen %q: a random port cannot be reached; give the port", b.Listen)
 		}
 		o := NATSOptions(cfg, dataDir)
-		o.Embedded, o.URLs, o.ClientName = nil, []string{"nats://" + net.JoinHostPort(host, port)}, clientName
+		o.Embedded, o.ClientName = nil, clientName
+		scheme := listenerClient(&b, &o)
+		o.URLs = []string{scheme + net.JoinHostPort(host, port)}
+		if b.ListenAuth.NKey != "" && !b.ListenAuth.NKeySeed.IsSet() {
+			return natsbus.Options{}, fmt.Errorf("[broker.listen_auth] has the listener's nkey but not its seed: a client signs with the seed; set nkey_seed (or nkey_seed_env, nkey_seed_file)")
+		}
 		return o, nil
 	}
 	return natsbus.Options{}, fmt.Errorf("[broker] kind = %q keeps nothing beside the process; this needs kind = %q (or %q with listen)",

@@ -30,6 +30,8 @@ type Config struct {
 	Defaults Limits   // [defaults]
 	Plugins  []Plugin // [plugins.NAME], in the order the file first names them
 	Webhooks []Webhook
+
+	Deploy Deploy // [deploy]: what deploy mode trusts of a release
 }
 
 // DefaultDataDir is the data directory of a Host whose ResolvedDataDir is
@@ -142,6 +144,12 @@ type Broker struct {
 	// SyncInterval is the flush interval of Fsync "interval" (key
 	// sync_interval, default "100ms").
 	SyncInterval time.Duration
+
+	// ListenAuth is the [broker.listen_auth] table: the credentials the
+	// listener requires; required when Listen is off loopback.
+	ListenAuth BrokerListenAuth
+	// ListenTLS is the [broker.listen_tls] table: TLS on the listener.
+	ListenTLS BrokerListenTLS
 
 	// MaxAge is how long the event stream, the audit log, keeps an event
 	// (key max_age, default "168h"; "0s" keeps events until MaxBytes).

@@ -50,12 +50,17 @@ func ParseIn(name, dir string, data []byte) (*Config, error) {
 }
 
 func parse(name, dir string, data []byte) (*Config, error) {
+	return parseWith(name, dir, data, nil)
+}
+
+// parseWith is parse, with the policy of a release (nil: none).
+func parseWith(name, dir string, data []byte, policy *ReleasePolicy) (*Config, error) {
 	src := string(data)
 	var tree map[string]any
 	if _, err := toml.Decode(src, &tree); err != nil {
 		return nil, ErrorList{syntaxError(name, src, err)}
 	}
-	d := &decoder{dir: dir, pos: scanPositions(src), failed: map[string]bool{}}
+	d := &decoder{dir: dir, pos: scanPositions(src), failed: map[string]bool{}, policy: policy}
 	c := d.config(tree)
 	c.File = name
 	for _, e := range c.validate() {
@@ -115,6 +120,7 @@ type decoder struct {
 	pos    *positions
 	errs   ErrorList
 	failed map[string]bool // paths with a decoding error; Validate's errors on them are redundant
+	policy *ReleasePolicy  // what a release may read, or nil
 }
 
 // fail records a problem with the key at path, positioned at its value (or
@@ -446,6 +452,9 @@ func (d *decoder) config(tree map[string]any) *Config {
 		d.plugins(c, t)
 	}
 	d.webhooks(c, root)
+	if t := root.sub("deploy"); t != nil {
+		d.deploy(c, t, &c.Deploy)
+	}
 	root.done()
 	return c
 }
@@ -479,6 +488,7 @@ func (d *decoder) broker(c *Config, t *table, b *Broker) {
 	t.integer("replicas", &b.Replicas)
 	t.str("prefix", &b.Prefix)
 	t.duration("runs_max_age", &b.RunsMaxAge)
+	d.listenerSecurity(c, t, b)
 	t.done()
 }
 
@@ -596,8 +606,8 @@ func (d *decoder) pluginConfig(t *table, p *Plugin) {
 		m    map[string]string
 		read func(string) (Secret, error)
 	}{
-		{"config_env", fromEnv, readEnvSecret},
-		{"config_file", fromFile, func(p string) (Secret, error) { return readFileSecret(p, d.resolve) }},
+		{"config_env", fromEnv, d.envSecret},
+		{"config_file", fromFile, d.fileSecret},
 	} {
 		for k, ref := range src.m {
 			path := keyPath(keyPath(t.path, src.key), k)
@@ -717,8 +727,8 @@ func (d *decoder) secret(t *table, key string, dst *Secret) {
 		key  string
 		read func(string) (Secret, error)
 	}{
-		{key + "_env", readEnvSecret},
-		{key + "_file", func(p string) (Secret, error) { return readFileSecret(p, d.resolve) }},
+		{key + "_env", d.envSecret},
+		{key + "_file", d.fileSecret},
 	} {
 		if !t.str(variant.key, &ref) {
 			continue

@@ -33,6 +33,7 @@ func ReleaseText(src []byte, digests map[string]string) ([]byte, error) {
 	}
 	delete(tree, "host")
 	delete(tree, "broker")
+	delete(tree, "deploy") // the daemon's own trust, never a release's
 	plugins, _ := tree["plugins"].(map[string]any)
 	for name, digest := range digests {
 		if !ValidDigest(digest) {

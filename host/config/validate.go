@@ -217,6 +217,7 @@ func (v *checker) broker(b *Broker) {
 	if b.RunsMaxAge < 0 {
 		v.invalid("broker.runs_max_age", "invalid runs_max_age %v: must not be negative", b.RunsMaxAge)
 	}
+	v.listenerSecurity(b)
 }
 
 func validPrefix(p string) bool {

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +23,9 @@ import (
 type Options struct {
 	// Note says why the release is made (free text, kept with it).
 	Note string
+	// Key signs the release (required): daemons run only releases signed
+	// by a key of their [deploy] public_keys.
+	Key ed25519.PrivateKey
 	// Logger receives the log lines of building the Go plugins; nil
 	// discards them.
 	Logger *slog.Logger
@@ -49,7 +53,8 @@ type Result struct {
 // of cfg's broker, and publishes the config text with [host] and [broker]
 // removed and each plugin's path replaced by its digest (see
 // config.ReleaseText). A plugin already pinned by digest must be in the
-// store. If another release is published while Deploy runs, it returns
+// store. The release is signed with opts.Key (see SignedBytes), which is
+// required. If another release is published while Deploy runs, it returns
 // natsbus.ErrReleaseConflict and publishes nothing.
 //
 // The broker must be reachable over the network: kind "nats", or kind
@@ -58,6 +63,9 @@ type Result struct {
 func Deploy(ctx context.Context, cfg *config.Config, opts Options) (*Result, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(opts.Key) != ed25519.PrivateKeySize {
+		return nil, errors.New("deploy: no signing key: daemons refuse unsigned releases (evhost deploy --key FILE, an Ed25519 key in PEM: openssl genpkey -algorithm ed25519 -out FILE)")
 	}
 	src, err := os.ReadFile(cfg.File)
 	if err != nil {
@@ -138,7 +146,9 @@ func Deploy(ctx context.Context, cfg *config.Config, opts Options) (*Result, err
 	if _, err := config.ParseIn("release", fresh.Dir, text); err != nil {
 		return nil, fmt.Errorf("deploy: the release text does not parse: %w", err)
 	}
-	r, err := store.PutRelease(ctx, natsbus.Release{Config: text, Modules: modules, Note: opts.Note}, base)
+	rel := natsbus.Release{Config: text, Modules: modules, Note: opts.Note, Base: base}
+	Sign(&rel, opts.Key)
+	r, err := store.PutRelease(ctx, rel, base)
 	if err != nil {
 		return nil, fmt.Errorf("deploy: %w", err)
 	}

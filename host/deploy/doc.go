@@ -13,6 +13,11 @@
 // refused as a whole and the running one keeps serving. Nothing is read
 // from the plugins' files, so the daemons cannot drift apart.
 //
+// Releases are signed (Sign, SignedBytes) with the deployer's Ed25519 key;
+// a Follower runs only releases that a key of its own [deploy] public_keys
+// signed (Verify), and lets a release read only the environment variables
+// and files its [deploy] allow_env and allow_files list. See RATIONALE.md.
+//
 // It is part of the composition: it reads host/config, and uses
 // host/registry and host/specs to check plugins as a daemon loads them.
 package deploy

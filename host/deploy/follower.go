@@ -56,6 +56,9 @@ type Follower struct {
 // plugins or webhooks when nothing was deployed yet). Nothing is applied
 // until Start.
 func Follow(ctx context.Context, opts FollowerOptions) (*Follower, *config.Config, error) {
+	if len(opts.Local.Deploy.PublicKeys) == 0 {
+		return nil, nil, fmt.Errorf("deploy mode: %s: [deploy] public_keys is empty: a daemon runs only releases signed by a key it trusts (evhost deploy --key); give the public key of the deployer's", opts.Local.File)
+	}
 	store, err := opts.Modules.Store(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -78,7 +81,15 @@ func Follow(ctx context.Context, opts FollowerOptions) (*Follower, *config.Confi
 	}
 	cfg, err := f.releaseConfig(r)
 	if err != nil {
-		return nil, nil, fmt.Errorf("deploy mode: %w", err)
+		// Refused: start without plugins rather than not at all (a
+		// broker writer must not keep the daemon down), and say why.
+		f.refuse(r, err)
+		if opts.Applied != nil {
+			opts.Applied(err)
+		}
+		cfg := *local
+		cfg.Plugins, cfg.Webhooks = nil, nil
+		return f, &cfg, nil
 	}
 	f.current = r
 	opts.Logger.Info("deploy mode: running release", releaseAttrs(r)...)
@@ -114,7 +125,18 @@ func releaseAttrs(r natsbus.Release) []any {
 func (f *Follower) releaseConfig(r natsbus.Release) (*config.Config, error) {
 	local := f.opts.Local
 	name := fmt.Sprintf("release %d", r.Revision)
-	cfg, err := config.ParseIn(name, local.Dir, r.Config)
+	// Nothing of an unverified release is read: not even the variables
+	// and files it names.
+	if err := Verify(r, local.Deploy.PublicKeys); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	switch running := f.applied(); {
+	case r.Base < running:
+		return nil, fmt.Errorf("%s: made on top of release %d, older than the running %d: an old signed release published again is refused", name, r.Base, running)
+	case r.Base >= r.Revision:
+		return nil, fmt.Errorf("%s: claims to be made on top of release %d, not an older one", name, r.Base)
+	}
+	cfg, err := config.ParseRelease(name, local.Dir, r.Config, local.Deploy.Policy())
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +152,7 @@ func (f *Follower) releaseConfig(r natsbus.Release) (*config.Config, error) {
 			return nil, fmt.Errorf("%s: plugin %q: the config pins sha256:%s, the release's modules say %q", name, p.Name, p.Digest, want)
 		}
 	}
-	cfg.Host, cfg.Broker, cfg.Tracing = local.Host, local.Broker, local.Tracing
+	cfg.Host, cfg.Broker, cfg.Tracing, cfg.Deploy = local.Host, local.Broker, local.Tracing, local.Deploy
 	return cfg, nil
 }
 
@@ -225,12 +247,7 @@ func (f *Follower) apply(ctx context.Context, r natsbus.Release) error {
 		f.opts.Applied(err)
 	}
 	if err != nil {
-		f.mu.Lock()
-		f.refusal = &api.ReleaseRefusal{Revision: r.Revision, Time: time.Now().UTC(), Error: err.Error()}
-		running := f.current.Revision
-		f.mu.Unlock()
-		f.opts.Logger.Error("release refused; the running one stays (it is tried again while it is the newest)",
-			append(releaseAttrs(r), slog.Uint64("running", running), slog.Any("err", err))...)
+		f.refuse(r, err)
 		return err
 	}
 	f.mu.Lock()
@@ -239,4 +256,14 @@ func (f *Follower) apply(ctx context.Context, r natsbus.Release) error {
 	f.opts.Logger.Info("release applied", append(releaseAttrs(r), slog.Duration("took", time.Since(start)))...)
 	f.opts.Modules.prune(r)
 	return nil
+}
+
+// refuse records and logs the refusal of release r.
+func (f *Follower) refuse(r natsbus.Release, err error) {
+	f.mu.Lock()
+	f.refusal = &api.ReleaseRefusal{Revision: r.Revision, Time: time.Now().UTC(), Error: err.Error()}
+	running := f.current.Revision
+	f.mu.Unlock()
+	f.opts.Logger.Error("release refused; the running one stays (it is tried again while it is the newest)",
+		append(releaseAttrs(r), slog.Uint64("running", running), slog.Any("err", err))...)
 }

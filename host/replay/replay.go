@@ -42,7 +42,9 @@ type Options struct {
 	// and run over the range; their emits are captured and compared with
 	// what the live version emitted (from the run records), and nothing is
 	// published. The candidate's key-value writes go to a scratch layer
-	// over the plugin's space and are discarded.
+	// over the plugin's space and are discarded; its http_request sends
+	// nothing: each call gets error -5 (transient) and is listed in the
+	// report (HTTPStubbed, HTTP).
 	Candidate []byte
 	// MaxItems caps the failures and differences listed in the report
 	// (the counts are always complete). Zero means 100.
@@ -91,6 +93,7 @@ func (rp *Replayer) Replay(ctx context.Context, opts Options) (*api.ReplayReport
 	log := rp.Logger.With(slog.String("plugin", p.Name))
 
 	var candidate *wasm.Plugin
+	var stub *httpStub
 	if opts.Candidate != nil {
 		po, err := p.PluginOptions()
 		if err != nil {
@@ -99,6 +102,10 @@ func (rp *Replayer) Replay(ctx context.Context, opts Options) (*api.ReplayReport
 		po.Name = p.Name // emits keep the plugin's name: their ids then match the live ones
 		if po.KV != nil {
 			po.KV = kv.NewOverlay(po.KV)
+		}
+		if po.HTTP != nil {
+			stub = &httpStub{}
+			po.HTTP = stub
 		}
 		po.Logger = log.With(slog.String("shadow", "candidate"))
 		po.MinInstances, po.MaxInstances = 1, 1
@@ -123,7 +130,17 @@ func (rp *Replayer) Replay(ctx context.Context, opts Options) (*api.ReplayReport
 		rep.LastSeq = rec.Seq
 		rep.Events++
 		if candidate != nil {
-			return rp.shadowOne(ctx, candidate, p.Name, rec, rep, opts.MaxItems)
+			err := rp.shadowOne(ctx, candidate, p.Name, rec, rep, opts.MaxItems)
+			if stub != nil {
+				for _, r := range stub.take() {
+					rep.HTTPStubbed++
+					if len(rep.HTTP) < opts.MaxItems {
+						r.Seq, r.EventID = rec.Seq, rec.Event.ID
+						rep.HTTP = append(rep.HTTP, r)
+					}
+				}
+			}
+			return err
 		}
 		return rp.replayOne(ctx, ph, rec, rep, opts)
 	})
@@ -133,7 +150,7 @@ func (rp *Replayer) Replay(ctx context.Context, opts Options) (*api.ReplayReport
 	}
 	log.Info("replay finished", slog.Int("events", rep.Events), slog.Int("done", rep.Done),
 		slog.Int("failed", rep.Retry+rep.Rejected), slog.Int("published", rep.Published),
-		slog.Int("different", rep.Different), slog.Duration("took", rep.Took))
+		slog.Int("different", rep.Different), slog.Int("http_stubbed", rep.HTTPStubbed), slog.Duration("took", rep.Took))
 	return rep, nil
 }
 

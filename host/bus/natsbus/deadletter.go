@@ -33,6 +33,16 @@ import (
 // writeDeadLetter stores the dead letter of the event of stream sequence
 // seq for subscription sub.
 func (b *Bus) writeDeadLetter(ctx context.Context, sub string, seq uint64, e *event.Event, reason string, attempts int, terminated bool) error {
+	h := deadLetterHeader(sub, seq, e, reason, attempts, terminated)
+	if _, err := b.publishMsg(ctx, &nats.Msg{Subject: b.dlqPrefix + sub, Header: h, Data: e.Data}); err != nil {
+		return fmt.Errorf("natsbus: write the dead letter of %s for %q: %w", e.ID, sub, err)
+	}
+	return nil
+}
+
+// deadLetterHeader is the header of the dead letter of event e (its data
+// is the message's), which decodeDeadLetter reads.
+func deadLetterHeader(sub string, seq uint64, e *event.Event, reason string, attempts int, terminated bool) nats.Header {
 	seqs := strconv.FormatUint(seq, 10)
 	h := eventHeader(e, "dl."+sub+"."+seqs, 5)
 	setHeader(h, hdrSub, sub)
@@ -40,10 +50,7 @@ func (b *Bus) writeDeadLetter(ctx context.Context, sub string, seq uint64, e *ev
 	setHeader(h, hdrAttempts, strconv.Itoa(attempts))
 	setHeader(h, hdrTerminated, strconv.FormatBool(terminated))
 	setHeader(h, hdrEventSeq, seqs)
-	if _, err := b.publishMsg(ctx, &nats.Msg{Subject: b.dlqPrefix + sub, Header: h, Data: e.Data}); err != nil {
-		return fmt.Errorf("natsbus: write the dead letter of %s for %q: %w", e.ID, sub, err)
-	}
-	return nil
+	return h
 }
 
 // decodeDeadLetter decodes a message of the dead-letter stream.

@@ -68,14 +68,22 @@ type Release struct {
 	// Time is when the release was published; Note says why (free text).
 	Time time.Time
 	Note string
+	// Base is the revision of the release this one was made on top of
+	// (0: the first), as its author saw it.
+	Base uint64
+	// Signature is its author's signature of the release (see package
+	// deploy); this package stores it and checks nothing.
+	Signature []byte
 }
 
 // releaseJSON is the stored form of a Release.
 type releaseJSON struct {
-	Config  string            `json:"config"`
-	Modules map[string]string `json:"modules"`
-	Time    time.Time         `json:"time"`
-	Note    string            `json:"note,omitempty"`
+	Config    string            `json:"config"`
+	Modules   map[string]string `json:"modules"`
+	Time      time.Time         `json:"time"`
+	Note      string            `json:"note,omitempty"`
+	Base      uint64            `json:"base,omitempty"`
+	Signature []byte            `json:"signature,omitempty"`
 }
 
 // DeployStore holds the modules and the releases of a cluster of daemons.
@@ -278,7 +286,7 @@ func (d *DeployStore) PutRelease(ctx context.Context, r Release, after uint64) (
 	if r.Time.IsZero() {
 		r.Time = time.Now().UTC()
 	}
-	val, err := json.Marshal(releaseJSON{Config: string(r.Config), Modules: r.Modules, Time: r.Time, Note: r.Note})
+	val, err := encodeRelease(r)
 	if err != nil {
 		return Release{}, fmt.Errorf("natsbus: release: %w", err)
 	}
@@ -308,11 +316,25 @@ func (d *DeployStore) Release(ctx context.Context) (Release, error) {
 }
 
 func decodeRelease(e jetstream.KeyValueEntry) (Release, error) {
+	return parseRelease(e.Revision(), e.Value())
+}
+
+// encodeRelease returns the stored form of r (its Revision is not part of
+// it: the store gives it).
+func encodeRelease(r Release) ([]byte, error) {
+	return json.Marshal(releaseJSON{Config: string(r.Config), Modules: r.Modules, Time: r.Time, Note: r.Note,
+		Base: r.Base, Signature: r.Signature})
+}
+
+// parseRelease decodes the stored form of the release of revision rev:
+// bytes from the broker, which anyone who can write to the bucket chose.
+func parseRelease(rev uint64, val []byte) (Release, error) {
 	var j releaseJSON
-	if err := json.Unmarshal(e.Value(), &j); err != nil {
-		return Release{}, fmt.Errorf("natsbus: release of revision %d: %w", e.Revision(), err)
+	if err := json.Unmarshal(val, &j); err != nil {
+		return Release{}, fmt.Errorf("natsbus: release of revision %d: %w", rev, err)
 	}
-	return Release{Revision: e.Revision(), Config: []byte(j.Config), Modules: j.Modules, Time: j.Time, Note: j.Note}, nil
+	return Release{Revision: rev, Config: []byte(j.Config), Modules: j.Modules, Time: j.Time, Note: j.Note,
+		Base: j.Base, Signature: j.Signature}, nil
 }
 
 // WatchReleases delivers the current release (if there is one) and then

@@ -33,10 +33,13 @@ const batchWindow = 256
 type Bus struct {
 	opts Options
 	log  *slog.Logger
-	srv  *server.Server      // the embedded server, or nil
-	nc   *nats.Conn          // publishing, settling after a consumer closed, the API
-	js   jetstream.JetStream // the API: streams, consumers, messages, KV
-	acks *acker
+	srv  *server.Server // the embedded server, or nil
+	// internal is the token of this process's connections to an embedded
+	// server whose listener requires credentials, or "".
+	internal string
+	nc       *nats.Conn          // publishing, settling after a consumer closed, the API
+	js       jetstream.JetStream // the API: streams, consumers, messages, KV
+	acks     *acker
 
 	events, dlq             jetstream.Stream
 	eventsStream, dlqStream string
@@ -102,11 +105,11 @@ func Open(ctx context.Context, opts Options) (*Bus, error) {
 	b.ctx, b.cancel = context.WithCancel(context.Background())
 	b.list.Store(&[]*subscription{})
 	if opts.Embedded != nil {
-		srv, err := startServer(ctx, opts.Embedded, b.log)
+		srv, internal, err := startServer(ctx, opts.Embedded, b.log)
 		if err != nil {
 			return nil, err
 		}
-		b.srv = srv
+		b.srv, b.internal = srv, internal
 	}
 	fail := func(err error) (*Bus, error) {
 		b.cancel()
@@ -167,6 +170,9 @@ func (b *Bus) connect(role string, onReconnect func()) (*nats.Conn, error) {
 	if b.srv != nil {
 		url = ""
 		opts = append(opts, nats.InProcessServer(b.srv))
+		if b.internal != "" {
+			opts = append(opts, nats.Token(b.internal))
+		}
 	}
 	switch {
 	case o.CredsFile != "":
@@ -175,6 +181,12 @@ func (b *Bus) connect(role string, onReconnect func()) (*nats.Conn, error) {
 		opts = append(opts, nats.UserInfo(o.User, o.Password))
 	case o.Token != "":
 		opts = append(opts, nats.Token(o.Token))
+	case o.NKeySeed != "":
+		opt, err := nkeyOption(o.NKeySeed)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, opt)
 	}
 	if o.TLS.CAFile != "" {
 		opts = append(opts, nats.RootCAs(o.TLS.CAFile))

@@ -41,6 +41,9 @@ type Options struct {
 	User, Password string
 	// Token authenticates with a token.
 	Token string
+	// NKeySeed authenticates with a user nkey: the seed ("SU...") that
+	// signs the server's nonce.
+	NKeySeed string
 	// TLS configures TLS to the external cluster; its zero value keeps
 	// what the URLs say (tls:// URLs use the system roots).
 	TLS TLS
@@ -114,6 +117,12 @@ type Embedded struct {
 	MaxStore int64
 	// ServerName names the server; empty means "evhost-embedded".
 	ServerName string
+	// Auth is what network clients must present on Listen; its zero
+	// value requires nothing (see ListenAuth). This process's own
+	// connections are let in either way.
+	Auth ListenAuth
+	// TLS, when not nil, serves Listen over TLS only.
+	TLS *ListenTLS
 }
 
 // TLS holds the files of a TLS client configuration.
@@ -143,19 +152,22 @@ func (o *Options) Validate() error {
 		return bad("Embedded, URLs", "set only one: an embedded server or the URLs of a cluster")
 	case o.Embedded != nil && o.Embedded.StoreDir == "":
 		return bad("Embedded.StoreDir", "required")
-	case o.Embedded != nil && (o.CredsFile != "" || o.User != "" || o.Token != "" || o.TLS.enabled()):
-		return bad("CredsFile, User, Token, TLS", "apply to URLs only, not to an embedded server")
+	case o.Embedded != nil && (o.CredsFile != "" || o.User != "" || o.Token != "" || o.NKeySeed != "" || o.TLS.enabled()):
+		return bad("CredsFile, User, Token, NKeySeed, TLS", "apply to URLs only, not to an embedded server (its listener's are Embedded.Auth and Embedded.TLS)")
 	case o.Embedded != nil && o.Embedded.SyncInterval < 0:
 		return bad("Embedded.SyncInterval", "negative")
 	}
+	if err := o.validateListener(); err != nil {
+		return err
+	}
 	kinds := 0
-	for _, set := range []bool{o.CredsFile != "", o.User != "", o.Token != ""} {
+	for _, set := range []bool{o.CredsFile != "", o.User != "", o.Token != "", o.NKeySeed != ""} {
 		if set {
 			kinds++
 		}
 	}
 	if kinds > 1 {
-		return bad("CredsFile, User, Token", "set at most one way to authenticate")
+		return bad("CredsFile, User, Token, NKeySeed", "set at most one way to authenticate")
 	}
 	if o.Password != "" && o.User == "" {
 		return bad("Password", "needs User")
@@ -237,4 +249,22 @@ func validPrefix(p string) bool {
 		}
 	}
 	return true
+}
+
+// validateListener checks the listener's settings of an embedded server.
+func (o *Options) validateListener() error {
+	e := o.Embedded
+	if e == nil {
+		return nil
+	}
+	if (e.Auth.enabled() || e.TLS != nil) && e.Listen == "" {
+		return fmt.Errorf("%w: Embedded.Auth, Embedded.TLS: apply to a listener: set Embedded.Listen", errOptions)
+	}
+	if err := e.Auth.validate(); err != nil {
+		return fmt.Errorf("%w: Embedded.Auth: %w", errOptions, err)
+	}
+	if e.TLS != nil && (e.TLS.CertFile == "" || e.TLS.KeyFile == "") {
+		return fmt.Errorf("%w: Embedded.TLS: set CertFile and KeyFile", errOptions)
+	}
+	return nil
 }
