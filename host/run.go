@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/evhost/evhost/host/admin"
@@ -29,6 +30,9 @@ func (h *Host) Handler() http.Handler {
 			MaxBody:   int64(cfg.Host.MaxBody),
 			Logger:    h.log.With(slog.String("component", "http")),
 			Refused:   h.metrics.RefusedRequest,
+
+			Hostnames:      hostnames(cfg.Host),
+			TrustedOrigins: cfg.Host.TrustedOrigins,
 		})
 		for _, rs := range []httpapi.Routes{
 			h.metrics,
@@ -47,6 +51,17 @@ func (h *Host) Handler() http.Handler {
 		}
 	}
 	return h.api
+}
+
+// hostnames are the names the API answers to beside addresses and
+// localhost: [host] hostnames, and the host of [host] listen when it is a
+// name.
+func hostnames(c config.Host) []string {
+	names := c.Hostnames
+	if h, _, err := net.SplitHostPort(c.Listen); err == nil && h != "" {
+		names = append(slices.Clip(names), h)
+	}
+	return names
 }
 
 // brokerKind names the host's bus as the config does.

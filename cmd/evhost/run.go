@@ -25,6 +25,12 @@ func cmdRun(ctx context.Context, args []string, e *env) int {
 	}
 	if *listen != "" {
 		cfg.Host.Listen = *listen
+		// The rules of [host] listen (a listener off loopback needs a
+		// token) hold for the flag too.
+		if err := cfg.Validate(); err != nil {
+			fprintf(e.stderr, "--listen: %v\n", err)
+			return exitError
+		}
 	}
 	log := newLogger(e.stderr, cfg)
 	ctx, stop := signalContext(ctx, e)

@@ -74,6 +74,18 @@ type Host struct {
 	// class: loopback, private, link-local, metadata... (key allow_networks,
 	// CIDRs such as "10.1.0.0/16"; none by default).
 	AllowNetworks []netip.Prefix
+
+	// Hostnames are the names, beyond IP addresses, localhost and the
+	// host of Listen, that requests' Host header may carry (key hostnames:
+	// "evhost.internal", "*.example.com" for the names under it, or "*"
+	// for any). A request for another name is refused: it is how a DNS
+	// rebinding attack arrives.
+	Hostnames []string
+	// TrustedOrigins are the web origins ("https://ops.example.com")
+	// whose pages may send POST requests to the API (key
+	// trusted_origins); requests that browsers send from other sites are
+	// refused.
+	TrustedOrigins []string
 }
 
 // Tracing is the [tracing] table: OpenTelemetry spans for every ingest,

@@ -47,6 +47,7 @@ func (v *checker) missing(path, format string, args ...any) {
 func (c *Config) validate() ErrorList {
 	v := &checker{}
 	v.host(&c.Host)
+	v.hostAccess(&c.Host)
 	v.broker(&c.Broker)
 	v.tracing(&c.Tracing)
 

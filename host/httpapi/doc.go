@@ -29,6 +29,11 @@
 //	     header, the attribute (as a JSON path, "[2].time" in a batch) or
 //	     "body", and "index" for a batch element
 //	401  token missing or wrong (WWW-Authenticate: Bearer)
+//	403  on every route, before routing: a Host the server does not answer
+//	     to (field "Host": not an IP address, localhost or one of
+//	     Options.Hostnames; DNS rebinding), or a request a browser sent
+//	     for a page of another origin (field "Origin": Sec-Fetch-Site or
+//	     Origin, http.CrossOriginProtection; Options.TrustedOrigins pass)
 //	404, 405  unknown path, method not allowed
 //	413  body over Options.MaxBody
 //	415  a structured or batch event format other than JSON (or a non-UTF-8

@@ -64,6 +64,23 @@ type Options struct {
 	// (malformed), 401 (no or a wrong token), 413 (too large) and 503 (not
 	// ready). Refusals of the Publisher's are the Publisher's to count.
 	Refused func(status int)
+
+	// Hostnames are the names, beyond IP addresses, localhost and names
+	// under .localhost, that the Host header of a request may carry: the
+	// names clients reach the daemon by. "*.example.com" matches the
+	// names under example.com, and "*" any name (no check). A request for
+	// another name gets a 403: it is how a DNS rebinding attack arrives.
+	Hostnames []string
+	// TrustedOrigins are the origins ("https://ops.example.com") whose web
+	// pages may send unsafe requests (POST...) to the API; those of any
+	// other origin get a 403 (http.CrossOriginProtection). Requests that
+	// no browser sent (no Sec-Fetch-Site, no Origin) are not affected.
+	TrustedOrigins []string
+	// Denied, if set, is told every request refused with a 401 or a 403
+	// by the guard or the token check: the name of the token presented
+	// ("" for none or an unknown one) and the reason, one of "host",
+	// "cross_origin", "unauthorized", "scope" and "event_type".
+	Denied func(token, reason string)
 }
 
 // Server is the daemon's HTTP handler. It is safe for concurrent use; Handle
@@ -78,6 +95,9 @@ type Server struct {
 	stamp      stamper
 	log        *slog.Logger
 	onRefused  func(status int)
+	onDenied   func(token, reason string)
+	hosts      *hostGuard
+	cop        *http.CrossOriginProtection
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -90,10 +110,15 @@ const (
 )
 
 // New returns a Server with the routes of the package. It panics if
-// opts.Publisher is nil.
+// opts.Publisher is nil or an origin of opts.TrustedOrigins is malformed
+// (the config validates them first).
 func New(opts Options) *Server {
 	if opts.Publisher == nil {
 		panic("httpapi: Options.Publisher is nil")
+	}
+	cop, err := newCrossOrigin(opts.TrustedOrigins)
+	if err != nil {
+		panic(err)
 	}
 	if opts.MaxBody <= 0 {
 		opts.MaxBody = DefaultMaxBody
@@ -119,6 +144,9 @@ func New(opts Options) *Server {
 		stamp:      stamper{source: opts.Source, now: opts.Now},
 		log:        opts.Logger.With(slog.String("component", "httpapi")),
 		onRefused:  opts.Refused,
+		onDenied:   opts.Denied,
+		hosts:      newHostGuard(opts.Hostnames),
+		cop:        cop,
 	}
 	if opts.Token != "" {
 		h := sha256.Sum256([]byte(opts.Token))
@@ -150,6 +178,9 @@ func (s *Server) HandlePublic(pattern string, h http.Handler) {
 // method a 405 (with Allow), both in JSON, and both behind the token, so
 // that a client without it learns nothing of the routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.guard(w, r) {
+		return
+	}
 	h, pattern := s.mux.Handler(r)
 	if pattern != "" {
 		s.mux.ServeHTTP(w, r)
@@ -229,11 +260,19 @@ func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request) {
 		msg = "the bearer token is wrong"
 		challenge += `, error="invalid_token"`
 	}
-	if r.Method == http.MethodPost && (r.URL.Path == "/v1/events" || strings.HasPrefix(r.URL.Path, "/v1/events/")) {
+	s.denied(r, "", "unauthorized")
+	if isIngest(r) {
 		s.refused(http.StatusUnauthorized)
 	}
 	w.Header().Set("WWW-Authenticate", challenge)
 	writeError(w, http.StatusUnauthorized, &ErrorResponse{Error: msg, Field: "Authorization"})
+}
+
+// denied reports a request refused with a 401 or a 403 to Options.Denied.
+func (s *Server) denied(r *http.Request, token, reason string) {
+	if s.onDenied != nil {
+		s.onDenied(token, reason)
+	}
 }
 
 // refused reports an ingest request refused with status to Options.Refused.
