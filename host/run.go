@@ -2,7 +2,9 @@ package host
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -136,9 +138,14 @@ func (h *Host) Run(ctx context.Context) error {
 	return h.Serve(ctx, ln)
 }
 
-// Serve is Run on a listener of the caller's.
+// Serve is Run on a listener of the caller's. With [host.tls] it serves
+// HTTPS on it.
 func (h *Host) Serve(ctx context.Context, ln net.Listener) error {
-	if err := h.Start(ctx); err != nil {
+	ln, err := h.secure(ln)
+	if err == nil {
+		err = h.Start(ctx)
+	}
+	if err != nil {
 		ln.Close()
 		h.Close(context.Background())
 		return err
@@ -147,9 +154,8 @@ func (h *Host) Serve(ctx context.Context, ln net.Listener) error {
 	h.addr.Store(ln.Addr().String())
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	h.log.Info("serving the HTTP API", slog.String("addr", ln.Addr().String()))
+	h.log.Info("serving the HTTP API", slog.String("addr", ln.Addr().String()), slog.Bool("tls", h.cfg.Load().Host.TLS.Enabled()))
 
-	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-serveErr:
@@ -172,6 +178,21 @@ func (h *Host) Serve(ctx context.Context, ln net.Listener) error {
 		err = nil
 	}
 	return err
+}
+
+// secure wraps ln in TLS when [host.tls] says so; the certificates are
+// re-read when their files change.
+func (h *Host) secure(ln net.Listener) (net.Listener, error) {
+	t := h.cfg.Load().Host.TLS
+	if !t.Enabled() {
+		return ln, nil
+	}
+	cfg, err := httpapi.NewTLSConfig(httpapi.TLSFiles{CertFile: t.CertFile, KeyFile: t.KeyFile,
+		ClientCAFile: t.ClientCAFile, Logger: h.log})
+	if err != nil {
+		return ln, fmt.Errorf("host: [host.tls]: %w", err)
+	}
+	return tls.NewListener(ln, cfg), nil
 }
 
 // Addr returns the address the API listens on once serving ("" before).

@@ -86,7 +86,24 @@ type Host struct {
 	// trusted_origins); requests that browsers send from other sites are
 	// refused.
 	TrustedOrigins []string
+	// TLS is the [host.tls] table: HTTPS on the listener, and optionally
+	// client certificates (mutual TLS).
+	TLS HostTLS
 }
+
+// HostTLS is the [host.tls] table. Its files are PEM, resolved against the
+// config's directory, and re-read when they change, without a restart.
+type HostTLS struct {
+	// CertFile and KeyFile are the listener's certificate chain and key
+	// (keys cert_file, key_file); both or neither.
+	CertFile, KeyFile string
+	// ClientCAFile, when set, holds the CAs that must have signed the
+	// certificate every client presents (key client_ca_file).
+	ClientCAFile string
+}
+
+// Enabled reports whether the listener serves HTTPS.
+func (t HostTLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
 
 // Tracing is the [tracing] table: OpenTelemetry spans for every ingest,
 // handler run and webhook delivery, exported over OTLP/HTTP. It is off by
