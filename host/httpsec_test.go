@@ -122,3 +122,60 @@ func TestDaemonHostnames(t *testing.T) {
 		}
 	}
 }
+
+// Scoped tokens on the daemon: 401 and 403 as the scopes say, refusals
+// counted by token name, /metrics behind a read token when asked.
+func TestDaemonScopedTokens(t *testing.T) {
+	_, base := serveConfig(t, `listen = "0.0.0.0:0"
+token = "legacy"
+protect_metrics = true
+[[host.tokens]]
+name = "shop"
+token = "tok-shop"
+scopes = ["publish"]
+events = ["order.*"]
+[[host.tokens]]
+name = "grafana"
+token = "tok-read"
+scopes = ["read"]
+`, "", nil)
+	bearer := func(tok string) []string { return []string{"Authorization", "Bearer " + tok} }
+	for _, tc := range []struct {
+		method, path, tok string
+		want              int
+	}{
+		{"POST", "/v1/events/order.placed", "", 401},
+		{"POST", "/v1/events/order.placed", "wrong", 401},
+		{"POST", "/v1/events/order.placed", "tok-shop", 202},
+		{"POST", "/v1/events/user.deleted", "tok-shop", 403},
+		{"GET", "/v1/status", "tok-shop", 403},
+		{"GET", "/v1/admin/dlq", "tok-read", 200},
+		{"GET", "/v1/webhooks", "tok-read", 200},
+		{"POST", "/v1/admin/reload", "tok-read", 403},
+		{"GET", "/metrics", "", 401},
+		{"GET", "/healthz", "", 200},
+		{"POST", "/v1/events/user.deleted", "legacy", 202},
+	} {
+		var hdr []string
+		if tc.tok != "" {
+			hdr = bearer(tc.tok)
+		}
+		if a := send(t, nil, tc.method, base+tc.path, `{}`, hdr...); a.status != tc.want {
+			t.Errorf("%s %s with %q: %d, want %d: %s", tc.method, tc.path, tc.tok, a.status, tc.want, a.body)
+		}
+	}
+	a := send(t, nil, "GET", base+"/metrics", "", bearer("tok-read")...)
+	if a.status != 200 {
+		t.Fatalf("GET /metrics with a read token: %d", a.status)
+	}
+	for _, line := range []string{
+		`evhost_http_denied_total{reason="unauthorized",token=""} 3`,
+		`evhost_http_denied_total{reason="event_type",token="shop"} 1`,
+		`evhost_http_denied_total{reason="scope",token="shop"} 1`,
+		`evhost_http_denied_total{reason="scope",token="grafana"} 1`,
+	} {
+		if !strings.Contains(a.body, line+"\n") {
+			t.Errorf("/metrics lacks %s", line)
+		}
+	}
+}

@@ -35,9 +35,15 @@ func (h *Host) Handler() http.Handler {
 
 			Hostnames:      hostnames(cfg.Host),
 			TrustedOrigins: cfg.Host.TrustedOrigins,
+			Tokens:         apiTokens(cfg.Host.Tokens),
+			Denied:         h.metrics.Denied,
 		})
+		var metricsRoutes httpapi.Routes = h.metrics
+		if cfg.Host.ProtectMetrics {
+			metricsRoutes = protected{h.metrics}
+		}
 		for _, rs := range []httpapi.Routes{
-			h.metrics,
+			metricsRoutes,
 			&admin.Plugins{Daemon: h},
 			&admin.DeadLetters{Bus: h.bus, Logger: h.log},
 			h.replayer,
@@ -53,6 +59,27 @@ func (h *Host) Handler() http.Handler {
 		}
 	}
 	return h.api
+}
+
+// apiTokens maps [[host.tokens]] to the API's.
+func apiTokens(ts []config.HostToken) []httpapi.Token {
+	var out []httpapi.Token
+	for _, t := range ts {
+		out = append(out, httpapi.Token{Name: t.Name, Value: t.Token.Value(), Scopes: t.Scopes, Events: t.Events})
+	}
+	return out
+}
+
+// protected offers the routes of rs behind the token ([host]
+// protect_metrics).
+type protected struct{ rs httpapi.Routes }
+
+func (p protected) Routes() []httpapi.Route {
+	routes := p.rs.Routes()
+	for i := range routes {
+		routes[i].Public = false
+	}
+	return routes
 }
 
 // hostnames are the names the API answers to beside addresses and

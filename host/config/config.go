@@ -89,6 +89,26 @@ type Host struct {
 	// TLS is the [host.tls] table: HTTPS on the listener, and optionally
 	// client certificates (mutual TLS).
 	TLS HostTLS
+	// Tokens are the [[host.tokens]] entries: bearer tokens with scopes.
+	// Token, when set, is one more with every scope.
+	Tokens []HostToken
+	// ProtectMetrics puts GET /metrics behind a token with the read scope
+	// (key protect_metrics, default false: public, as /healthz).
+	ProtectMetrics bool
+}
+
+// HostToken is one [[host.tokens]] entry.
+type HostToken struct {
+	// Name identifies the token in logs and metrics (key name).
+	Name string
+	// Token is the secret (keys token, token_env, token_file).
+	Token Secret
+	// Scopes are what the token allows (key scopes): "publish" (ingest),
+	// "read" (GET routes), "admin" (the other admin routes, and read).
+	Scopes []string
+	// Events are the event types and patterns a publish token may
+	// publish (key events; none: any).
+	Events []string
 }
 
 // HostTLS is the [host.tls] table. Its files are PEM, resolved against the

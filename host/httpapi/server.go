@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -41,9 +39,14 @@ type Options struct {
 	Publisher Publisher
 	// Ready gates ingest and /readyz; nil means always ready.
 	Ready Readiness
-	// Token, when not empty, is the bearer token that every route but
-	// /healthz, /readyz and those mounted with HandlePublic requires.
+	// Token, when not empty, is a bearer token with every scope: with it,
+	// or one of Tokens, every route but /healthz, /readyz and those
+	// mounted with HandlePublic requires a token.
 	Token string
+	// Tokens are bearer tokens with scopes (see ScopePublish): a request
+	// without a token or with an unknown one gets a 401, one whose token
+	// lacks the route's scope, or may not publish the event's type, a 403.
+	Tokens []Token
 	// MaxBody caps the body of a request, in bytes; a larger one gets 413.
 	// Zero or less means DefaultMaxBody.
 	MaxBody int64
@@ -89,7 +92,7 @@ type Server struct {
 	mux        *http.ServeMux
 	pub        Publisher
 	ready      Readiness
-	tokenHash  *[sha256.Size]byte // nil: no token
+	creds      []*credential // none: no token needed
 	maxBody    int64
 	retryAfter string // seconds, for the Retry-After header
 	stamp      stamper
@@ -110,13 +113,17 @@ const (
 )
 
 // New returns a Server with the routes of the package. It panics if
-// opts.Publisher is nil or an origin of opts.TrustedOrigins is malformed
-// (the config validates them first).
+// opts.Publisher is nil, or an origin of opts.TrustedOrigins or a token of
+// opts.Tokens is malformed (the config validates them first).
 func New(opts Options) *Server {
 	if opts.Publisher == nil {
 		panic("httpapi: Options.Publisher is nil")
 	}
 	cop, err := newCrossOrigin(opts.TrustedOrigins)
+	if err != nil {
+		panic(err)
+	}
+	creds, err := newCredentials(opts.Token, opts.Tokens)
 	if err != nil {
 		panic(err)
 	}
@@ -147,10 +154,7 @@ func New(opts Options) *Server {
 		onDenied:   opts.Denied,
 		hosts:      newHostGuard(opts.Hostnames),
 		cop:        cop,
-	}
-	if opts.Token != "" {
-		h := sha256.Sum256([]byte(opts.Token))
-		s.tokenHash = &h
+		creds:      creds,
 	}
 	s.HandlePublic("GET /healthz", http.HandlerFunc(s.healthz))
 	s.HandlePublic("GET /readyz", http.HandlerFunc(s.readyz))
@@ -160,11 +164,13 @@ func New(opts Options) *Server {
 }
 
 // Handle mounts h on pattern (an http.ServeMux pattern, such as
-// "GET /v1/plugins"), behind the bearer token. It panics, as
+// "GET /v1/plugins"), behind the bearer token: one with the scope the
+// pattern's method needs (publish for ingest, read for GET and HEAD,
+// admin for the others). It panics, as
 // http.ServeMux.Handle does, if pattern is invalid or conflicts with a
 // pattern already mounted.
 func (s *Server) Handle(pattern string, h http.Handler) {
-	s.mux.Handle(pattern, s.requireToken(h))
+	s.mux.Handle(pattern, s.requireScope(scopeOf(pattern), h))
 }
 
 // HandlePublic mounts h on pattern without the bearer token, for the
@@ -228,29 +234,14 @@ func (c *captureWriter) WriteHeader(status int) {
 	}
 }
 
-func (s *Server) requireToken(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.authorized(r) {
-			s.unauthorized(w, r)
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
-}
-
-// authorized reports whether r carries the token, or no token is needed.
-// The comparison is of SHA-256 sums, in constant time, so that neither the
-// token's bytes nor its length leak through timing.
+// authorized reports whether r carries a known token, or no token is
+// needed.
 func (s *Server) authorized(r *http.Request) bool {
-	if s.tokenHash == nil {
+	if len(s.creds) == 0 {
 		return true
 	}
-	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
-	}
-	sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-	return subtle.ConstantTimeCompare(sum[:], s.tokenHash[:]) == 1
+	c, _ := s.identify(r)
+	return c != nil
 }
 
 func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request) {

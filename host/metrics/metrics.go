@@ -86,6 +86,7 @@ type Metrics struct {
 
 	emitted prometheus.Counter
 	byType  *prometheus.CounterVec // type, stage
+	denied  *prometheus.CounterVec // token, reason
 
 	// types maps an event type to its label children, as routes does.
 	typesMu sync.Mutex
@@ -162,13 +163,17 @@ func New(opts Options) *Metrics {
 			Help: "Events by type and stage: ingested (accepted through HTTP or the Go API), published (emitted by a handler that succeeded), handled (a delivery done), failed (an attempt to retry), dead_lettered. Types past the first 256 seen are counted as type \"_other\".",
 		}, []string{"type", "stage"}),
 	}
+	m.denied = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "evhost_http_denied_total",
+		Help: "HTTP requests refused with 401 or 403, by the name of the token presented (a [[host.tokens]] name, \"token\" for [host] token, \"\" for none or an unknown one) and reason: unauthorized, scope, event_type, host, cross_origin.",
+	}, []string{"token", "reason"})
 	m.emitted = m.published.WithLabelValues("emit")
 	m.routes.Store(&map[string]*routeMetrics{})
 	m.types.Store(&map[string]*typeMetrics{})
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.ingested, m.published, m.handled, m.failed, m.rejected, m.dead, m.latency, m.reloads, m.webhooks, m.byType,
+		m.ingested, m.published, m.handled, m.failed, m.rejected, m.dead, m.latency, m.reloads, m.webhooks, m.byType, m.denied,
 		pluginCollector{m},
 	)
 	return m
@@ -353,6 +358,13 @@ func (m *Metrics) RefusedRequest(status int) {
 		result = "not_ready"
 	}
 	m.ingested.WithLabelValues("http", result).Inc()
+}
+
+// Denied counts an HTTP request refused with a 401 or a 403 (httpapi's
+// Options.Denied): token is a config name or "", reason one of a fixed set,
+// so the labels are bounded.
+func (m *Metrics) Denied(token, reason string) {
+	m.denied.WithLabelValues(token, reason).Inc()
 }
 
 // ingestOne counts the outcome of publishing ev from source.
