@@ -30,6 +30,7 @@ func (h *Host) Handler() http.Handler {
 			Ready:     readiness{h},
 			Token:     cfg.Host.Token.Value(),
 			MaxBody:   int64(cfg.Host.MaxBody),
+			MaxBatch:  cfg.Host.HTTP.MaxBatch,
 			Logger:    h.log.With(slog.String("component", "http")),
 			Refused:   h.metrics.RefusedRequest,
 
@@ -177,7 +178,10 @@ func (h *Host) Serve(ctx context.Context, ln net.Listener) error {
 		h.Close(context.Background())
 		return err
 	}
-	srv := &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	lim := h.cfg.Load().Host.HTTP
+	srv := &http.Server{Handler: h.Handler(), ReadHeaderTimeout: lim.ReadHeaderTimeout, ReadTimeout: lim.ReadTimeout,
+		WriteTimeout: lim.WriteTimeout, IdleTimeout: lim.IdleTimeout, MaxHeaderBytes: int(lim.MaxHeaderBytes),
+		ErrorLog: slog.NewLogLogger(h.log.With(slog.String("component", "http")).Handler(), slog.LevelDebug)}
 	h.addr.Store(ln.Addr().String())
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

@@ -27,6 +27,7 @@ func (d *decoder) hostAccess(t *table, h *Host) {
 		tt.done()
 	}
 	t.boolean("protect_metrics", &h.ProtectMetrics)
+	d.httpLimits(t, &h.HTTP)
 	d.hostTokens(t, h)
 }
 
@@ -122,6 +123,7 @@ func (v *checker) hostTokens(h *Host) {
 // hostAccess validates the access keys of [host].
 func (v *checker) hostAccess(h *Host) {
 	v.hostTokens(h)
+	v.httpLimits(&h.HTTP)
 	for i, n := range h.Hostnames {
 		if n == "*" {
 			continue

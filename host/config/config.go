@@ -95,6 +95,10 @@ type Host struct {
 	// ProtectMetrics puts GET /metrics behind a token with the read scope
 	// (key protect_metrics, default false: public, as /healthz).
 	ProtectMetrics bool
+	// HTTP bounds what one client may hold (keys read_header_timeout,
+	// read_timeout, write_timeout, idle_timeout, max_header_bytes,
+	// max_batch).
+	HTTP HTTPLimits
 }
 
 // HostToken is one [[host.tokens]] entry.

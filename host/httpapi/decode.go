@@ -200,7 +200,7 @@ func isCore(name string) bool {
 
 // decodeBatch decodes a JSON array of structured events (the JSON batch
 // format). An empty array is a valid, empty batch.
-func decodeBatch(b []byte) ([]*event.Event, *requestError) {
+func decodeBatch(b []byte, maxBatch int) ([]*event.Event, *requestError) {
 	var elems []json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&elems); err != nil {
@@ -211,6 +211,10 @@ func decodeBatch(b []byte) ([]*event.Event, *requestError) {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, badRequest("", "trailing data after the batch")
+	}
+	if maxBatch > 0 && len(elems) > maxBatch {
+		return nil, &requestError{status: http.StatusRequestEntityTooLarge, field: "body", index: -1,
+			msg: fmt.Sprintf("the batch has %d events, more than the limit of %d: send it in smaller batches", len(elems), maxBatch)}
 	}
 	events := make([]*event.Event, len(elems))
 	for i, el := range elems {

@@ -58,7 +58,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 			s.publish(w, r, []*event.Event{e}, false)
 			return
 		}
-		events, rerr := decodeBatch(body)
+		events, rerr := decodeBatch(body, s.maxBatch)
 		for i := 0; rerr == nil && i < len(events); i++ {
 			rerr = s.stamp.finish(events[i], origin{index: i})
 		}

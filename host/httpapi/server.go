@@ -31,6 +31,7 @@ const (
 	DefaultMaxBody    = 1 << 20 // 1 MiB
 	DefaultSource     = "evhost://ingest/http"
 	DefaultRetryAfter = time.Second
+	DefaultMaxBatch   = 1000
 )
 
 // Options configure a Server.
@@ -50,6 +51,9 @@ type Options struct {
 	// MaxBody caps the body of a request, in bytes; a larger one gets 413.
 	// Zero or less means DefaultMaxBody.
 	MaxBody int64
+	// MaxBatch caps the events of one batch; a larger one gets 413. Zero
+	// or less means DefaultMaxBatch.
+	MaxBatch int
 	// Source is stamped on events that have no source. Empty means
 	// DefaultSource.
 	Source string
@@ -94,6 +98,7 @@ type Server struct {
 	ready      Readiness
 	creds      []*credential // none: no token needed
 	maxBody    int64
+	maxBatch   int
 	retryAfter string // seconds, for the Retry-After header
 	stamp      stamper
 	log        *slog.Logger
@@ -130,6 +135,9 @@ func New(opts Options) *Server {
 	if opts.MaxBody <= 0 {
 		opts.MaxBody = DefaultMaxBody
 	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = DefaultMaxBatch
+	}
 	if opts.Source == "" {
 		opts.Source = DefaultSource
 	}
@@ -147,6 +155,7 @@ func New(opts Options) *Server {
 		pub:        opts.Publisher,
 		ready:      opts.Ready,
 		maxBody:    opts.MaxBody,
+		maxBatch:   opts.MaxBatch,
 		retryAfter: strconv.FormatInt(int64((opts.RetryAfter+time.Second-1)/time.Second), 10),
 		stamp:      stamper{source: opts.Source, now: opts.Now},
 		log:        opts.Logger.With(slog.String("component", "httpapi")),
