@@ -80,6 +80,12 @@ func decodeStructured(b []byte) (*event.Event, *requestError) {
 		}
 		return nil, badRequest(field, msg)
 	}
+	if path, msg, ok := strictJSON(b); !ok {
+		if path == "" {
+			path = "body"
+		}
+		return nil, badRequest(path, msg)
+	}
 	return e, nil
 }
 
@@ -304,6 +310,14 @@ func setData(e *event.Event, body []byte) *requestError {
 		err := json.Unmarshal(body, &v)
 		return badRequest("body", fmt.Sprintf("Content-Type %q says JSON, but the body is not: %s",
 			e.DataContentType, jsonError(err, "the data", "value")))
+	}
+	if e.DataContentType != "" && event.IsJSONContentType(e.DataContentType) {
+		if path, msg, ok := strictJSON(body); !ok {
+			if path != "" {
+				msg = "the data, at " + path + ": " + msg
+			}
+			return badRequest("body", msg)
+		}
 	}
 	e.Data = body
 	return nil
