@@ -20,6 +20,12 @@ import (
 // a loopback port when ln is nil, and returns it and the API's base URL.
 func serveConfig(t *testing.T, hostKeys, extra string, ln net.Listener) (*host.Host, string) {
 	t.Helper()
+	return serveConfigLog(t, hostKeys, extra, ln, slog.New(slog.DiscardHandler))
+}
+
+// serveConfigLog is serveConfig with the host's logger.
+func serveConfigLog(t *testing.T, hostKeys, extra string, ln net.Listener, log *slog.Logger) (*host.Host, string) {
+	t.Helper()
 	dir := t.TempDir()
 	cfg, err := config.Parse(filepath.Join(dir, "config.toml"), []byte(fmt.Sprintf(`
 [host]
@@ -33,7 +39,7 @@ kind = "memory"
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h, err := host.New(ctx, cfg, host.Options{Logger: slog.New(slog.DiscardHandler)})
+	h, err := host.New(ctx, cfg, host.Options{Logger: log})
 	if err != nil {
 		cancel()
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/evhost/evhost/host/api"
 )
 
 // Validate checks every value of c and returns an ErrorList with one *Error
@@ -380,7 +382,7 @@ func (v *checker) webhook(path string, w *Webhook, defaults []limitErr) {
 	if w.URL == "" {
 		v.missing(keyPath(path, "url"), "missing: the endpoint's http or https URL")
 	} else if err := checkWebhookURL(w.URL); err != nil {
-		v.invalid(keyPath(path, "url"), "invalid url %q: %v", w.URL, err)
+		v.invalid(keyPath(path, "url"), "invalid url %q: %v", api.RedactURL(w.URL), api.RedactURLError(err))
 	}
 	if !w.Secret.IsSet() {
 		v.missing(keyPath(path, "secret"), "missing: set secret, secret_env or secret_file to a whsec_ signing secret")
