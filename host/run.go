@@ -161,7 +161,7 @@ func (h *Host) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", h.cfg.Load().Host.Listen)
 	if err != nil {
 		h.Close(context.Background())
-		return err
+		return fmt.Errorf("host: the HTTP API's listener: %w", err)
 	}
 	return h.Serve(ctx, ln)
 }
@@ -169,6 +169,13 @@ func (h *Host) Run(ctx context.Context) error {
 // Serve is Run on a listener of the caller's. With [host.tls] it serves
 // HTTPS on it.
 func (h *Host) Serve(ctx context.Context, ln net.Listener) error {
+	return h.ServeNotify(ctx, ln, nil)
+}
+
+// ServeNotify is Serve, calling ready (if not nil) with the listener's
+// address once the host has started and the API is being served: the
+// moment the daemon is ready, and /readyz says so.
+func (h *Host) ServeNotify(ctx context.Context, ln net.Listener, ready func(addr string)) error {
 	ln, err := h.secure(ln)
 	if err == nil {
 		err = h.Start(ctx)
@@ -186,6 +193,9 @@ func (h *Host) Serve(ctx context.Context, ln net.Listener) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	h.log.Info("serving the HTTP API", slog.String("addr", ln.Addr().String()), slog.Bool("tls", h.cfg.Load().Host.TLS.Enabled()))
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
 
 	select {
 	case <-ctx.Done():
