@@ -19,7 +19,10 @@ import (
 )
 
 // Handler returns the host's HTTP API (ingest, health, admin, status,
-// metrics), for serving it yourself; Run serves it on [host] listen.
+// metrics), for serving it yourself; Run serves it on [host] listen. It
+// answers only requests whose Host is an IP address, localhost, the host
+// of [host] listen or one of [host] hostnames (httptest.NewRequest's
+// example.com is none of them).
 func (h *Host) Handler() http.Handler {
 	h.mu.Lock()
 	defer h.mu.Unlock()
