@@ -135,6 +135,7 @@ func (d *dlqHost) publish(t *testing.T, typ, id, data string) {
 // do serves one request and returns the response.
 func (d *dlqHost) do(method, target string, header ...string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, target, nil)
+	req.Host = "localhost" // httptest's example.com is a name the API does not answer to
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}

@@ -61,7 +61,7 @@ func TestDeploySignedReleases(t *testing.T) {
 	t.Setenv("EVHOST_TEST_DAEMON_SECRET", "daemon-private-value")
 	t.Setenv("EVHOST_TEST_SHARED", "shared-value")
 	t.Setenv("EVHOST_TEST_NATS_TOKEN", "nats-token")
-	key, otherKey := newKey(t), newKey(t)
+	key, otherKey := newSigningKey(t), newSigningKey(t)
 	auth := "[broker.listen_auth]\ntoken_env = \"EVHOST_TEST_NATS_TOKEN\"\n"
 
 	dir := t.TempDir()

@@ -44,7 +44,7 @@ func newCluster(t *testing.T) *cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close(context.Background()) }) // registered first: runs after the hosts closed
-	c := &cluster{url: srv.ClientURL(), dir: t.TempDir(), key: newKey(t)}
+	c := &cluster{url: srv.ClientURL(), dir: t.TempDir(), key: newSigningKey(t)}
 	c.write(t, "config.toml", []byte(fmt.Sprintf(`
 [host]
 data_dir = "data"
@@ -80,8 +80,8 @@ func (c *cluster) deploy(t *testing.T, bin []byte, note string) (*deploy.Result,
 	return deploy.Deploy(context.Background(), cfg, deploy.Options{Note: note, Key: c.key})
 }
 
-// newKey makes an Ed25519 signing key.
-func newKey(t *testing.T) ed25519.PrivateKey {
+// newSigningKey makes an Ed25519 signing key.
+func newSigningKey(t *testing.T) ed25519.PrivateKey {
 	t.Helper()
 	_, k, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -366,7 +366,7 @@ func TestDeployNeedsAReachableBroker(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := deploy.Deploy(context.Background(), cfg, deploy.Options{Key: newKey(t)}); err == nil || !strings.Contains(err.Error(), "deploy") {
+		if _, err := deploy.Deploy(context.Background(), cfg, deploy.Options{Key: newSigningKey(t)}); err == nil || !strings.Contains(err.Error(), "deploy") {
 			t.Errorf("%s: %v", broker, err)
 		}
 	}

@@ -2,10 +2,13 @@ package host
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/evhost/evhost/host/admin"
@@ -16,7 +19,10 @@ import (
 )
 
 // Handler returns the host's HTTP API (ingest, health, admin, status,
-// metrics), for serving it yourself; Run serves it on [host] listen.
+// metrics), for serving it yourself; Run serves it on [host] listen. It
+// answers only requests whose Host is an IP address, localhost, the host
+// of [host] listen or one of [host] hostnames (httptest.NewRequest's
+// example.com is none of them).
 func (h *Host) Handler() http.Handler {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -27,19 +33,28 @@ func (h *Host) Handler() http.Handler {
 			Ready:     readiness{h},
 			Token:     cfg.Host.Token.Value(),
 			MaxBody:   int64(cfg.Host.MaxBody),
+			MaxBatch:  cfg.Host.HTTP.MaxBatch,
 			Logger:    h.log.With(slog.String("component", "http")),
 			Refused:   h.metrics.RefusedRequest,
+
+			Hostnames:      hostnames(cfg.Host),
+			TrustedOrigins: cfg.Host.TrustedOrigins,
+			Tokens:         apiTokens(cfg.Host.Tokens),
+			Denied:         h.metrics.Denied,
 		})
 		status := admin.NewStatus(admin.StatusOptions{
 			Version: buildinfo.Version(), Broker: h.brokerKind(), Runs: h.runs, Flush: h.FlushRuns,
 			DeadLetters: h.bus, Subscriptions: func() []api.SubscriptionStatus { return h.subscriptions(false) },
 			Plugins: h.Plugins, Counters: h.metrics, Pending: h.pending(), Paused: h.pauseStates(), Logger: h.log,
 		})
+		var metricsRoutes httpapi.Routes = h.metrics
+		if cfg.Host.ProtectMetrics {
+			metricsRoutes = protected{h.metrics}
+		}
 		for _, rs := range []httpapi.Routes{
-			h.metrics,
+			metricsRoutes,
 			&admin.Plugins{Daemon: h},
 			&admin.DeadLetters{Bus: h.bus, Logger: h.log},
-
 			h.replayer,
 			h.hooks,
 			&admin.Traces{Runs: h.runs, DeadLetters: h.bus, Flush: h.FlushRuns, Logger: h.log},
@@ -53,6 +68,38 @@ func (h *Host) Handler() http.Handler {
 		}
 	}
 	return h.api
+}
+
+// apiTokens maps [[host.tokens]] to the API's.
+func apiTokens(ts []config.HostToken) []httpapi.Token {
+	var out []httpapi.Token
+	for _, t := range ts {
+		out = append(out, httpapi.Token{Name: t.Name, Value: t.Token.Value(), Scopes: t.Scopes, Events: t.Events})
+	}
+	return out
+}
+
+// protected offers the routes of rs behind the token ([host]
+// protect_metrics).
+type protected struct{ rs httpapi.Routes }
+
+func (p protected) Routes() []httpapi.Route {
+	routes := p.rs.Routes()
+	for i := range routes {
+		routes[i].Public = false
+	}
+	return routes
+}
+
+// hostnames are the names the API answers to beside addresses and
+// localhost: [host] hostnames, and the host of [host] listen when it is a
+// name.
+func hostnames(c config.Host) []string {
+	names := c.Hostnames
+	if h, _, err := net.SplitHostPort(c.Listen); err == nil && h != "" {
+		names = append(slices.Clip(names), h)
+	}
+	return names
 }
 
 // brokerKind names the host's bus as the config does.
@@ -133,25 +180,42 @@ func (h *Host) Run(ctx context.Context) error {
 	ln, err := net.Listen("tcp", h.cfg.Load().Host.Listen)
 	if err != nil {
 		h.Close(context.Background())
-		return err
+		return fmt.Errorf("host: the HTTP API's listener: %w", err)
 	}
 	return h.Serve(ctx, ln)
 }
 
-// Serve is Run on a listener of the caller's.
+// Serve is Run on a listener of the caller's. With [host.tls] it serves
+// HTTPS on it.
 func (h *Host) Serve(ctx context.Context, ln net.Listener) error {
-	if err := h.Start(ctx); err != nil {
+	return h.ServeNotify(ctx, ln, nil)
+}
+
+// ServeNotify is Serve, calling ready (if not nil) with the listener's
+// address once the host has started and the API is being served: the
+// moment the daemon is ready, and /readyz says so.
+func (h *Host) ServeNotify(ctx context.Context, ln net.Listener, ready func(addr string)) error {
+	ln, err := h.secure(ln)
+	if err == nil {
+		err = h.Start(ctx)
+	}
+	if err != nil {
 		ln.Close()
 		h.Close(context.Background())
 		return err
 	}
-	srv := &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	lim := h.cfg.Load().Host.HTTP
+	srv := &http.Server{Handler: h.Handler(), ReadHeaderTimeout: lim.ReadHeaderTimeout, ReadTimeout: lim.ReadTimeout,
+		WriteTimeout: lim.WriteTimeout, IdleTimeout: lim.IdleTimeout, MaxHeaderBytes: int(lim.MaxHeaderBytes),
+		ErrorLog: slog.NewLogLogger(h.log.With(slog.String("component", "http")).Handler(), slog.LevelDebug)}
 	h.addr.Store(ln.Addr().String())
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	h.log.Info("serving the HTTP API", slog.String("addr", ln.Addr().String()))
+	h.log.Info("serving the HTTP API", slog.String("addr", ln.Addr().String()), slog.Bool("tls", h.cfg.Load().Host.TLS.Enabled()))
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
 
-	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-serveErr:
@@ -174,6 +238,21 @@ func (h *Host) Serve(ctx context.Context, ln net.Listener) error {
 		err = nil
 	}
 	return err
+}
+
+// secure wraps ln in TLS when [host.tls] says so; the certificates are
+// re-read when their files change.
+func (h *Host) secure(ln net.Listener) (net.Listener, error) {
+	t := h.cfg.Load().Host.TLS
+	if !t.Enabled() {
+		return ln, nil
+	}
+	cfg, err := httpapi.NewTLSConfig(httpapi.TLSFiles{CertFile: t.CertFile, KeyFile: t.KeyFile,
+		ClientCAFile: t.ClientCAFile, Logger: h.log})
+	if err != nil {
+		return ln, fmt.Errorf("host: [host.tls]: %w", err)
+	}
+	return tls.NewListener(ln, cfg), nil
 }
 
 // Addr returns the address the API listens on once serving ("" before).

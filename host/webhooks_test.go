@@ -282,7 +282,9 @@ concurrency = 4
 func getJSON(t *testing.T, api http.Handler, method, target string, status int, v any) {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	api.ServeHTTP(rec, httptest.NewRequest(method, target, nil))
+	req := httptest.NewRequest(method, target, nil)
+	req.Host = "localhost" // httptest's example.com is a name the API does not answer to
+	api.ServeHTTP(rec, req)
 	if rec.Code != status {
 		t.Fatalf("%s %s: %d %s, want %d", method, target, rec.Code, rec.Body, status)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -25,14 +26,28 @@ func cmdRun(ctx context.Context, args []string, e *env) int {
 	}
 	if *listen != "" {
 		cfg.Host.Listen = *listen
+		// The rules of [host] listen (a listener off loopback needs a
+		// token) hold for the flag too.
+		if err := cfg.Validate(); err != nil {
+			fprintf(e.stderr, "--listen: %v\n", err)
+			return exitError
+		}
 	}
 	log := newLogger(e.stderr, cfg)
 	ctx, stop := signalContext(ctx, e)
 	defer stop()
 
 	start := time.Now()
+	// Bind first: a port in use fails the command at once, before the
+	// plugins load, and nothing says ready before the port is ours.
+	ln, err := net.Listen("tcp", cfg.Host.Listen)
+	if err != nil {
+		log.Error("starting evhost: the HTTP API's listener", "listen", cfg.Host.Listen, "err", err)
+		return exitError
+	}
 	h, err := host.New(ctx, cfg, host.Options{Logger: log, Watch: *watchFiles, Deployed: *fromDeploy})
 	if err != nil {
+		ln.Close()
 		log.Error("starting evhost", "err", err)
 		return exitError
 	}
@@ -51,9 +66,11 @@ func cmdRun(ctx context.Context, args []string, e *env) int {
 			}
 		}
 	}()
-	log.Info("evhost ready", "listen", cfg.Host.Listen, "broker", cfg.Broker.Kind,
-		"plugins", len(h.Plugins()), "took", time.Since(start).Round(time.Millisecond))
-	if err := h.Run(ctx); err != nil {
+	ready := func(addr string) {
+		log.Info("evhost ready", "listen", addr, "broker", cfg.Broker.Kind,
+			"plugins", len(h.Plugins()), "took", time.Since(start).Round(time.Millisecond))
+	}
+	if err := h.ServeNotify(ctx, ln, ready); err != nil {
 		log.Error("evhost stopped", "err", err)
 		return exitError
 	}

@@ -76,7 +76,60 @@ type Host struct {
 	// class: loopback, private, link-local, metadata... (key allow_networks,
 	// CIDRs such as "10.1.0.0/16"; none by default).
 	AllowNetworks []netip.Prefix
+
+	// Hostnames are the names, beyond IP addresses, localhost and the
+	// host of Listen, that requests' Host header may carry (key hostnames:
+	// "evhost.internal", "*.example.com" for the names under it, or "*"
+	// for any). A request for another name is refused: it is how a DNS
+	// rebinding attack arrives.
+	Hostnames []string
+	// TrustedOrigins are the web origins ("https://ops.example.com")
+	// whose pages may send POST requests to the API (key
+	// trusted_origins); requests that browsers send from other sites are
+	// refused.
+	TrustedOrigins []string
+	// TLS is the [host.tls] table: HTTPS on the listener, and optionally
+	// client certificates (mutual TLS).
+	TLS HostTLS
+	// Tokens are the [[host.tokens]] entries: bearer tokens with scopes.
+	// Token, when set, is one more with every scope.
+	Tokens []HostToken
+	// ProtectMetrics puts GET /metrics behind a token with the read scope
+	// (key protect_metrics, default false: public, as /healthz).
+	ProtectMetrics bool
+	// HTTP bounds what one client may hold (keys read_header_timeout,
+	// read_timeout, write_timeout, idle_timeout, max_header_bytes,
+	// max_batch).
+	HTTP HTTPLimits
 }
+
+// HostToken is one [[host.tokens]] entry.
+type HostToken struct {
+	// Name identifies the token in logs and metrics (key name).
+	Name string
+	// Token is the secret (keys token, token_env, token_file).
+	Token Secret
+	// Scopes are what the token allows (key scopes): "publish" (ingest),
+	// "read" (GET routes), "admin" (the other admin routes, and read).
+	Scopes []string
+	// Events are the event types and patterns a publish token may
+	// publish (key events; none: any).
+	Events []string
+}
+
+// HostTLS is the [host.tls] table. Its files are PEM, resolved against the
+// config's directory, and re-read when they change, without a restart.
+type HostTLS struct {
+	// CertFile and KeyFile are the listener's certificate chain and key
+	// (keys cert_file, key_file); both or neither.
+	CertFile, KeyFile string
+	// ClientCAFile, when set, holds the CAs that must have signed the
+	// certificate every client presents (key client_ca_file).
+	ClientCAFile string
+}
+
+// Enabled reports whether the listener serves HTTPS.
+func (t HostTLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
 
 // Tracing is the [tracing] table: OpenTelemetry spans for every ingest,
 // handler run and webhook delivery, exported over OTLP/HTTP. It is off by

@@ -511,6 +511,7 @@ func (d *decoder) host(t *table, h *Host) {
 	t.str("log_format", &h.LogFormat)
 	t.level("log_level", &h.LogLevel)
 	t.prefixes("allow_networks", &h.AllowNetworks)
+	d.hostAccess(t, h)
 	t.done()
 }
 

@@ -41,6 +41,7 @@ func Default() *Config {
 		Defaults: DefaultLimits(),
 	}
 	c.Host.ResolvedDataDir = c.Resolve(c.Host.DataDir)
+	c.Host.HTTP = DefaultHTTPLimits()
 	return c
 }
 

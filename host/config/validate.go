@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/evhost/evhost/host/api"
 	"github.com/evhost/evhost/host/filter"
 )
 
@@ -49,6 +50,7 @@ func (v *checker) missing(path, format string, args ...any) {
 func (c *Config) validate() ErrorList {
 	v := &checker{}
 	v.host(&c.Host)
+	v.hostAccess(&c.Host)
 	v.broker(&c.Broker)
 	v.tracing(&c.Tracing)
 
@@ -385,7 +387,7 @@ func (v *checker) webhook(path string, w *Webhook, defaults []limitErr) {
 	if w.URL == "" {
 		v.missing(keyPath(path, "url"), "missing: the endpoint's http or https URL")
 	} else if err := checkWebhookURL(w.URL); err != nil {
-		v.invalid(keyPath(path, "url"), "invalid url %q: %v", w.URL, err)
+		v.invalid(keyPath(path, "url"), "invalid url %q: %v", api.RedactURL(w.URL), api.RedactURLError(err))
 	}
 	if !w.Secret.IsSet() {
 		v.missing(keyPath(path, "secret"), "missing: set secret, secret_env or secret_file to a whsec_ signing secret")

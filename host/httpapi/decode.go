@@ -80,6 +80,12 @@ func decodeStructured(b []byte) (*event.Event, *requestError) {
 		}
 		return nil, badRequest(field, msg)
 	}
+	if path, msg, ok := strictJSON(b); !ok {
+		if path == "" {
+			path = "body"
+		}
+		return nil, badRequest(path, msg)
+	}
 	return e, nil
 }
 
@@ -200,7 +206,7 @@ func isCore(name string) bool {
 
 // decodeBatch decodes a JSON array of structured events (the JSON batch
 // format). An empty array is a valid, empty batch.
-func decodeBatch(b []byte) ([]*event.Event, *requestError) {
+func decodeBatch(b []byte, maxBatch int) ([]*event.Event, *requestError) {
 	var elems []json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&elems); err != nil {
@@ -211,6 +217,10 @@ func decodeBatch(b []byte) ([]*event.Event, *requestError) {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, badRequest("", "trailing data after the batch")
+	}
+	if maxBatch > 0 && len(elems) > maxBatch {
+		return nil, &requestError{status: http.StatusRequestEntityTooLarge, field: "body", index: -1,
+			msg: fmt.Sprintf("the batch has %d events, more than the limit of %d: send it in smaller batches", len(elems), maxBatch)}
 	}
 	events := make([]*event.Event, len(elems))
 	for i, el := range elems {
@@ -300,6 +310,14 @@ func setData(e *event.Event, body []byte) *requestError {
 		err := json.Unmarshal(body, &v)
 		return badRequest("body", fmt.Sprintf("Content-Type %q says JSON, but the body is not: %s",
 			e.DataContentType, jsonError(err, "the data", "value")))
+	}
+	if e.DataContentType != "" && event.IsJSONContentType(e.DataContentType) {
+		if path, msg, ok := strictJSON(body); !ok {
+			if path != "" {
+				msg = "the data, at " + path + ": " + msg
+			}
+			return badRequest("body", msg)
+		}
 	}
 	e.Data = body
 	return nil

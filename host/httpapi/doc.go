@@ -1,7 +1,7 @@
 // Package httpapi is the daemon's HTTP surface: CloudEvents ingest, health
 // and readiness, and a mux on which the daemon mounts the endpoints that
-// other packages own (admin, metrics), all behind one bearer token and one
-// JSON error renderer.
+// other packages own (admin, metrics), all behind bearer tokens with scopes
+// (publish, read, admin: see ScopePublish) and one JSON error renderer.
 //
 // # Endpoints
 //
@@ -28,7 +28,14 @@
 //	400  malformed request: {"error":"...","field":"..."}, naming the ce-
 //	     header, the attribute (as a JSON path, "[2].time" in a batch) or
 //	     "body", and "index" for a batch element
-//	401  token missing or wrong (WWW-Authenticate: Bearer)
+//	401  token missing or unknown (WWW-Authenticate: Bearer)
+//	403  a token without the route's scope (field "Authorization"), or
+//	     that may not publish the event's type (field "type", "[i].type")
+//	403  on every route, before routing: a Host the server does not answer
+//	     to (field "Host": not an IP address, localhost or one of
+//	     Options.Hostnames; DNS rebinding), or a request a browser sent
+//	     for a page of another origin (field "Origin": Sec-Fetch-Site or
+//	     Origin, http.CrossOriginProtection; Options.TrustedOrigins pass)
 //	404, 405  unknown path, method not allowed
 //	413  body over Options.MaxBody
 //	415  a structured or batch event format other than JSON (or a non-UTF-8

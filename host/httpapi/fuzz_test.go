@@ -78,7 +78,7 @@ func FuzzDecodeBatch(f *testing.F) {
 		f.Add([]byte("[" + s + "," + s + "]"))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		events, rerr := decodeBatch(b)
+		events, rerr := decodeBatch(b, 0)
 		for i := 0; rerr == nil && i < len(events); i++ {
 			rerr = fuzzStamp.finish(events[i], origin{index: i})
 		}
@@ -95,7 +95,7 @@ func FuzzDecodeBatch(f *testing.F) {
 			buf = event.AppendJSON(buf, e)
 		}
 		buf = append(buf, ']')
-		again, rerr := decodeBatch(buf)
+		again, rerr := decodeBatch(buf, 0)
 		for i := 0; rerr == nil && i < len(again); i++ {
 			rerr = fuzzStamp.finish(again[i], origin{index: i})
 		}

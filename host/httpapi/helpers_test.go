@@ -121,6 +121,10 @@ func do(t *testing.T, method, url string, body []byte, header ...string) *respon
 		t.Fatal(err)
 	}
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" { // Go sends req.Host, not a Host header
+			req.Host = header[i+1]
+			continue
+		}
 		req.Header.Add(header[i], header[i+1])
 	}
 	res, err := http.DefaultClient.Do(req)

@@ -58,7 +58,7 @@ func (s *Server) postEvents(w http.ResponseWriter, r *http.Request) {
 			s.publish(w, r, []*event.Event{e}, false)
 			return
 		}
-		events, rerr := decodeBatch(body)
+		events, rerr := decodeBatch(body, s.maxBatch)
 		for i := 0; rerr == nil && i < len(events); i++ {
 			rerr = s.stamp.finish(events[i], origin{index: i})
 		}
@@ -169,6 +169,11 @@ func (s *Server) unavailable(w http.ResponseWriter, msg string) {
 
 // publish hands events to the bus and renders the outcome.
 func (s *Server) publish(w http.ResponseWriter, r *http.Request, events []*event.Event, batch bool) {
+	if rerr := checkEventTypes(r, events, batch); rerr != nil {
+		s.denied(r, credentialOf(r.Context()).name, "event_type")
+		s.refuse(w, r, rerr)
+		return
+	}
 	ctx := r.Context()
 	if r.Header.Get("Traceparent") != "" {
 		// The request's W3C trace context reaches the Publisher as ctx's

@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -33,6 +31,7 @@ const (
 	DefaultMaxBody    = 1 << 20 // 1 MiB
 	DefaultSource     = "evhost://ingest/http"
 	DefaultRetryAfter = time.Second
+	DefaultMaxBatch   = 1000
 )
 
 // Options configure a Server.
@@ -41,12 +40,20 @@ type Options struct {
 	Publisher Publisher
 	// Ready gates ingest and /readyz; nil means always ready.
 	Ready Readiness
-	// Token, when not empty, is the bearer token that every route but
-	// /healthz, /readyz and those mounted with HandlePublic requires.
+	// Token, when not empty, is a bearer token with every scope: with it,
+	// or one of Tokens, every route but /healthz, /readyz and those
+	// mounted with HandlePublic requires a token.
 	Token string
+	// Tokens are bearer tokens with scopes (see ScopePublish): a request
+	// without a token or with an unknown one gets a 401, one whose token
+	// lacks the route's scope, or may not publish the event's type, a 403.
+	Tokens []Token
 	// MaxBody caps the body of a request, in bytes; a larger one gets 413.
 	// Zero or less means DefaultMaxBody.
 	MaxBody int64
+	// MaxBatch caps the events of one batch; a larger one gets 413. Zero
+	// or less means DefaultMaxBatch.
+	MaxBatch int
 	// Source is stamped on events that have no source. Empty means
 	// DefaultSource.
 	Source string
@@ -64,6 +71,23 @@ type Options struct {
 	// (malformed), 401 (no or a wrong token), 413 (too large) and 503 (not
 	// ready). Refusals of the Publisher's are the Publisher's to count.
 	Refused func(status int)
+
+	// Hostnames are the names, beyond IP addresses, localhost and names
+	// under .localhost, that the Host header of a request may carry: the
+	// names clients reach the daemon by. "*.example.com" matches the
+	// names under example.com, and "*" any name (no check). A request for
+	// another name gets a 403: it is how a DNS rebinding attack arrives.
+	Hostnames []string
+	// TrustedOrigins are the origins ("https://ops.example.com") whose web
+	// pages may send unsafe requests (POST...) to the API; those of any
+	// other origin get a 403 (http.CrossOriginProtection). Requests that
+	// no browser sent (no Sec-Fetch-Site, no Origin) are not affected.
+	TrustedOrigins []string
+	// Denied, if set, is told every request refused with a 401 or a 403
+	// by the guard or the token check: the name of the token presented
+	// ("" for none or an unknown one) and the reason, one of "host",
+	// "cross_origin", "unauthorized", "scope" and "event_type".
+	Denied func(token, reason string)
 }
 
 // Server is the daemon's HTTP handler. It is safe for concurrent use; Handle
@@ -72,12 +96,16 @@ type Server struct {
 	mux        *http.ServeMux
 	pub        Publisher
 	ready      Readiness
-	tokenHash  *[sha256.Size]byte // nil: no token
+	creds      []*credential // none: no token needed
 	maxBody    int64
+	maxBatch   int
 	retryAfter string // seconds, for the Retry-After header
 	stamp      stamper
 	log        *slog.Logger
 	onRefused  func(status int)
+	onDenied   func(token, reason string)
+	hosts      *hostGuard
+	cop        *http.CrossOriginProtection
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -90,13 +118,25 @@ const (
 )
 
 // New returns a Server with the routes of the package. It panics if
-// opts.Publisher is nil.
+// opts.Publisher is nil, or an origin of opts.TrustedOrigins or a token of
+// opts.Tokens is malformed (the config validates them first).
 func New(opts Options) *Server {
 	if opts.Publisher == nil {
 		panic("httpapi: Options.Publisher is nil")
 	}
+	cop, err := newCrossOrigin(opts.TrustedOrigins)
+	if err != nil {
+		panic(err)
+	}
+	creds, err := newCredentials(opts.Token, opts.Tokens)
+	if err != nil {
+		panic(err)
+	}
 	if opts.MaxBody <= 0 {
 		opts.MaxBody = DefaultMaxBody
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = DefaultMaxBatch
 	}
 	if opts.Source == "" {
 		opts.Source = DefaultSource
@@ -115,14 +155,15 @@ func New(opts Options) *Server {
 		pub:        opts.Publisher,
 		ready:      opts.Ready,
 		maxBody:    opts.MaxBody,
+		maxBatch:   opts.MaxBatch,
 		retryAfter: strconv.FormatInt(int64((opts.RetryAfter+time.Second-1)/time.Second), 10),
 		stamp:      stamper{source: opts.Source, now: opts.Now},
 		log:        opts.Logger.With(slog.String("component", "httpapi")),
 		onRefused:  opts.Refused,
-	}
-	if opts.Token != "" {
-		h := sha256.Sum256([]byte(opts.Token))
-		s.tokenHash = &h
+		onDenied:   opts.Denied,
+		hosts:      newHostGuard(opts.Hostnames),
+		cop:        cop,
+		creds:      creds,
 	}
 	s.HandlePublic("GET /healthz", http.HandlerFunc(s.healthz))
 	s.HandlePublic("GET /readyz", http.HandlerFunc(s.readyz))
@@ -132,11 +173,13 @@ func New(opts Options) *Server {
 }
 
 // Handle mounts h on pattern (an http.ServeMux pattern, such as
-// "GET /v1/plugins"), behind the bearer token. It panics, as
+// "GET /v1/plugins"), behind the bearer token: one with the scope the
+// pattern's method needs (publish for ingest, read for GET and HEAD,
+// admin for the others). It panics, as
 // http.ServeMux.Handle does, if pattern is invalid or conflicts with a
 // pattern already mounted.
 func (s *Server) Handle(pattern string, h http.Handler) {
-	s.mux.Handle(pattern, s.requireToken(h))
+	s.mux.Handle(pattern, s.requireScope(scopeOf(pattern), h))
 }
 
 // HandlePublic mounts h on pattern without the bearer token, for the
@@ -150,6 +193,9 @@ func (s *Server) HandlePublic(pattern string, h http.Handler) {
 // method a 405 (with Allow), both in JSON, and both behind the token, so
 // that a client without it learns nothing of the routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.guard(w, r) {
+		return
+	}
 	h, pattern := s.mux.Handler(r)
 	if pattern != "" {
 		s.mux.ServeHTTP(w, r)
@@ -197,29 +243,14 @@ func (c *captureWriter) WriteHeader(status int) {
 	}
 }
 
-func (s *Server) requireToken(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.authorized(r) {
-			s.unauthorized(w, r)
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
-}
-
-// authorized reports whether r carries the token, or no token is needed.
-// The comparison is of SHA-256 sums, in constant time, so that neither the
-// token's bytes nor its length leak through timing.
+// authorized reports whether r carries a known token, or no token is
+// needed.
 func (s *Server) authorized(r *http.Request) bool {
-	if s.tokenHash == nil {
+	if len(s.creds) == 0 {
 		return true
 	}
-	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
-	}
-	sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-	return subtle.ConstantTimeCompare(sum[:], s.tokenHash[:]) == 1
+	c, _ := s.identify(r)
+	return c != nil
 }
 
 func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request) {
@@ -229,11 +260,19 @@ func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request) {
 		msg = "the bearer token is wrong"
 		challenge += `, error="invalid_token"`
 	}
-	if r.Method == http.MethodPost && (r.URL.Path == "/v1/events" || strings.HasPrefix(r.URL.Path, "/v1/events/")) {
+	s.denied(r, "", "unauthorized")
+	if isIngest(r) {
 		s.refused(http.StatusUnauthorized)
 	}
 	w.Header().Set("WWW-Authenticate", challenge)
 	writeError(w, http.StatusUnauthorized, &ErrorResponse{Error: msg, Field: "Authorization"})
+}
+
+// denied reports a request refused with a 401 or a 403 to Options.Denied.
+func (s *Server) denied(r *http.Request, token, reason string) {
+	if s.onDenied != nil {
+		s.onDenied(token, reason)
+	}
 }
 
 // refused reports an ingest request refused with status to Options.Refused.

@@ -76,6 +76,7 @@ type Metrics struct {
 
 	emitted prometheus.Counter
 	byType  *prometheus.CounterVec // type, stage
+	denied  *prometheus.CounterVec // token, reason
 
 	// types maps an event type to its label children, as routes does.
 	typesMu sync.Mutex
@@ -112,7 +113,7 @@ func New(opts Options) *Metrics {
 		opts: opts,
 		ingested: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "evhost_events_ingested_total",
-			Help: "Events offered to the host through HTTP or the Go API, by source (http, go) and result (accepted, duplicate, or the reason of a refusal: invalid, backpressure, unavailable, closed, error; and for HTTP requests refused before their events were read, one per request: malformed, unauthorized, too_large, not_ready).",
+			Help: "Events offered to the host through HTTP or the Go API, by source (http, go) and result (accepted, duplicate, or the reason of a refusal: invalid, backpressure, unavailable, closed, error; and for HTTP requests refused before their events were read, one per request: malformed, unauthorized, forbidden, too_large, not_ready).",
 		}, []string{"source", "result"}),
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "evhost_events_published_total",
@@ -156,13 +157,17 @@ func New(opts Options) *Metrics {
 			Help: "Events by type and stage: ingested (accepted through HTTP or the Go API), published (emitted by a handler that succeeded), handled (a delivery done), failed (an attempt to retry), dead_lettered. Types past the first 256 seen are counted as type \"_other\".",
 		}, []string{"type", "stage"}),
 	}
+	m.denied = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "evhost_http_denied_total",
+		Help: "HTTP requests refused with 401 or 403, by the name of the token presented (a [[host.tokens]] name, \"token\" for [host] token, \"\" for none or an unknown one) and reason: unauthorized, scope, event_type, host, cross_origin.",
+	}, []string{"token", "reason"})
 	m.emitted = m.published.WithLabelValues("emit")
 	m.routes.Store(&map[string]*routeMetrics{})
 	m.types.Store(&map[string]*typeMetrics{})
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.ingested, m.published, m.handled, m.failed, m.rejected, m.dead, m.latency, m.reloads, m.webhooks, m.byType, m.filtered,
+		m.ingested, m.published, m.handled, m.failed, m.rejected, m.dead, m.latency, m.reloads, m.webhooks, m.byType, m.filtered, m.denied,
 		pluginCollector{m},
 	)
 	return m
@@ -339,12 +344,21 @@ func (m *Metrics) RefusedRequest(status int) {
 		result = "malformed"
 	case http.StatusUnauthorized:
 		result = "unauthorized"
+	case http.StatusForbidden:
+		result = "forbidden"
 	case http.StatusRequestEntityTooLarge:
 		result = "too_large"
 	case http.StatusServiceUnavailable:
 		result = "not_ready"
 	}
 	m.ingested.WithLabelValues("http", result).Inc()
+}
+
+// Denied counts an HTTP request refused with a 401 or a 403 (httpapi's
+// Options.Denied): token is a config name or "", reason one of a fixed set,
+// so the labels are bounded.
+func (m *Metrics) Denied(token, reason string) {
+	m.denied.WithLabelValues(token, reason).Inc()
 }
 
 // ingestOne counts the outcome of publishing ev from source.

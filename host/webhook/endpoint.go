@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/evhost/evhost/host/api"
 	"github.com/evhost/evhost/host/dispatch"
 	"github.com/evhost/evhost/host/event"
 
@@ -152,10 +153,10 @@ var _ dispatch.Handler = (*Endpoint)(nil)
 func New(opts Options) (*Endpoint, error) {
 	u, err := url.Parse(opts.URL)
 	if err != nil {
-		return nil, fmt.Errorf("webhook %q: parsing url: %w", opts.Name, err)
+		return nil, fmt.Errorf("webhook %q: parsing url: %w", opts.Name, api.RedactURLError(err))
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("webhook %q: url %q is not an absolute http or https URL", opts.Name, opts.URL)
+		return nil, fmt.Errorf("webhook %q: url %q is not an absolute http or https URL", opts.Name, api.RedactURL(opts.URL))
 	}
 	if len(opts.Secrets) == 0 {
 		return nil, fmt.Errorf("webhook %q: no signing secret", opts.Name)
@@ -198,7 +199,7 @@ func (e *Endpoint) Name() string { return e.opts.Name }
 
 // State returns the endpoint's state.
 func (e *Endpoint) State() State {
-	s := State{Name: e.opts.Name, URL: e.opts.URL}
+	s := State{Name: e.opts.Name, URL: api.RedactURL(e.opts.URL)}
 	if d := e.state.Load(); d != nil {
 		s.Disabled, s.DisabledSince, s.DisabledReason = true, d.since, d.reason
 	}
@@ -306,9 +307,9 @@ func (e *Endpoint) failure(ctx context.Context, err error) string {
 	var ne net.Error
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
 		(errors.As(err, &ne) && ne.Timeout()) {
-		return fmt.Sprintf("timed out after %s: %v", e.opts.Timeout, err)
+		return fmt.Sprintf("timed out after %s: %v", e.opts.Timeout, api.RedactURLError(err))
 	}
-	return err.Error()
+	return api.RedactURLError(err).Error()
 }
 
 // readSnippet reads up to maxBody bytes of an answer's body and returns

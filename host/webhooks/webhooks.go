@@ -203,7 +203,7 @@ func (s *Set) Webhooks() []api.WebhookInfo {
 	out := make([]api.WebhookInfo, 0, len(specs))
 	for i := range specs {
 		w := &specs[i]
-		info := api.WebhookInfo{Name: w.Name, URL: w.URL, Events: w.Events, Enabled: w.Enabled}
+		info := api.WebhookInfo{Name: w.Name, URL: api.RedactURL(w.URL), Events: w.Events, Enabled: w.Enabled}
 		if ep := s.endpoint(w.Name); ep != nil && w.Enabled {
 			st := ep.State()
 			info.Disabled, info.DisabledSince, info.DisabledReason = st.Disabled, st.DisabledSince, st.DisabledReason
