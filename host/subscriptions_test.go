@@ -203,7 +203,7 @@ paused = true
 	state := func(srv http.Handler) api.SubscriptionStatus {
 		t.Helper()
 		rec := httptest.NewRecorder()
-		srv.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/subscriptions", nil))
+		srv.ServeHTTP(rec, localRequest("GET", "/v1/subscriptions"))
 		var body struct{ Subscriptions []api.SubscriptionStatus }
 		if rec.Code != 200 || json.Unmarshal(rec.Body.Bytes(), &body) != nil || len(body.Subscriptions) != 1 {
 			t.Fatalf("GET /v1/subscriptions: %d %s", rec.Code, rec.Body)
@@ -231,7 +231,7 @@ paused = true
 		t.Fatalf("after a restart: %+v, want paused and nothing handled", s)
 	}
 	rec := httptest.NewRecorder()
-	srv.ServeHTTP(rec, httptest.NewRequest("POST", "/v1/admin/subscriptions/p/resume", nil))
+	srv.ServeHTTP(rec, localRequest("POST", "/v1/admin/subscriptions/p/resume"))
 	if rec.Code != 200 {
 		t.Fatalf("resume: %d %s", rec.Code, rec.Body)
 	}
@@ -307,7 +307,7 @@ filter = 'data.amount > 100 && source.startsWith("shop/")'
 	deadline := time.Now().Add(waitLimit)
 	for {
 		rec := httptest.NewRecorder()
-		h.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		h.Handler().ServeHTTP(rec, localRequest("GET", "/metrics"))
 		if strings.Contains(rec.Body.String(), `evhost_filtered_total{result="rejected",subscription="p"} 2`) {
 			break
 		}
@@ -321,4 +321,12 @@ filter = 'data.amount > 100 && source.startsWith("shop/")'
 	if len(log.done) != 2 {
 		t.Fatalf("%d events handled, want the 2 the filter passes", len(log.done))
 	}
+}
+
+// localRequest is an httptest request to the API as a local client sends
+// it (httptest's Host, example.com, is a name the API refuses).
+func localRequest(method, target string) *http.Request {
+	req := httptest.NewRequest(method, target, nil)
+	req.Host = "localhost"
+	return req
 }
