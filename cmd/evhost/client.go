@@ -8,9 +8,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -23,8 +26,9 @@ import (
 
 // daemonFlags are the flags of a command that talks to a running daemon.
 type daemonFlags struct {
-	config, addr, token *string
-	timeout             *time.Duration
+	config, addr, token   *string
+	cacert, cert, certKey *string
+	timeout               *time.Duration
 }
 
 func addDaemonFlags(fs *flag.FlagSet) daemonFlags {
@@ -33,6 +37,9 @@ func addDaemonFlags(fs *flag.FlagSet) daemonFlags {
 		addr:    fs.String("addr", "", "address of the daemon (default: [host] listen of the config, or 127.0.0.1:8080)"),
 		token:   fs.String("token", "", "API bearer token (default: the config's, or $EVHOST_TOKEN)"),
 		timeout: fs.Duration("timeout", 10*time.Second, "how long to wait for the daemon"),
+		cacert:  fs.String("cacert", "", "PEM file of the CA (or the certificate) to trust for an https daemon (default: the config's [host.tls] cert_file, else the system's roots)"),
+		cert:    fs.String("client-cert", "", "PEM client certificate, for a daemon that requires one ([host.tls] client_ca_file)"),
+		certKey: fs.String("client-key", "", "PEM key of --client-cert"),
 	}
 }
 
@@ -40,19 +47,27 @@ func addDaemonFlags(fs *flag.FlagSet) daemonFlags {
 type apiClient struct {
 	name, addr, base, token string
 	timeout                 time.Duration
+	http                    *http.Client
 	e                       *env
 }
 
 // client resolves the flags' defaults as publish does: the flags, then the
 // config file if there is one, then $EVHOST_TOKEN and 127.0.0.1:8080.
 func (f daemonFlags) client(e *env, fs *flag.FlagSet, name string) (*apiClient, bool) {
-	addr, token := *f.addr, *f.token
+	addr, token, cacert := *f.addr, *f.token, *f.cacert
+	tlsOn := false
 	if cfg, err := config.Load(*f.config); err == nil {
 		if addr == "" {
 			addr = cfg.Host.Listen
 		}
 		if token == "" && cfg.Host.Token.IsSet() {
 			token = cfg.Host.Token.Value()
+		}
+		if cfg.Host.TLS.Enabled() {
+			tlsOn = true
+			if cacert == "" {
+				cacert = cfg.Host.TLS.CertFile
+			}
 		}
 	} else if !errors.Is(err, os.ErrNotExist) && flagSet(fs, "config") {
 		fprintf(e.stderr, "%v\n", err)
@@ -66,9 +81,53 @@ func (f daemonFlags) client(e *env, fs *flag.FlagSet, name string) (*apiClient, 
 	}
 	base := addr
 	if !strings.Contains(base, "://") {
-		base = "http://" + base
+		scheme := "http://"
+		if tlsOn || *f.cacert != "" || *f.cert != "" {
+			scheme = "https://"
+		}
+		base = scheme + base
 	}
-	return &apiClient{name: name, addr: addr, base: strings.TrimRight(base, "/"), token: token, timeout: *f.timeout, e: e}, true
+	hc, err := httpClient(cacert, *f.cert, *f.certKey)
+	if err != nil {
+		fprintf(e.stderr, "%s: %v\n", name, err)
+		return nil, false
+	}
+	return &apiClient{name: name, addr: addr, base: strings.TrimRight(base, "/"), token: token, timeout: *f.timeout, http: hc, e: e}, true
+}
+
+// httpClient returns the client of a daemon: http.DefaultClient, or one
+// that trusts the PEM certificates of cacert (a CA, or the daemon's own
+// self-signed certificate) and presents the client certificate cert and
+// key.
+func httpClient(cacert, cert, key string) (*http.Client, error) {
+	if cacert == "" && cert == "" {
+		return http.DefaultClient, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cacert != "" {
+		pem, err := os.ReadFile(cacert)
+		if err != nil {
+			return nil, fmt.Errorf("--cacert: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--cacert %s: no PEM certificate in it", cacert)
+		}
+		tc.RootCAs = pool
+	}
+	if cert != "" || key != "" {
+		if cert == "" || key == "" {
+			return nil, errors.New("--client-cert and --client-key go together")
+		}
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("--client-cert, --client-key: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{pair}
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tc
+	return &http.Client{Transport: tr}, nil
 }
 
 // do sends a request without a body and returns the response's status and
@@ -97,7 +156,7 @@ func (d *apiClient) send(ctx context.Context, method, path, ct string, reqBody [
 	if d.token != "" {
 		req.Header.Set("Authorization", "Bearer "+d.token)
 	}
-	resp, err = http.DefaultClient.Do(req)
+	resp, err = d.http.Do(req)
 	if err != nil {
 		var op *net.OpError
 		if errors.As(err, &op) || errors.Is(err, context.DeadlineExceeded) {

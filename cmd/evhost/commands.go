@@ -233,7 +233,7 @@ func cmdPublish(ctx context.Context, args []string, e *env) int {
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.http.Do(req)
 	if err != nil {
 		var op *net.OpError
 		if errors.As(err, &op) || errors.Is(err, context.DeadlineExceeded) {
