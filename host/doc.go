@@ -12,8 +12,8 @@
 //
 //	host          config -> parts; New/Start/Run/Close; Publish, Handle
 //	 ├ deploy     evhost deploy (Deploy) and deploy mode (Follower, Modules)
-//	 ├ specs      config's plugins and webhooks -> registry.Spec, webhooks.Spec
-//	 ├ broker     [broker] -> the bus: embedded NATS, a cluster, or memory
+//	 ├ specs      config -> registry.Spec, webhooks.Spec, the API's and the tracer's options
+//	 ├ broker     [broker] -> the bus (embedded NATS, a cluster, or memory), run records, KV spaces
 //	 ├ admin      admin and status routes: dead letters, traces, status, plugins
 //	 ├ replay     replay and shadow replay over bus.Journal; POST /v1/admin/replay
 //	 ├ webhooks   the [[webhooks]] endpoints across reloads; their admin routes
@@ -22,7 +22,8 @@
 //	 ├ httpapi    the HTTP server: ingest, health, token, one JSON writer, Routes
 //	 ├ httpcap    the plugins' http_request: allowed_hosts, then netguard
 //	 ├ telemetry  OpenTelemetry spans: a dispatch middleware, a publisher middleware
-//	 ├ dispatch   routes -> bounded concurrent handler calls -> Ack/Nak/Term
+//	 ├ dispatch   routes -> bounded concurrent handler calls -> Ack/Nak/Term; pause, filters
+//	 ├ filter     CEL filter expressions over an event
 //	 ├ runlog     run records: the recorder and the stores
 //	 ├ wasm       plugins: compile, check, pool, sandbox, ABI v1
 //	 ├ bus        the broker contract; bus/natsbus (JetStream), bus/membus

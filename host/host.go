@@ -78,9 +78,9 @@ type Host struct {
 	replayer *replay.Replayer
 	modules  *deploy.Modules  // modules pinned by digest
 	follower *deploy.Follower // deploy mode, or nil
-	kv       kvSpaces
-	pub      bus.Publisher // the Go API's: counted and traced
-	watcher  *watcher      // Options.Watch, or nil
+	kv       *broker.KVSpaces // the plugins' key-value spaces
+	pub      bus.Publisher    // the Go API's: counted and traced
+	watcher  *watcher         // Options.Watch, or nil
 
 	reloadMu sync.Mutex // one config change at a time
 	draining atomic.Bool
@@ -118,13 +118,14 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Host, err er
 	} else if nb, ok := opts.Bus.(*natsbus.Bus); ok {
 		h.nbus = nb
 	}
+	h.kv = broker.NewKVSpaces(h.nbus)
 	if opts.TracerProvider != nil {
 		h.tracer = telemetry.New(opts.TracerProvider)
-	} else if h.tracer, err = telemetry.Open(tracingOptions(cfg.Tracing)); err != nil {
+	} else if h.tracer, err = telemetry.Open(specs.Tracing(cfg.Tracing)); err != nil {
 		return nil, err
 	}
 	mo := metrics.Options{Plugins: h.pluginStats}
-	mo.Pending, mo.Paused = h.pending(), h.pauseStates()
+	mo.Pending, mo.Paused = h.busStates()
 	h.metrics = metrics.New(mo)
 	h.pub = h.metrics.Publisher("go", h.tracer.Publisher("go", h.bus))
 	h.modules = &deploy.Modules{Dir: filepath.Join(dataDir, "deploy"), Open: h.openDeployStore, Logger: h.log}
@@ -182,15 +183,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Host, err er
 	return h, nil
 }
 
-// tracingOptions maps [tracing] to the tracer's options.
-func tracingOptions(t config.Tracing) telemetry.Options {
-	return telemetry.Options{Enabled: t.Enabled, Endpoint: t.Endpoint, Headers: t.Headers,
-		ServiceName: t.ServiceName, SampleRatio: t.SampleRatio, Timeout: t.Timeout}
-}
-
 // specEnv is what the plugins' options need beside their config.
 func (h *Host) specEnv() specs.Env {
-	return specs.Env{Logger: h.log, KV: h.kv.store(h.nbus), AllowNetworks: h.cfg.Load().Host.AllowNetworks}
+	return specs.Env{Logger: h.log, KV: h.kv.Store, AllowNetworks: h.cfg.Load().Host.AllowNetworks}
 }
 
 // openDeployStore opens the deploy store beside the NATS bus.
@@ -382,4 +377,14 @@ func CallOnce(ctx context.Context, cfg *config.Config, name string, ev *event.Ev
 	}
 	event.Stamp(ev, "evhost://cli", time.Now())
 	return v.Call(ctx, ev), v, nil
+}
+
+// BrokerURL returns the URL at which network clients reach the embedded
+// broker's listener ([broker] listen; with a random port, the port it
+// got), or "" when there is none: no listener, or another kind of broker.
+func (h *Host) BrokerURL() string {
+	if h.nbus == nil {
+		return ""
+	}
+	return h.nbus.ClientURL()
 }

@@ -8,13 +8,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/evhost/evhost/host/admin"
 	"github.com/evhost/evhost/host/api"
+	"github.com/evhost/evhost/host/bus"
 	"github.com/evhost/evhost/host/config"
 	"github.com/evhost/evhost/host/httpapi"
+	"github.com/evhost/evhost/host/specs"
 	"github.com/evhost/evhost/internal/buildinfo"
 )
 
@@ -28,28 +29,20 @@ func (h *Host) Handler() http.Handler {
 	defer h.mu.Unlock()
 	if h.api == nil {
 		cfg := h.cfg.Load()
-		h.api = httpapi.New(httpapi.Options{
-			Publisher: h.metrics.Publisher("http", h.tracer.Publisher("http", h.bus)),
-			Ready:     readiness{h},
-			Token:     cfg.Host.Token.Value(),
-			MaxBody:   int64(cfg.Host.MaxBody),
-			MaxBatch:  cfg.Host.HTTP.MaxBatch,
-			Logger:    h.log.With(slog.String("component", "http")),
-			Refused:   h.metrics.RefusedRequest,
-
-			Hostnames:      hostnames(cfg.Host),
-			TrustedOrigins: cfg.Host.TrustedOrigins,
-			Tokens:         apiTokens(cfg.Host.Tokens),
-			Denied:         h.metrics.Denied,
-		})
+		o := specs.API(cfg.Host)
+		o.Publisher = h.metrics.Publisher("http", h.tracer.Publisher("http", h.bus))
+		o.Ready, o.Logger = readiness{h}, h.log.With(slog.String("component", "http"))
+		o.Refused, o.Denied = h.metrics.RefusedRequest, h.metrics.Denied
+		h.api = httpapi.New(o)
+		pending, paused := h.busStates()
 		status := admin.NewStatus(admin.StatusOptions{
 			Version: buildinfo.Version(), Broker: h.brokerKind(), Runs: h.runs, Flush: h.FlushRuns,
 			DeadLetters: h.bus, Subscriptions: func() []api.SubscriptionStatus { return h.subscriptions(false) },
-			Plugins: h.Plugins, Counters: h.metrics, Pending: h.pending(), Paused: h.pauseStates(), Logger: h.log,
+			Plugins: h.Plugins, Counters: h.metrics, Pending: pending, Paused: paused, Logger: h.log,
 		})
 		var metricsRoutes httpapi.Routes = h.metrics
 		if cfg.Host.ProtectMetrics {
-			metricsRoutes = protected{h.metrics}
+			metricsRoutes = httpapi.Protected(h.metrics)
 		}
 		for _, rs := range []httpapi.Routes{
 			metricsRoutes,
@@ -70,38 +63,6 @@ func (h *Host) Handler() http.Handler {
 	return h.api
 }
 
-// apiTokens maps [[host.tokens]] to the API's.
-func apiTokens(ts []config.HostToken) []httpapi.Token {
-	var out []httpapi.Token
-	for _, t := range ts {
-		out = append(out, httpapi.Token{Name: t.Name, Value: t.Token.Value(), Scopes: t.Scopes, Events: t.Events})
-	}
-	return out
-}
-
-// protected offers the routes of rs behind the token ([host]
-// protect_metrics).
-type protected struct{ rs httpapi.Routes }
-
-func (p protected) Routes() []httpapi.Route {
-	routes := p.rs.Routes()
-	for i := range routes {
-		routes[i].Public = false
-	}
-	return routes
-}
-
-// hostnames are the names the API answers to beside addresses and
-// localhost: [host] hostnames, and the host of [host] listen when it is a
-// name.
-func hostnames(c config.Host) []string {
-	names := c.Hostnames
-	if h, _, err := net.SplitHostPort(c.Listen); err == nil && h != "" {
-		names = append(slices.Clip(names), h)
-	}
-	return names
-}
-
 // brokerKind names the host's bus as the config does.
 func (h *Host) brokerKind() string {
 	if h.nbus != nil {
@@ -110,22 +71,14 @@ func (h *Host) brokerKind() string {
 	return config.BrokerMemory
 }
 
-// pending returns the bus's estimate of each subscription's unsettled
-// events, when the bus tells.
-func (h *Host) pending() func() map[string]int64 {
-	if pc, ok := h.bus.(interface{ Pending() map[string]int64 }); ok {
-		return pc.Pending
+// busStates returns the bus's estimates, made without asking a server,
+// of each subscription's unsettled events and paused state, when it has
+// them (both buses do).
+func (h *Host) busStates() (pending func() map[string]int64, paused func() map[string]bool) {
+	if s, ok := h.bus.(bus.States); ok {
+		return s.Pending, s.PauseStates
 	}
-	return nil
-}
-
-// pauseStates returns the bus's view of which subscriptions are paused,
-// when the bus tells without asking a server.
-func (h *Host) pauseStates() func() map[string]bool {
-	if ps, ok := h.bus.(interface{ PauseStates() map[string]bool }); ok {
-		return ps.PauseStates
-	}
-	return nil
+	return nil, nil
 }
 
 // subscriptions returns every subscription the host runs (plugins,

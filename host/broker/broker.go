@@ -7,11 +7,15 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/evhost/evhost/host/bus"
 	"github.com/evhost/evhost/host/bus/membus"
 	"github.com/evhost/evhost/host/bus/natsbus"
 	"github.com/evhost/evhost/host/config"
+	"github.com/evhost/evhost/host/kv"
+	"github.com/evhost/evhost/host/runlog"
 )
 
 // Open opens the broker that cfg names: the embedded NATS server (its
@@ -117,4 +121,60 @@ func ClientOptions(cfg *config.Config, dataDir, clientName string) (natsbus.Opti
 	}
 	return natsbus.Options{}, fmt.Errorf("[broker] kind = %q keeps nothing beside the process; this needs kind = %q (or %q with listen)",
 		b.Kind, config.BrokerNATS, config.BrokerEmbedded)
+}
+
+// KVSpaces are the plugins' key-value spaces, one per plugin across its
+// versions: a JetStream KV bucket beside the bus when it is NATS (shared
+// by every daemon and kept across restarts), else one in memory. It is
+// safe for concurrent use.
+type KVSpaces struct {
+	nbus   *natsbus.Bus
+	mu     sync.Mutex
+	spaces map[string]kv.Store
+}
+
+// NewKVSpaces returns the spaces beside nbus (nil: in memory).
+func NewKVSpaces(nbus *natsbus.Bus) *KVSpaces {
+	return &KVSpaces{nbus: nbus, spaces: map[string]kv.Store{}}
+}
+
+// Store returns the space of plugin p, opening it the first time.
+func (s *KVSpaces) Store(p *config.Plugin) (kv.Store, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.spaces[p.Name]; ok {
+		return st, nil
+	}
+	var st kv.Store
+	if s.nbus != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		var err error
+		st, err = natsbus.KV(ctx, s.nbus, p.Name, natsbus.KVOptions{MaxValueSize: int(p.KV.MaxValueBytes), MaxBytes: int64(p.KV.MaxBytes)})
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		st = kv.NewMemory(int(p.KV.MaxBytes))
+	}
+	s.spaces[p.Name] = st
+	return st, nil
+}
+
+// memoryRuns is the number of run records kept in memory when the broker
+// is the memory bus.
+const memoryRuns = 100_000
+
+// Runs opens the store of run records: a stream beside the events when the
+// bus is NATS (nbus; it survives restarts and every daemon shares it, for
+// [broker] runs_max_age), else a bounded store in memory.
+func Runs(ctx context.Context, nbus *natsbus.Bus, cfg *config.Config) (runlog.Store, error) {
+	if nbus == nil {
+		return runlog.NewMemory(memoryRuns), nil
+	}
+	s, err := natsbus.Runs(ctx, nbus, natsbus.RunsOptions{MaxAge: cfg.Broker.RunsMaxAge})
+	if err != nil {
+		return nil, fmt.Errorf("run records: %w", err)
+	}
+	return s, nil
 }

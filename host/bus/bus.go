@@ -15,6 +15,15 @@ type Publisher interface {
 	PublishBatch(ctx context.Context, events []*event.Event) (acks []PubAck, err error)
 }
 
+// States is implemented by a bus that estimates, without asking a server,
+// the events each subscription holds unsettled (waiting, in flight or
+// waiting for a retry) and which subscriptions are paused: cheap enough
+// for every metrics scrape and status request.
+type States interface {
+	Pending() map[string]int64
+	PauseStates() map[string]bool
+}
+
 // Range selects recorded events by type and position in a journal, for
 // replay: the events whose type matches one of Patterns, from one end to
 // the other, both ends included.

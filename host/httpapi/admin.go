@@ -41,6 +41,20 @@ func (s *Server) Mount(rs Routes) {
 	}
 }
 
+// Protected returns the routes of rs, all behind the token (the metrics
+// with [host] protect_metrics).
+func Protected(rs Routes) Routes { return protected{rs} }
+
+type protected struct{ rs Routes }
+
+func (p protected) Routes() []Route {
+	routes := p.rs.Routes()
+	for i := range routes {
+		routes[i].Public = false
+	}
+	return routes
+}
+
 // RetryAfter is the Retry-After, in whole seconds, of the admin routes'
 // 429 and 503 answers: DefaultRetryAfter, as ingest's by default.
 var RetryAfter = strconv.FormatInt(int64((DefaultRetryAfter+time.Second-1)/time.Second), 10)

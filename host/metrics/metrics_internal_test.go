@@ -7,16 +7,17 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/evhost/evhost/host/bus"
 	"github.com/evhost/evhost/host/bus/membus"
 	"github.com/evhost/evhost/host/bus/natsbus"
 	"github.com/evhost/evhost/host/dispatch"
 	"github.com/evhost/evhost/host/event"
 )
 
-// Both buses report their lag to the metrics.
+// Both buses report their lag and paused state to the metrics.
 var (
-	_ interface{ Pending() map[string]int64 } = (*membus.Bus)(nil)
-	_ interface{ Pending() map[string]int64 } = (*natsbus.Bus)(nil)
+	_ bus.States = (*membus.Bus)(nil)
+	_ bus.States = (*natsbus.Bus)(nil)
 )
 
 // The metrics' part of the observer allocates nothing per event once its

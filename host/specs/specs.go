@@ -4,16 +4,20 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
 	"net/netip"
+	"slices"
 
 	"github.com/evhost/evhost/host/bus"
 	"github.com/evhost/evhost/host/config"
 	"github.com/evhost/evhost/host/dispatch"
 	"github.com/evhost/evhost/host/event"
 	"github.com/evhost/evhost/host/filter"
+	"github.com/evhost/evhost/host/httpapi"
 	"github.com/evhost/evhost/host/httpcap"
 	"github.com/evhost/evhost/host/kv"
 	"github.com/evhost/evhost/host/registry"
+	"github.com/evhost/evhost/host/telemetry"
 	"github.com/evhost/evhost/host/wasm"
 	"github.com/evhost/evhost/host/webhooks"
 )
@@ -191,4 +195,30 @@ func Webhooks(cfg *config.Config) []webhooks.Spec {
 		})
 	}
 	return out
+}
+
+// API maps [host] to the HTTP API's options: the token and the scoped
+// tokens, the body and batch limits, and the names and origins it
+// answers. The daemon adds the publisher, readiness, logger and counters.
+func API(c config.Host) httpapi.Options {
+	o := httpapi.Options{
+		Token: c.Token.Value(), MaxBody: int64(c.MaxBody), MaxBatch: c.HTTP.MaxBatch,
+		TrustedOrigins: c.TrustedOrigins,
+		// The names the API answers to beside addresses and localhost:
+		// [host] hostnames, and the host of [host] listen when it is one.
+		Hostnames: c.Hostnames,
+	}
+	if h, _, err := net.SplitHostPort(c.Listen); err == nil && h != "" {
+		o.Hostnames = append(slices.Clip(o.Hostnames), h)
+	}
+	for _, t := range c.Tokens {
+		o.Tokens = append(o.Tokens, httpapi.Token{Name: t.Name, Value: t.Token.Value(), Scopes: t.Scopes, Events: t.Events})
+	}
+	return o
+}
+
+// Tracing maps [tracing] to the tracer's options.
+func Tracing(t config.Tracing) telemetry.Options {
+	return telemetry.Options{Enabled: t.Enabled, Endpoint: t.Endpoint, Headers: t.Headers,
+		ServiceName: t.ServiceName, SampleRatio: t.SampleRatio, Timeout: t.Timeout}
 }
