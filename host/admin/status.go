@@ -75,7 +75,9 @@ type StatusOptions struct {
 	// says which subscriptions are paused.
 	Pending func() map[string]int64
 	Paused  func() map[string]bool
-	Logger  *slog.Logger
+	// InFlight, if set, counts the deliveries being handled now.
+	InFlight func() map[string]int64
+	Logger   *slog.Logger
 }
 
 // statusTracker serves GET /v1/status and keeps what it needs between
@@ -331,6 +333,10 @@ func (st *statusTracker) fill(subs []api.SubscriptionStatus) []api.SubscriptionS
 	if o.Paused != nil {
 		paused = o.Paused()
 	}
+	var inflight map[string]int64
+	if o.InFlight != nil {
+		inflight = o.InFlight()
+	}
 	for i := range subs {
 		s := &subs[i]
 		s.Pending = -1
@@ -339,7 +345,7 @@ func (st *statusTracker) fill(subs []api.SubscriptionStatus) []api.SubscriptionS
 		} else if pending != nil {
 			s.Pending = 0
 		}
-		s.Paused = paused[s.Name]
+		s.Paused, s.InFlight = paused[s.Name], inflight[s.Name]
 		s.Handled, s.Failed, s.DeadLettered = o.Counters.Counts(s.Name)
 		if s.Patterns == nil {
 			s.Patterns = []string{}

@@ -340,6 +340,9 @@ type SubscriptionStatus struct {
 	Running bool `json:"running"`
 	// Paused is true while the subscription is paused (its events wait).
 	Paused bool `json:"paused"`
+	// InFlight counts the deliveries this daemon's workers are handling
+	// now.
+	InFlight int64 `json:"in_flight"`
 	// Pending is the bus's estimate of the events the subscription holds
 	// unsettled (waiting, in flight or waiting for a retry); -1 when the
 	// bus does not tell.

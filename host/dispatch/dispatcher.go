@@ -246,6 +246,18 @@ func (d *Dispatcher) Delete(ctx context.Context, name string) error {
 	return nil
 }
 
+// InFlight returns, for each running route, the deliveries its workers
+// are handling now.
+func (d *Dispatcher) InFlight() map[string]int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m := make(map[string]int64, len(d.routes))
+	for name, r := range d.routes {
+		m[name] = r.inflight.Load()
+	}
+	return m
+}
+
 // Routes returns the names of the running routes.
 func (d *Dispatcher) Routes() []string {
 	d.mu.Lock()
@@ -304,6 +316,7 @@ type runner struct {
 	log      *slog.Logger
 	wg       sync.WaitGroup
 	stopping chan struct{} // closed by stop: a worker waiting on backpressure gives up
+	inflight atomic.Int64  // deliveries being handled now
 }
 
 // start subscribes r and starts its workers, pausing the subscription
@@ -389,6 +402,8 @@ func (r *runner) work() {
 // handle runs one delivery and settles it; held are the deliveries the
 // worker holds after it, which a wait on backpressure extends too.
 func (r *runner) handle(dl bus.Delivery, held []bus.Delivery) {
+	r.inflight.Add(1)
+	defer r.inflight.Add(-1)
 	ev := dl.Event()
 	var start time.Time
 	obs := r.d.opts.Observer

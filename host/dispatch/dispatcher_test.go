@@ -552,6 +552,25 @@ type filterObs struct {
 func (o *filterObs) Handled(string, *event.Event, int, dispatch.Outcome, time.Duration) {}
 func (o *filterObs) Filtered(_ string, e *event.Event, err error)                       { o.fn(e, err) }
 
+// InFlight counts the deliveries a route's workers are handling.
+func TestInFlight(t *testing.T) {
+	b, d := setup(t)
+	release := make(chan struct{})
+	r := dispatch.Route{Name: "slow", Patterns: []string{"t"}, Concurrency: 3, Handler: dispatch.HandlerFunc(func(context.Context, *event.Event, int) dispatch.Outcome {
+		<-release
+		return dispatch.Outcome{}
+	})}
+	if err := d.Apply(context.Background(), []dispatch.Route{r}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		publish(t, b, ev("t"))
+	}
+	waitFor(t, func() bool { return d.InFlight()["slow"] == 2 })
+	close(release)
+	waitFor(t, func() bool { return d.InFlight()["slow"] == 0 })
+}
+
 // observerFunc adapts a function to a dispatch.Observer.
 type observerFunc func(route string, e *event.Event, attempt int, out dispatch.Outcome)
 
