@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/evhost/evhost/host/api"
@@ -120,8 +121,7 @@ func cmdSubscriptionsList(ctx context.Context, args []string, e *env) int {
 		if s.Pending >= 0 {
 			pending = strconv.FormatInt(s.Pending, 10)
 		}
-		pats, _ := json.Marshal(s.Patterns)
-		fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", s.Name, s.Kind, state, pending, s.InFlight, s.Handled, s.Failed, s.DeadLettered, pats)
+		fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", s.Name, s.Kind, state, pending, s.InFlight, s.Handled, s.Failed, s.DeadLettered, jsonText(s.Patterns))
 	}
 	tw.Flush()
 	return exitOK
@@ -158,4 +158,14 @@ func cmdSubscriptionsPause(pause bool) func(context.Context, []string, *env) int
 		fprintf(e.stdout, "%sd subscription %s\n", verb, name)
 		return exitOK
 	}
+}
+
+// jsonText is v as compact JSON for a person: ">" stays ">" (json.Marshal
+// would write \u003e).
+func jsonText(v any) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+	return strings.TrimSpace(b.String())
 }

@@ -78,8 +78,7 @@ func cmdWebhooksList(ctx context.Context, args []string, e *env) int {
 		case w.Disabled:
 			state = "disabled since " + w.DisabledSince.UTC().Format(time.RFC3339) + ": " + oneLine(w.DisabledReason, 60)
 		}
-		events, _ := json.Marshal(w.Events)
-		fprintf(tw, "%s\t%s\t%s\t%s\n", w.Name, state, events, w.URL)
+		fprintf(tw, "%s\t%s\t%s\t%s\n", w.Name, state, jsonText(w.Events), w.URL)
 	}
 	tw.Flush()
 	return exitOK
