@@ -152,17 +152,16 @@ func (g *engine) call(e *pdk.Event) error {
 	var ex *goja.Exception
 	if errors.As(err, &ex) {
 		if o, ok := ex.Value().(*goja.Object); ok {
-			msg := o.Get("message")
-			switch kind := o.Get("evhostOutcome"); {
-			case kind != nil && kind.String() == "reject":
-				return pdk.Reject(errors.New(msg.String()))
-			case kind != nil && kind.String() == "retry":
-				return pdk.Retry(errors.New(msg.String()))
-			case msg != nil && !goja.IsUndefined(msg):
-				pdk.Error("handler threw: " + ex.String())
-				return pdk.Retry(errors.New(msg.String()))
+			if kind := o.Get("evhostOutcome"); kind != nil {
+				reason := errors.New(o.Get("message").String())
+				if kind.String() == "reject" {
+					return pdk.Reject(reason)
+				}
+				return pdk.Retry(reason)
 			}
 		}
+		// Any other exception: retry with its text ("TypeError: ..."),
+		// the stack logged at error. The runtime stays usable.
 		pdk.Error("handler threw: " + ex.String())
 		return pdk.Retry(errors.New(ex.Value().String()))
 	}
