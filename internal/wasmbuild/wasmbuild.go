@@ -114,13 +114,19 @@ func Go(t TB, dir string) []byte {
 	return goBuild(t, dir, true)
 }
 
+// GoTags is Go with build tags (go build -tags).
+func GoTags(t TB, dir string, tags ...string) []byte {
+	t.Helper()
+	return goBuild(t, dir, true, tags...)
+}
+
 // GoCommand builds the Go package in dir as a WASI command module (_start).
 func GoCommand(t TB, dir string) []byte {
 	t.Helper()
 	return goBuild(t, dir, false)
 }
 
-func goBuild(t TB, dir string, reactor bool) []byte {
+func goBuild(t TB, dir string, reactor bool, tags ...string) []byte {
 	t.Helper()
 	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(goTool); err != nil {
@@ -135,7 +141,7 @@ func goBuild(t TB, dir string, reactor bool) []byte {
 	if reactor {
 		mode = "reactor"
 	}
-	key := contents(t, files, []string{runtime.Version(), mode, dir})
+	key := contents(t, files, append([]string{runtime.Version(), mode, dir}, tags...))
 	return cached(t, "go", key, func(out string) error {
 		abs, err := filepath.Abs(out)
 		if err != nil {
@@ -144,6 +150,9 @@ func goBuild(t TB, dir string, reactor bool) []byte {
 		args := []string{"build", "-trimpath", "-o", abs}
 		if reactor {
 			args = append(args, "-buildmode=c-shared")
+		}
+		if len(tags) > 0 {
+			args = append(args, "-tags", strings.Join(tags, ","))
 		}
 		args = append(args, ".")
 		return run(dir, []string{"GOOS=wasip1", "GOARCH=wasm", "GOWORK=off"}, goTool, args...)

@@ -238,48 +238,7 @@ func (g *engine) native() *goja.Object {
 		}
 		return goja.Null()
 	})
-	n.Set("kvGet", func(key string) goja.Value {
-		v, err := pdk.KVGet(key)
-		if err != nil {
-			return vm.ToValue(code(err))
-		}
-		return vm.ToValue(string(v))
-	})
-	n.Set("kvSet", func(c goja.FunctionCall) goja.Value {
-		if err := pdk.KVSet(c.Argument(0).String(), bytesOf(c.Argument(1))); err != nil {
-			return vm.ToValue(code(err))
-		}
-		return vm.ToValue(0)
-	})
-	n.Set("kvDelete", func(key string) goja.Value {
-		if err := pdk.KVDelete(key); err != nil {
-			return vm.ToValue(code(err))
-		}
-		return vm.ToValue(0)
-	})
-	n.Set("http", func(c goja.FunctionCall) goja.Value {
-		req := &pdk.HTTPRequest{Method: c.Argument(0).String(), URL: c.Argument(1).String(), Header: pdk.Header{},
-			Body: bytesOf(c.Argument(3))}
-		if h, ok := c.Argument(2).(*goja.Object); ok {
-			for _, k := range h.Keys() {
-				req.Header.Set(k, str(h, k))
-			}
-		}
-		resp, err := pdk.DoHTTP(req)
-		if err != nil {
-			return vm.ToValue(code(err))
-		}
-		r := vm.NewObject()
-		r.Set("status", resp.Status)
-		hs := vm.NewObject()
-		for k, v := range resp.Header {
-			if len(v) > 0 {
-				hs.Set(k, v[0])
-			}
-		}
-		r.Set("headers", hs)
-		r.Set("body", string(resp.Body))
-		return r
-	})
+	nativeKV(vm, n)
+	nativeHTTP(vm, n)
 	return n
 }
