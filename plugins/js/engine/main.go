@@ -128,15 +128,15 @@ func (g *engine) call(e *pdk.Event) error {
 	set(6, e.DataContentType)
 	set(7, e.DataSchema)
 	if e.Data != nil {
-		text := vm.ToValue(string(e.Data))
 		if isJSON(e.DataContentType) {
-			v, err := g.parse(goja.Undefined(), text)
+			v, err := parseJSON(vm, e.Data)
 			if err != nil {
+				_, err = g.parse(goja.Undefined(), vm.ToValue(string(e.Data)))
 				return pdk.Rejectf("js engine: the event's data is not JSON: %v", err)
 			}
 			ev.Set("data", v)
 		} else {
-			ev.Set("data", text)
+			ev.Set("data", string(e.Data))
 		}
 	}
 	exts := vm.NewObject()
