@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -35,6 +36,9 @@ type kit struct {
 	// trapLogged says whether the kit logs the panic's message at error
 	// before the trap.
 	trapLogged bool
+	// config, when set, adds config values to the plugin's (the JavaScript
+	// kit's handler source).
+	config func(t testing.TB) map[string]string
 }
 
 var root = filepath.Join("..", "..")
@@ -42,16 +46,33 @@ var root = filepath.Join("..", "..")
 var kits = []kit{
 	{"go", func(t testing.TB) []byte {
 		return wasmbuild.Go(t, filepath.Join(root, "plugins", "conformance", "go"))
-	}, false, true},
+	}, false, true, nil},
 	{"c", func(t testing.TB) []byte {
 		return wasmbuild.C(t, filepath.Join(root, "plugins", "c", "conformance"))
-	}, true, false},
+	}, true, false, nil},
 	{"rust", func(t testing.TB) []byte {
 		return wasmbuild.Rust(t, filepath.Join(root, "plugins", "rust", "conformance"))
-	}, true, true},
+	}, true, true, nil},
 	{"assemblyscript", func(t testing.TB) []byte {
 		return wasmbuild.AssemblyScript(t, filepath.Join(root, "plugins", "assemblyscript"), "conformance/handler.ts")
-	}, true, true},
+	}, true, true, nil},
+	// JavaScript: the engine plugin (goja in a Go wasm plugin) with the
+	// handler's source as its config value "source". A thrown Error is
+	// caught by the engine: retry, the message logged, the instance stays.
+	{"javascript", func(t testing.TB) []byte {
+		return wasmbuild.Go(t, filepath.Join(root, "plugins", "js", "engine"))
+	}, false, true, func(t testing.TB) map[string]string {
+		return map[string]string{"source": readFile(t, filepath.Join(root, "plugins", "js", "conformance", "handler.js"))}
+	}},
+}
+
+func readFile(t testing.TB, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // TestConformance builds each kit's conformance handler from source with
@@ -63,7 +84,11 @@ func TestConformance(t *testing.T) {
 	for _, k := range kits {
 		t.Run(k.name, func(t *testing.T) {
 			bin := k.build(t)
-			s := newSuite(t, bin)
+			var config map[string]string
+			if k.config != nil {
+				config = k.config(t)
+			}
+			s := newSuite(t, bin, config)
 			s.run(t, k)
 		})
 	}
@@ -77,7 +102,7 @@ type suite struct {
 	seen   atomic.Value // string: what the HTTP server saw, "METHOD header body"
 }
 
-func newSuite(t *testing.T, bin []byte) *suite {
+func newSuite(t *testing.T, bin []byte, extraConfig map[string]string) *suite {
 	s := &suite{store: kv.NewMemory(1 << 20)}
 	s.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
@@ -106,9 +131,13 @@ func newSuite(t *testing.T, bin []byte) *suite {
 	if err != nil {
 		t.Fatal(err)
 	}
+	config := map[string]string{"greeting": "hello from config"}
+	for k, v := range extraConfig {
+		config[k] = v
+	}
 	s.p, err = r.Load(context.Background(), bin, wasm.PluginOptions{
 		Name:         "conformance",
-		Config:       map[string]string{"greeting": "hello from config"},
+		Config:       config,
 		KV:           s.store,
 		HTTP:         hc,
 		Logger:       logger,

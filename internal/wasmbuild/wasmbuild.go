@@ -1,7 +1,8 @@
 // Package wasmbuild builds the real .wasm modules that evhost's tests and
 // benchmarks run: WAT with wabt's wat2wasm, C with clang and wasi-libc, Go
 // with the Go toolchain (GOOS=wasip1 GOARCH=wasm -buildmode=c-shared),
-// Rust with cargo, and AssemblyScript with asc from npm.
+// Rust with cargo, AssemblyScript with asc from npm, and the TypeScript
+// bundles of the JavaScript engine with esbuild from npm.
 //
 // Outputs are cached by content hash in the user's cache directory, so each
 // plugin is built once per change, not once per test. When a toolchain is
@@ -114,13 +115,19 @@ func Go(t TB, dir string) []byte {
 	return goBuild(t, dir, true)
 }
 
+// GoTags is Go with build tags (go build -tags).
+func GoTags(t TB, dir string, tags ...string) []byte {
+	t.Helper()
+	return goBuild(t, dir, true, tags...)
+}
+
 // GoCommand builds the Go package in dir as a WASI command module (_start).
 func GoCommand(t TB, dir string) []byte {
 	t.Helper()
 	return goBuild(t, dir, false)
 }
 
-func goBuild(t TB, dir string, reactor bool) []byte {
+func goBuild(t TB, dir string, reactor bool, tags ...string) []byte {
 	t.Helper()
 	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(goTool); err != nil {
@@ -135,7 +142,7 @@ func goBuild(t TB, dir string, reactor bool) []byte {
 	if reactor {
 		mode = "reactor"
 	}
-	key := contents(t, files, []string{runtime.Version(), mode, dir})
+	key := contents(t, files, append([]string{runtime.Version(), mode, dir}, tags...))
 	return cached(t, "go", key, func(out string) error {
 		abs, err := filepath.Abs(out)
 		if err != nil {
@@ -144,6 +151,9 @@ func goBuild(t TB, dir string, reactor bool) []byte {
 		args := []string{"build", "-trimpath", "-o", abs}
 		if reactor {
 			args = append(args, "-buildmode=c-shared")
+		}
+		if len(tags) > 0 {
+			args = append(args, "-tags", strings.Join(tags, ","))
 		}
 		args = append(args, ".")
 		return run(dir, []string{"GOOS=wasip1", "GOARCH=wasm", "GOWORK=off"}, goTool, args...)
@@ -278,6 +288,41 @@ func AssemblyScript(t TB, kit, entry string) []byte {
 }
 
 // rustToolchain finds a cargo and rustc that can build for WASI.
+// Esbuild bundles the TypeScript or JavaScript entry of the npm package in
+// dir with the package's esbuild (npm ci the first time) into the script
+// that evhost's JavaScript engine runs: an IIFE that sets the global
+// evhostHandler. It returns the script's text.
+func Esbuild(t TB, dir, entry string) string {
+	t.Helper()
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatalf("wasmbuild: %v", err)
+	}
+	esbuild := filepath.Join(abs, "node_modules", ".bin", "esbuild")
+	if _, err := os.Stat(esbuild); err != nil {
+		npm := lookPath(t, "npm", "apt-get install nodejs npm (Node 20 or later), then: cd "+dir+" && npm ci")
+		mu.Lock()
+		_, err := os.Stat(esbuild)
+		if err != nil {
+			err = run(abs, nil, npm, "ci", "--no-audit", "--no-fund")
+		}
+		mu.Unlock()
+		if err != nil {
+			t.Fatalf("wasmbuild: %v", err)
+		}
+	}
+	files := sourceFiles(t, abs, ".ts", ".js", ".json")
+	key := contents(t, files, []string{entry})
+	return string(cached(t, "esbuild", key, func(out string) error {
+		o, err := filepath.Abs(out)
+		if err != nil {
+			return err
+		}
+		return run(abs, nil, esbuild, entry, "--bundle", "--format=iife", "--global-name=evhostHandler",
+			"--target=es2017", "--outfile="+o)
+	}))
+}
+
 func rustToolchain(t TB) (cargo, rustc, target string) {
 	t.Helper()
 	type pair struct{ cargo, rustc string }
@@ -377,7 +422,7 @@ func sourceFiles(t TB, dir string, exts ...string) []string {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() && p != dir && (strings.HasPrefix(d.Name(), ".") || d.Name() == "target" || d.Name() == "node_modules") {
+		if d.IsDir() && p != dir && (strings.HasPrefix(d.Name(), ".") || d.Name() == "target" || d.Name() == "node_modules" || d.Name() == "dist") {
 			return filepath.SkipDir // hidden, and build outputs (cargo's, npm's)
 		}
 		for _, e := range exts {
