@@ -577,3 +577,32 @@ func TestSuggest(t *testing.T) {
 		}
 	}
 }
+
+// ConfigTextNow reads a config_file value from its file again (a build
+// rewrote a JavaScript handler's source); ConfigText keeps the value read
+// at load.
+func TestConfigTextNow(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "handler.js")
+	if err := os.WriteFile(src, []byte("export function handle() {}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Parse(filepath.Join(dir, "c.toml"), []byte("[plugins.p]\npath = \"p.wasm\"\nevents = [\"a\"]\nconfig_file = { source = \"handler.js\" }\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.Plugin("p")
+	if err := os.WriteFile(src, []byte("export function handle() { return 2 }"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := p.ConfigText("source"); v != "export function handle() {}" {
+		t.Errorf("ConfigText = %q, want the value read at load", v)
+	}
+	if v, ok, err := p.ConfigTextNow("source"); err != nil || !ok || v != "export function handle() { return 2 }" {
+		t.Errorf("ConfigTextNow = %q, %v, %v; want the file's new text", v, ok, err)
+	}
+	os.Remove(src)
+	if _, _, err := p.ConfigTextNow("source"); err == nil {
+		t.Error("ConfigTextNow of a removed file: no error")
+	}
+}

@@ -778,7 +778,7 @@ func readFileSecret(path string, resolve func(string) string) (Secret, error) {
 	if v == "" {
 		return Secret{}, newProblem(ErrInvalid, "secret file %s is empty", path)
 	}
-	return Secret{value: v, source: "file " + full}, nil
+	return Secret{value: v, source: "file " + full, file: full}, nil
 }
 
 // suggest returns the known key closest to k, if it is close enough to be a

@@ -14,21 +14,39 @@ import (
 // their TOML form as JSON strings ("1979-05-27", "07:32:00",
 // "1979-05-27T07:32:00Z"). The second result is false when key is not set.
 func (p *Plugin) ConfigText(key string) (string, bool) {
+	s, ok, _ := p.configText(key, false)
+	return s, ok
+}
+
+// ConfigTextNow is ConfigText with a value of config_file read from its
+// file again: what a new version of the plugin is loaded with.
+func (p *Plugin) ConfigTextNow(key string) (string, bool, error) {
+	return p.configText(key, true)
+}
+
+func (p *Plugin) configText(key string, reread bool) (string, bool, error) {
 	v, ok := p.Config[key]
 	if !ok {
-		return "", false
+		return "", false, nil
 	}
 	switch v := v.(type) {
 	case string:
-		return v, true
+		return v, true, nil
 	case Secret:
-		return v.Value(), true
+		if reread {
+			fresh, err := v.Reread()
+			if err != nil {
+				return "", false, fmt.Errorf("config key %q: %w", key, err)
+			}
+			v = fresh
+		}
+		return v.Value(), true, nil
 	}
 	b, err := renderJSON(v)
 	if err != nil { // Parse refuses such values; a Config built in code may hold them
-		return "", false
+		return "", false, nil
 	}
-	return string(b), true
+	return string(b), true, nil
 }
 
 // renderJSON encodes a decoded TOML value as JSON.

@@ -20,10 +20,21 @@ import (
 type Secret struct {
 	value  string
 	source string // "inline", "env NAME" or "file PATH", for messages
+	file   string // the resolved path of a value read from a file
 }
 
 // NewSecret returns a set Secret with the value v, for configurations built in code.
 func NewSecret(v string) Secret { return Secret{value: v, source: "inline"} }
+
+// Reread returns the secret with its file read again, for a value read
+// from a file (a plugin's config_file: a JavaScript handler's source that
+// a build rewrites, a rotated key); any other secret is returned as it is.
+func (s Secret) Reread() (Secret, error) {
+	if s.file == "" {
+		return s, nil
+	}
+	return readFileSecret(s.file, func(p string) string { return p })
+}
 
 // Value returns the secret value, or "" when the secret is unset.
 func (s Secret) Value() string { return s.value }

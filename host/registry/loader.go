@@ -2,11 +2,15 @@ package registry
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -152,13 +156,17 @@ func (l *Loader) load(ctx context.Context, spec *Spec) (*version, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := l.loadBytes(ctx, spec, bin)
+	opts, err := spec.options()
+	if err != nil {
+		return nil, err
+	}
+	p, err := l.rt.Load(ctx, bin, opts)
 	if err != nil {
 		return nil, err
 	}
 	l.log.Info("plugin loaded", slog.String("plugin", spec.Name), slog.String("kind", p.Kind().String()),
 		slog.String("version", p.Hash()[:12]), slog.Duration("took", time.Since(start)))
-	return &version{wasm: p, srcs: srcs}, nil
+	return &version{wasm: p, srcs: srcs, cfg: configDigest(opts.Config)}, nil
 }
 
 // loadBytes loads bin with spec's options.
@@ -168,4 +176,16 @@ func (l *Loader) loadBytes(ctx context.Context, spec *Spec, bin []byte) (*wasm.P
 		return nil, err
 	}
 	return l.rt.Load(ctx, bin, opts)
+}
+
+// configDigest digests the config values a version is loaded with, so
+// that a reload tells a new value (a JavaScript handler's source, read
+// from its config_file) from a touch.
+func configDigest(cfg map[string]string) string {
+	keys := slices.Sorted(maps.Keys(cfg))
+	h := sha256.New()
+	for _, k := range keys {
+		fmt.Fprintf(h, "%d:%s%d:%s", len(k), k, len(cfg[k]), cfg[k])
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

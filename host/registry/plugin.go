@@ -31,6 +31,7 @@ type Plugin struct {
 type version struct {
 	wasm *wasm.Plugin
 	srcs map[string]string
+	cfg  string // configDigest of the config values it was loaded with
 }
 
 var _ dispatch.Handler = (*Plugin)(nil)

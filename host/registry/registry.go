@@ -245,12 +245,17 @@ func (r *Registry) Reload(ctx context.Context, name string) error {
 	}
 	start := time.Now()
 	bin, srcs, err := r.loader.read(ctx, spec.Source)
-	if err == nil && wasm.Hash(bin) == p.Current().Hash() {
+	var opts wasm.PluginOptions
+	if err == nil {
+		opts, err = spec.options() // reads config_file values again
+	}
+	cfg := configDigest(opts.Config)
+	if cur := p.cur.Load(); err == nil && wasm.Hash(bin) == cur.wasm.Hash() && cfg == cur.cfg {
 		return nil // same content: a touch, or a rebuild to the same bytes
 	}
 	var w *wasm.Plugin
 	if err == nil {
-		w, err = r.loader.loadBytes(ctx, &spec, bin)
+		w, err = r.loader.rt.Load(ctx, bin, opts)
 	}
 	if r.reloaded != nil {
 		r.reloaded(err)
@@ -261,10 +266,10 @@ func (r *Registry) Reload(ctx context.Context, name string) error {
 			slog.String("plugin", name), slog.String("version", p.Current().Hash()[:12]), slog.Any("err", err))
 		return err
 	}
-	old := p.swap(&version{wasm: w, srcs: srcs})
+	old := p.swap(&version{wasm: w, srcs: srcs, cfg: cfg})
 	old.wasm.Close()
 	r.log.Info("plugin reloaded", slog.String("plugin", name), slog.String("from", old.wasm.Hash()[:12]),
-		slog.String("to", w.Hash()[:12]), slog.Duration("took", time.Since(start)))
+		slog.String("to", w.Hash()[:12]), slog.Bool("new_config", cfg != old.cfg), slog.Duration("took", time.Since(start)))
 	return nil
 }
 

@@ -198,3 +198,37 @@ func TestReloadNeverFailsACall(t *testing.T) {
 		t.Fatalf("the old version stopped serving: %+v", got)
 	}
 }
+
+// A reload with the same module but a new config value (a JavaScript
+// handler's source, read again from its file) swaps a new version in; a
+// reload where neither changed keeps the running one.
+func TestReloadSeesNewConfig(t *testing.T) {
+	ctx := context.Background()
+	a, _ := modules(t)
+	dir := t.TempDir()
+	path, src := filepath.Join(dir, "p.wasm"), filepath.Join(dir, "handler.js")
+	write(t, path, a)
+	write(t, src, []byte("v1"))
+	r := newRegistry(t)
+	s := spec("p", path, "g")
+	s.Options = func() (wasm.PluginOptions, error) {
+		b, err := os.ReadFile(src)
+		return wasm.PluginOptions{Name: "p", Config: map[string]string{"source": string(b)}}, err
+	}
+	if err := r.Apply(ctx, []registry.Spec{s}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	p := r.Snapshot().Plugin("p")
+	v1 := p.Current()
+	if err := r.Reload(ctx, "p"); err != nil || p.Current() != v1 {
+		t.Fatalf("a reload with nothing changed: %v, swapped %v", err, p.Current() != v1)
+	}
+	write(t, src, []byte("v2"))
+	if err := r.Reload(ctx, "p"); err != nil {
+		t.Fatal(err)
+	}
+	if p.Current() == v1 {
+		t.Fatal("a new config value did not swap a new version in")
+	}
+	<-v1.Done()
+}

@@ -134,7 +134,13 @@ func PluginOptions(p *config.Plugin, env Env) (wasm.PluginOptions, error) {
 		o.MaxAge = math.MaxInt64
 	}
 	for k := range p.Config {
-		if v, ok := p.ConfigText(k); ok {
+		// A config_file value is read again: a build may have rewritten it
+		// (a JavaScript handler's source).
+		v, ok, err := p.ConfigTextNow(k)
+		if err != nil {
+			return o, err
+		}
+		if ok {
 			o.Config[k] = v
 		}
 	}
