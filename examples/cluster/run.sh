@@ -34,11 +34,14 @@ stop() {
 trap stop INT TERM EXIT
 
 # start NAME CMD...: runs CMD in the background, its output prefixed with
-# [NAME], and records its pid in data/NAME.pid and in $started.
+# [NAME], and records its pid in data/NAME.pid and in $started. The prefix
+# is added by bash's read, one line at a time: Debian's awk (mawk) reads
+# its input in blocks, so a daemon's last lines showed only when later
+# output pushed them through, tens of seconds late.
 start() {
 	local name=$1
 	shift
-	"$@" > >(awk -v p="[$name] " '{ print p $0; fflush() }') 2>&1 &
+	"$@" > >(while IFS= read -r line; do printf '[%s] %s\n' "$name" "$line"; done) 2>&1 &
 	started=$!
 	echo "$started" >"data/$name.pid"
 }
