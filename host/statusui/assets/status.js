@@ -119,9 +119,11 @@
     fill("rates", [el("tr", {}, num(rate(r.ingested)), num(rate(r.published)), num(rate(r.handled)),
       num(rate(r.failed)), num(rate(r.dead_lettered)))], "");
 
-    fill("subscriptions", st.subscriptions.map((s) => el("tr", { "data-name": s.name },
+    // A paused subscription says so beside its pending count: its events
+    // wait (evhost subscriptions resume NAME).
+    fill("subscriptions", st.subscriptions.map((s) => el("tr", s.paused ? { "data-name": s.name, class: "paused" } : { "data-name": s.name },
       el("th", { scope: "row" }, s.name), td(s.kind), td(s.patterns.join(", ")),
-      num(s.pending < 0 ? "?" : s.pending), num(s.handled), num(s.failed), num(s.dead_lettered),
+      num((s.pending < 0 ? "?" : s.pending) + (s.paused ? " (paused)" : "")), num(s.handled), num(s.failed), num(s.dead_lettered),
     )), "No subscriptions.");
 
     fill("plugins", st.plugins.map((p) => {
