@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -128,7 +129,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Host, err er
 	mo.Pending, mo.Paused = h.busStates()
 	h.metrics = metrics.New(mo)
 	h.pub = h.metrics.Publisher("go", h.tracer.Publisher("go", h.bus))
-	h.modules = &deploy.Modules{Dir: filepath.Join(dataDir, "deploy"), Open: h.openDeployStore, Logger: h.log}
+	h.modules = &deploy.Modules{Dir: filepath.Join(dataDir, "deploy"), Open: broker.DeployStore(h.nbus), Logger: h.log}
 	if opts.Deployed {
 		if h.nbus == nil {
 			return nil, errors.New("host: deploy mode needs a NATS broker (kind \"nats\", or \"embedded\" for one daemon)")
@@ -188,34 +189,56 @@ func (h *Host) specEnv() specs.Env {
 	return specs.Env{Logger: h.log, KV: h.kv.Store, AllowNetworks: h.cfg.Load().Host.AllowNetworks}
 }
 
-// openDeployStore opens the deploy store beside the NATS bus.
-func (h *Host) openDeployStore(ctx context.Context) (*natsbus.DeployStore, error) {
-	if h.nbus == nil {
-		return nil, errors.New("host: plugins pinned by digest come from the deploy store, which needs a NATS broker (kind \"embedded\" or \"nats\")")
-	}
-	s, err := natsbus.Deploys(ctx, h.nbus)
-	if err != nil {
-		return nil, fmt.Errorf("host: deploy store: %w", err)
-	}
-	return s, nil
-}
-
 // Handle registers a native Go handler as a subscription named name, for
-// the event types that patterns select, beside the config's plugins. It
-// must be called before Start. The route takes the [defaults] limits.
+// the event types that patterns select, beside the config's plugins, with
+// the [defaults] limits. After Start it is subscribed at once.
 func (h *Host) Handle(name string, patterns []string, fn NativeFunc) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.started {
-		return errors.New("host: Handle after Start")
-	}
-	if h.reg.Snapshot().Plugin(name) != nil {
-		return fmt.Errorf("host: a plugin is already named %q", name)
-	}
 	d := h.cfg.Load().Defaults
 	r := specs.Route(name, patterns, d.DeliveryLimits)
 	r.Kind, r.Handler = api.KindNative, &nativeHandler{name: name, fn: fn, maxDepth: d.MaxDepth}
-	h.natives = append(h.natives, r)
+	return h.setNatives(func(rs []dispatch.Route) ([]dispatch.Route, error) {
+		if h.reg.Snapshot().Plugin(name) != nil || slices.ContainsFunc(rs, func(o dispatch.Route) bool { return o.Name == name }) {
+			return nil, fmt.Errorf("host: a subscription is already named %q", name)
+		}
+		return append(slices.Clip(rs), r), nil
+	})
+}
+
+// Unhandle removes the native handler name. Its subscription is kept, with
+// the events that arrive for it (Handle again handles them;
+// DeleteSubscription drops them).
+func (h *Host) Unhandle(name string) error {
+	return h.setNatives(func(rs []dispatch.Route) ([]dispatch.Route, error) {
+		i := slices.IndexFunc(rs, func(o dispatch.Route) bool { return o.Name == name })
+		if i < 0 {
+			return nil, fmt.Errorf("host: no native handler %q", name)
+		}
+		return slices.Delete(slices.Clone(rs), i, i+1), nil
+	})
+}
+
+// setNatives changes the native routes with change, and applies the routes
+// when the host has started.
+func (h *Host) setNatives(change func([]dispatch.Route) ([]dispatch.Route, error)) error {
+	h.reloadMu.Lock()
+	defer h.reloadMu.Unlock()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return errors.New("host: closed")
+	}
+	next, err := change(h.natives)
+	if err != nil || !h.started {
+		if err == nil {
+			h.natives = next
+		}
+		return err
+	}
+	cfg := h.cfg.Load()
+	if err := h.reg.Apply(context.Background(), specs.Plugins(cfg, h.specEnv()), h.otherRoutes(cfg, next), h.commit); err != nil {
+		return err
+	}
+	h.natives = next
 	return nil
 }
 
@@ -271,19 +294,7 @@ func (h *Host) Plugin(name string) *wasm.Plugin {
 }
 
 // Plugins returns what serves each plugin of the config now.
-func (h *Host) Plugins() []api.PluginInfo {
-	cfg, snap := h.cfg.Load(), h.reg.Snapshot()
-	var out []api.PluginInfo
-	for i := range cfg.Plugins {
-		p := &cfg.Plugins[i]
-		info := api.PluginInfo{Name: p.Name, Path: p.Path, Events: p.Events}
-		if rp := snap.Plugin(p.Name); rp != nil {
-			rp.Info(&info)
-		}
-		out = append(out, info)
-	}
-	return out
-}
+func (h *Host) Plugins() []api.PluginInfo { return specs.PluginInfos(h.cfg.Load(), h.reg.Snapshot()) }
 
 // pluginStats returns the pool counters of every running plugin, for the
 // metrics.

@@ -85,24 +85,12 @@ func (h *Host) busStates() (pending func() map[string]int64, paused func() map[s
 // webhooks, native handlers, in config order), and with all those of the
 // plugins and webhooks the config disables too.
 func (h *Host) subscriptions(all bool) []api.SubscriptionStatus {
-	cfg, snap := h.cfg.Load(), h.reg.Snapshot()
-	var subs []api.SubscriptionStatus
-	for i := range cfg.Plugins {
-		p := &cfg.Plugins[i]
-		if running := snap.Plugin(p.Name) != nil; running || all {
-			subs = append(subs, api.SubscriptionStatus{Name: p.Name, Patterns: p.Events, Kind: api.KindPlugin, Running: running})
-		}
-	}
-	for i := range cfg.Webhooks {
-		if w := &cfg.Webhooks[i]; w.Enabled || all {
-			subs = append(subs, api.SubscriptionStatus{Name: w.Name, Patterns: w.Events, Kind: api.KindWebhook, Running: w.Enabled})
-		}
-	}
+	subs := specs.Subscriptions(h.cfg.Load(), h.reg.Snapshot(), all)
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	for _, r := range h.natives {
 		subs = append(subs, api.SubscriptionStatus{Name: r.Name, Patterns: r.Patterns, Kind: api.KindNative, Running: true})
 	}
-	h.mu.Unlock()
 	return subs
 }
 

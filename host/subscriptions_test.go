@@ -330,3 +330,59 @@ func localRequest(method, target string) *http.Request {
 	req.Host = "localhost"
 	return req
 }
+
+// Native handlers are added and removed after Start: an added one gets
+// the events published from then on; a removed one keeps its
+// subscription, and added again it handles what arrived meanwhile.
+func TestNativeHandlersAtRuntime(t *testing.T) {
+	cfg, err := config.Parse(filepath.Join(t.TempDir(), "c.toml"), []byte("[host]\ndata_dir = \"data\"\n[broker]\nkind = \"memory\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := host.New(context.Background(), cfg, host.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close(context.Background()) })
+	if err := h.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 10)
+	fn := func(_ context.Context, ev *event.Event, _ func(*event.Event)) error { got <- ev.ID; return nil }
+	if err := h.Handle("late", []string{"t"}, fn); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Handle("late", []string{"t"}, fn); err == nil {
+		t.Fatal("a second handler of the same name was accepted")
+	}
+	publish := func() string {
+		ev := &event.Event{Type: "t"}
+		if _, err := h.Publish(context.Background(), ev); err != nil {
+			t.Fatal(err)
+		}
+		return ev.ID
+	}
+	recv := func(want string) {
+		t.Helper()
+		select {
+		case id := <-got:
+			if id != want {
+				t.Fatalf("handled %s, want %s", id, want)
+			}
+		case <-time.After(waitLimit):
+			t.Fatalf("%s never handled", want)
+		}
+	}
+	recv(publish())
+	if err := h.Unhandle("late"); err != nil {
+		t.Fatal(err)
+	}
+	meanwhile := publish()
+	if err := h.Handle("late", []string{"t"}, fn); err != nil {
+		t.Fatal(err)
+	}
+	recv(meanwhile)
+	if err := h.Unhandle("nosuch"); err == nil {
+		t.Fatal("Unhandle of no handler: no error")
+	}
+}

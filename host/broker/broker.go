@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -177,4 +178,20 @@ func Runs(ctx context.Context, nbus *natsbus.Bus, cfg *config.Config) (runlog.St
 		return nil, fmt.Errorf("run records: %w", err)
 	}
 	return s, nil
+}
+
+// DeployStore returns the function that opens the deploy store beside
+// nbus: modules pinned by digest and releases. Without a NATS bus it
+// returns an error saying why.
+func DeployStore(nbus *natsbus.Bus) func(context.Context) (*natsbus.DeployStore, error) {
+	return func(ctx context.Context) (*natsbus.DeployStore, error) {
+		if nbus == nil {
+			return nil, errors.New("plugins pinned by digest come from the deploy store, which needs a NATS broker (kind \"embedded\" or \"nats\")")
+		}
+		s, err := natsbus.Deploys(ctx, nbus)
+		if err != nil {
+			return nil, fmt.Errorf("deploy store: %w", err)
+		}
+		return s, nil
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/evhost/evhost/host/api"
 	"github.com/evhost/evhost/host/bus"
 	"github.com/evhost/evhost/host/config"
 	"github.com/evhost/evhost/host/dispatch"
@@ -227,4 +228,38 @@ func API(c config.Host) httpapi.Options {
 func Tracing(t config.Tracing) telemetry.Options {
 	return telemetry.Options{Enabled: t.Enabled, Endpoint: t.Endpoint, Headers: t.Headers,
 		ServiceName: t.ServiceName, SampleRatio: t.SampleRatio, Timeout: t.Timeout}
+}
+
+// PluginInfos returns what serves each plugin of cfg in snap, as GET
+// /v1/plugins shows it.
+func PluginInfos(cfg *config.Config, snap *registry.Snapshot) []api.PluginInfo {
+	var out []api.PluginInfo
+	for i := range cfg.Plugins {
+		p := &cfg.Plugins[i]
+		info := api.PluginInfo{Name: p.Name, Path: p.Path, Events: p.Events}
+		if rp := snap.Plugin(p.Name); rp != nil {
+			rp.Info(&info)
+		}
+		out = append(out, info)
+	}
+	return out
+}
+
+// Subscriptions returns the subscriptions of cfg's plugins and webhooks
+// that run (in snap, or enabled), in config order, and with all those the
+// config disables too.
+func Subscriptions(cfg *config.Config, snap *registry.Snapshot, all bool) []api.SubscriptionStatus {
+	var subs []api.SubscriptionStatus
+	for i := range cfg.Plugins {
+		p := &cfg.Plugins[i]
+		if running := snap.Plugin(p.Name) != nil; running || all {
+			subs = append(subs, api.SubscriptionStatus{Name: p.Name, Patterns: p.Events, Kind: api.KindPlugin, Running: running})
+		}
+	}
+	for i := range cfg.Webhooks {
+		if w := &cfg.Webhooks[i]; w.Enabled || all {
+			subs = append(subs, api.SubscriptionStatus{Name: w.Name, Patterns: w.Events, Kind: api.KindWebhook, Running: w.Enabled})
+		}
+	}
+	return subs
 }
