@@ -33,30 +33,7 @@ func (d *decoder) hostAccess(t *table, h *Host) {
 
 // hostTokens decodes the [[host.tokens]] entries.
 func (d *decoder) hostTokens(t *table, h *Host) {
-	v, path, ok := t.lookup("tokens")
-	if !ok {
-		return
-	}
-	var items []any
-	switch v := v.(type) {
-	case []map[string]any:
-		for _, m := range v {
-			items = append(items, m)
-		}
-	case []any:
-		items = v
-	default:
-		t.typeErr(path, "an array of tables ([[host.tokens]])", v, true)
-		return
-	}
-	for i, item := range items {
-		ipath := indexPath(path, i)
-		m, ok := item.(map[string]any)
-		if !ok {
-			t.typeErr(ipath, "a table", item, true)
-			continue
-		}
-		tt := d.table(ipath, m)
+	d.tables(t, "tokens", "[[host.tokens]]", func(tt *table) {
 		var tok HostToken
 		tt.str("name", &tok.Name)
 		d.secret(tt, "token", &tok.Token)
@@ -64,7 +41,7 @@ func (d *decoder) hostTokens(t *table, h *Host) {
 		tt.strings("events", &tok.Events)
 		tt.done()
 		h.Tokens = append(h.Tokens, tok)
-	}
+	})
 }
 
 // Token scopes.

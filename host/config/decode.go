@@ -648,30 +648,7 @@ func (d *decoder) kv(t *table, kv *KV) {
 
 // webhooks decodes the [[webhooks]] entries (or an inline array of tables).
 func (d *decoder) webhooks(c *Config, root *table) {
-	v, path, ok := root.lookup("webhooks")
-	if !ok {
-		return
-	}
-	var items []any
-	switch v := v.(type) {
-	case []map[string]any:
-		for _, m := range v {
-			items = append(items, m)
-		}
-	case []any:
-		items = v
-	default:
-		root.typeErr(path, "an array of tables ([[webhooks]])", v, true)
-		return
-	}
-	for i, item := range items {
-		ipath := indexPath(path, i)
-		m, ok := item.(map[string]any)
-		if !ok {
-			root.typeErr(ipath, "a table", item, true)
-			continue
-		}
-		t := d.table(ipath, m)
+	d.tables(root, "webhooks", "[[webhooks]]", func(t *table) {
 		w := c.NewWebhook("")
 		t.str("name", &w.Name)
 		t.boolean("enabled", &w.Enabled)
@@ -684,6 +661,36 @@ func (d *decoder) webhooks(c *Config, root *table) {
 		d.delivery(t, &w.DeliveryLimits)
 		t.done()
 		c.Webhooks = append(c.Webhooks, w)
+	})
+}
+
+// tables decodes the array of tables key of parent ([[what]], or an inline
+// array of tables), calling each with every element's table in order.
+func (d *decoder) tables(parent *table, key, what string, each func(*table)) {
+	v, path, ok := parent.lookup(key)
+	if !ok {
+		return
+	}
+	var items []any
+	switch v := v.(type) {
+	case []map[string]any:
+		for _, m := range v {
+			items = append(items, m)
+		}
+	case []any:
+		items = v
+	default:
+		parent.typeErr(path, "an array of tables ("+what+")", v, true)
+		return
+	}
+	for i, item := range items {
+		ipath := indexPath(path, i)
+		m, ok := item.(map[string]any)
+		if !ok {
+			parent.typeErr(ipath, "a table", item, true)
+			continue
+		}
+		each(d.table(ipath, m))
 	}
 }
 
