@@ -61,12 +61,12 @@ var RetryAfter = strconv.FormatInt(int64((DefaultRetryAfter+time.Second-1)/time.
 
 // BadQuery renders a 400 about the query parameter or path element field.
 func BadQuery(w http.ResponseWriter, field, msg string) {
-	writeError(w, http.StatusBadRequest, &ErrorResponse{Error: msg, Field: field})
+	WriteError(w, http.StatusBadRequest, &ErrorResponse{Error: msg, Field: field})
 }
 
 // NotFound renders a 404 saying msg.
 func NotFound(w http.ResponseWriter, msg string) {
-	writeError(w, http.StatusNotFound, &ErrorResponse{Error: msg})
+	WriteError(w, http.StatusNotFound, &ErrorResponse{Error: msg})
 }
 
 // QueryParams checks that the query of r has only the parameters allowed,
@@ -119,7 +119,7 @@ func WriteStatus(w http.ResponseWriter, status int, resp any) {
 	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", RetryAfter)
 	}
-	writeJSON(w, status, resp)
+	WriteJSON(w, status, resp)
 }
 
 // BusError renders an error of the bus met by an admin request (the status

@@ -103,7 +103,7 @@ func (s *Server) forbidden(w http.ResponseWriter, r *http.Request, reason string
 	if isIngest(r) {
 		s.refused(http.StatusForbidden)
 	}
-	writeError(w, http.StatusForbidden, resp)
+	WriteError(w, http.StatusForbidden, resp)
 }
 
 // isIngest reports whether r is a request to an ingest route.

@@ -157,14 +157,14 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, rerr *requestErr
 	s.log.LogAttrs(r.Context(), slog.LevelDebug, "ingest refused",
 		slog.Int("status", rerr.status), slog.String("field", rerr.field), slog.String("error", rerr.msg))
 	s.refused(rerr.status)
-	writeError(w, rerr.status, rerr.response())
+	WriteError(w, rerr.status, rerr.response())
 }
 
 // unavailable renders a 503 with Retry-After: the server is not ready.
 func (s *Server) unavailable(w http.ResponseWriter, msg string) {
 	s.refused(http.StatusServiceUnavailable)
 	w.Header().Set("Retry-After", s.retryAfter)
-	writeError(w, http.StatusServiceUnavailable, &ErrorResponse{Error: msg})
+	WriteError(w, http.StatusServiceUnavailable, &ErrorResponse{Error: msg})
 }
 
 // publish hands events to the bus and renders the outcome.
@@ -203,7 +203,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, events []*event
 		if dups == nil {
 			dups = []int{}
 		}
-		writeJSON(w, http.StatusAccepted, Accepted{IDs: ids, Duplicates: dups})
+		WriteJSON(w, http.StatusAccepted, Accepted{IDs: ids, Duplicates: dups})
 		return
 	}
 
@@ -246,5 +246,5 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, events []*event
 		level = slog.LevelError
 	}
 	s.log.LogAttrs(ctx, level, "ingest refused by the bus", attrs...)
-	writeError(w, status, resp)
+	WriteError(w, status, resp)
 }

@@ -58,6 +58,3 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 func WriteError(w http.ResponseWriter, status int, r *ErrorResponse) {
 	WriteJSON(w, status, r)
 }
-
-func writeJSON(w http.ResponseWriter, status int, v any)             { WriteJSON(w, status, v) }
-func writeError(w http.ResponseWriter, status int, r *ErrorResponse) { WriteJSON(w, status, r) }

@@ -213,12 +213,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if allow := c.header.Get("Allow"); allow != "" {
 			w.Header().Set("Allow", allow)
 		}
-		writeError(w, c.status, &ErrorResponse{Error: "method " + r.Method + " is not allowed on " + r.URL.Path +
+		WriteError(w, c.status, &ErrorResponse{Error: "method " + r.Method + " is not allowed on " + r.URL.Path +
 			" (allowed: " + c.header.Get("Allow") + ")"})
 	case http.StatusNotFound, 0:
-		writeError(w, http.StatusNotFound, &ErrorResponse{Error: "no such endpoint: " + r.URL.Path})
+		WriteError(w, http.StatusNotFound, &ErrorResponse{Error: "no such endpoint: " + r.URL.Path})
 	default:
-		writeError(w, c.status, &ErrorResponse{Error: strings.ToLower(http.StatusText(c.status))})
+		WriteError(w, c.status, &ErrorResponse{Error: strings.ToLower(http.StatusText(c.status))})
 	}
 }
 
@@ -265,7 +265,7 @@ func (s *Server) unauthorized(w http.ResponseWriter, r *http.Request) {
 		s.refused(http.StatusUnauthorized)
 	}
 	w.Header().Set("WWW-Authenticate", challenge)
-	writeError(w, http.StatusUnauthorized, &ErrorResponse{Error: msg, Field: "Authorization"})
+	WriteError(w, http.StatusUnauthorized, &ErrorResponse{Error: msg, Field: "Authorization"})
 }
 
 // denied reports a request refused with a 401 or a 403 to Options.Denied.
@@ -288,16 +288,16 @@ type healthBody struct {
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, healthBody{Status: "ok"})
+	WriteJSON(w, http.StatusOK, healthBody{Status: "ok"})
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if err := s.checkReady(); err != nil {
 		w.Header().Set("Retry-After", s.retryAfter)
-		writeError(w, http.StatusServiceUnavailable, &ErrorResponse{Error: err.Error()})
+		WriteError(w, http.StatusServiceUnavailable, &ErrorResponse{Error: err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, healthBody{Status: "ready"})
+	WriteJSON(w, http.StatusOK, healthBody{Status: "ready"})
 }
 
 // checkReady returns why the server may not take events, or nil.

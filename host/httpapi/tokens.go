@@ -160,7 +160,7 @@ func (s *Server) requireScope(scope string, h http.Handler) http.Handler {
 			if isIngest(r) {
 				s.refused(http.StatusForbidden)
 			}
-			writeError(w, http.StatusForbidden, &ErrorResponse{Field: "Authorization",
+			WriteError(w, http.StatusForbidden, &ErrorResponse{Field: "Authorization",
 				Error: fmt.Sprintf("token %q does not have the %s scope that %s %s needs", c.name, scope, r.Method, r.URL.Path)})
 			return
 		}
