@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/evhost/evhost/host/api"
 	"github.com/evhost/evhost/host/dispatch"
 	"github.com/evhost/evhost/host/wasm"
 	"github.com/evhost/evhost/host/watch"
@@ -45,9 +46,6 @@ func (s *Spec) options() (wasm.PluginOptions, error) {
 	}
 	return s.Options()
 }
-
-// KindPlugin is the dispatch.Route Kind of a plugin's route.
-const KindPlugin = "plugin"
 
 // Options configure a Registry.
 type Options struct {
@@ -153,7 +151,7 @@ func (r *Registry) Apply(ctx context.Context, specs []Spec, extra []dispatch.Rou
 		}
 		next.plugins[s.Name] = p
 		rt := s.Route
-		rt.Name, rt.Kind, rt.Handler = s.Name, KindPlugin, p
+		rt.Name, rt.Kind, rt.Handler = s.Name, api.KindPlugin, p
 		next.routes = append(next.routes, rt)
 	}
 	next.routes = append(next.routes, extra...)

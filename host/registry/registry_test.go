@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/evhost/evhost/host/api"
 	"github.com/evhost/evhost/host/dispatch"
 	"github.com/evhost/evhost/host/event"
 	"github.com/evhost/evhost/host/registry"
@@ -78,7 +79,7 @@ func TestApplySwapsOneSnapshot(t *testing.T) {
 	}
 	s1 := r.Snapshot()
 	p := s1.Plugin("p")
-	if p == nil || len(committed) != 2 || committed[0].Name != "p" || committed[0].Kind != registry.KindPlugin ||
+	if p == nil || len(committed) != 2 || committed[0].Name != "p" || committed[0].Kind != api.KindPlugin ||
 		committed[0].Handler != dispatch.Handler(p) || committed[1].Name != "other" {
 		t.Fatalf("committed routes %+v, plugin %v", committed, p)
 	}

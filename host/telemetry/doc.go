@@ -14,5 +14,5 @@
 // traceparent they came with, and emits inherit it unchanged.
 //
 // It takes its own Options (the daemon maps [tracing] to them) and imports
-// host/bus, host/dispatch and host/event; it must not import host/config.
+// host/api (its vocabulary), host/bus, host/dispatch and host/event; it must not import host/config.
 package telemetry

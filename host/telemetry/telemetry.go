@@ -14,6 +14,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/evhost/evhost/host/api"
 	"github.com/evhost/evhost/host/bus"
 	"github.com/evhost/evhost/host/dispatch"
 	"github.com/evhost/evhost/host/event"
@@ -23,11 +24,12 @@ import (
 // ScopeName is the instrumentation scope of evhost's spans.
 const ScopeName = "github.com/evhost/evhost/host"
 
-// Handler kinds, the evhost.handler.kind attribute of a run's span.
+// Handler kinds, the evhost.handler.kind attribute of a run's span: the
+// kinds of subscription of the API.
 const (
-	KindPlugin  = "plugin"
-	KindWebhook = "webhook"
-	KindNative  = "native"
+	KindPlugin  = api.KindPlugin
+	KindWebhook = api.KindWebhook
+	KindNative  = api.KindNative
 )
 
 // Attribute keys evhost sets beside the semantic conventions'.

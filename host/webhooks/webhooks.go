@@ -25,9 +25,6 @@ import (
 // its status is seen, and a 2xx with a large body is still a delivery.
 const maxResponse = 1 << 50
 
-// KindWebhook is the dispatch.Route Kind of a webhook's route.
-const KindWebhook = "webhook"
-
 // Spec is one [[webhooks]] entry.
 type Spec struct {
 	Name    string
@@ -102,7 +99,7 @@ func (s *Set) Subscriptions(specs []Spec, allow []netip.Prefix) []dispatch.Route
 			continue
 		}
 		r := w.Route
-		r.Name, r.Patterns, r.Kind, r.Handler = w.Name, w.Events, KindWebhook, s.handler(w, allow)
+		r.Name, r.Patterns, r.Kind, r.Handler = w.Name, w.Events, api.KindWebhook, s.handler(w, allow)
 		rs = append(rs, r)
 	}
 	return rs
