@@ -89,25 +89,12 @@ func (d *DeadLetters) serveList(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	f := bus.DeadLetterFilter{EventID: q["event_id"], Limit: api.DefaultDeadLetterPage}
+	f := bus.DeadLetterFilter{EventID: q["event_id"]}
 	if f.Subscription, ok = subscriptionParam(w, q, false); !ok {
 		return
 	}
-	if s, ok := q["after"]; ok {
-		after, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			httpapi.BadQuery(w, "after", fmt.Sprintf("after %q is not a dead letter id (an integer, 0 or more)", s))
-			return
-		}
-		f.After = after
-	}
-	if s, ok := q["limit"]; ok {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > api.MaxDeadLetterPage {
-			httpapi.BadQuery(w, "limit", fmt.Sprintf("limit %q is not an integer from 1 to %d", s, api.MaxDeadLetterPage))
-			return
-		}
-		f.Limit = n
+	if f.After, f.Limit, ok = httpapi.Page(w, q, "a dead letter id", api.DefaultDeadLetterPage, api.MaxDeadLetterPage); !ok {
+		return
 	}
 	// One more than the page tells whether there is a next page.
 	limit := f.Limit

@@ -93,6 +93,31 @@ func QueryParams(w http.ResponseWriter, r *http.Request, allowed ...string) (map
 	return out, true
 }
 
+// Page reads the paging parameters of a list: after, the position (what
+// names it in the error, such as "a dead letter id") past which the page
+// starts (0 when absent), and limit, from 1 to max (def when absent). It
+// renders a 400 and returns false for a bad value.
+func Page(w http.ResponseWriter, q map[string]string, what string, def, max int) (after uint64, limit int, ok bool) {
+	limit = def
+	if s, given := q["after"]; given {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			BadQuery(w, "after", fmt.Sprintf("after %q is not %s (an integer, 0 or more)", s, what))
+			return 0, 0, false
+		}
+		after = n
+	}
+	if s, given := q["limit"]; given {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > max {
+			BadQuery(w, "limit", fmt.Sprintf("limit %q is not an integer from 1 to %d", s, max))
+			return 0, 0, false
+		}
+		limit = n
+	}
+	return after, limit, true
+}
+
 // BusErrorStatus maps an error of the bus to an HTTP status, for ingest and
 // the admin routes alike: 429 for a full subscription; 503 for a closed
 // bus, a broker that cannot answer now, or a request that ended; 400 for

@@ -51,22 +51,9 @@ func (s *Set) serveDeliveries(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f := runlog.Filter{Subscription: name}
-	if v, ok := q["after"]; ok {
-		after, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			httpapi.BadQuery(w, "after", fmt.Sprintf("after %q is not a delivery seq (an integer, 0 or more)", v))
-			return
-		}
-		f.After = after
-	}
-	limit := api.DefaultDeliveryPage
-	if v, ok := q["limit"]; ok {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > api.MaxDeliveryPage {
-			httpapi.BadQuery(w, "limit", fmt.Sprintf("limit %q is not an integer from 1 to %d", v, api.MaxDeliveryPage))
-			return
-		}
-		limit = n
+	var limit int
+	if f.After, limit, ok = httpapi.Page(w, q, "a delivery seq", api.DefaultDeliveryPage, api.MaxDeliveryPage); !ok {
+		return
 	}
 	page := api.DeliveryPage{Deliveries: []api.Delivery{}}
 	if s.opts.Runs == nil {
