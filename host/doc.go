@@ -28,6 +28,7 @@
 //	 ├ wasm       plugins: compile, check, pool, sandbox, ABI v1
 //	 ├ bus        the broker contract; bus/natsbus (JetStream), bus/membus
 //	 ├ webhook    one endpoint: Standard Webhooks signing and delivery
+//	 ├ hotreload  watches config.toml and the plugins' sources; calls reloads
 //	 ├ watch, gobuild, kv, netguard, statusui   the leaves they use
 //	 ├ config     TOML -> Config, with file:line:column errors
 //	 └ api, event, outcome   vocabulary: wire types, the CloudEvent, Done/Retry/Reject
@@ -50,7 +51,7 @@
 //
 // # A changed plugin file, to the swap
 //
-//  1. watch (started in watching.go with the registry's Targets) sees the
+//  1. watch (kept by hotreload with the registry's Targets) sees the
 //     file's content hash change and reports the path.
 //  2. registry.Reload reads the source (running its build command, or
 //     building a Go directory), loads the module aside (compile, check,

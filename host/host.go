@@ -22,6 +22,7 @@ import (
 	"github.com/evhost/evhost/host/deploy"
 	"github.com/evhost/evhost/host/dispatch"
 	"github.com/evhost/evhost/host/event"
+	"github.com/evhost/evhost/host/hotreload"
 	"github.com/evhost/evhost/host/httpapi"
 	"github.com/evhost/evhost/host/metrics"
 	"github.com/evhost/evhost/host/registry"
@@ -77,11 +78,11 @@ type Host struct {
 	runs     runlog.Store      // records of handler runs
 	recorder *runlog.Recorder  // feeds runs from the dispatcher's workers
 	replayer *replay.Replayer
-	modules  *deploy.Modules  // modules pinned by digest
-	follower *deploy.Follower // deploy mode, or nil
-	kv       *broker.KVSpaces // the plugins' key-value spaces
-	pub      bus.Publisher    // the Go API's: counted and traced
-	watcher  *watcher         // Options.Watch, or nil
+	modules  *deploy.Modules     // modules pinned by digest
+	follower *deploy.Follower    // deploy mode, or nil
+	kv       *broker.KVSpaces    // the plugins' key-value spaces
+	pub      bus.Publisher       // the Go API's: counted and traced
+	watcher  *hotreload.Reloader // Options.Watch, or nil
 
 	reloadMu sync.Mutex // one config change at a time
 	draining atomic.Bool
@@ -172,7 +173,11 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Host, err er
 	}
 	h.disp = dispatch.New(h.bus, dopts)
 	if opts.Watch {
-		if h.watcher, err = h.startWatching(); err != nil {
+		h.watcher, err = hotreload.Start(hotreload.Options{
+			ConfigFile: h.configFile, Targets: h.reg.Targets, Logger: h.log,
+			Config: func(ctx context.Context) { h.Reload(ctx) }, Path: h.reg.ReloadPath,
+		})
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -345,7 +350,7 @@ func (h *Host) Close(ctx context.Context) error {
 	}
 	h.closed = true
 	h.mu.Unlock()
-	h.watcher.stop()
+	h.watcher.Close()
 	h.follower.Stop()
 	var errs []error
 	if h.disp != nil {

@@ -80,7 +80,7 @@ func (h *Host) apply(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	h.cfg.Store(cfg)
-	h.watcher.update()
+	h.watcher.Update()
 	h.log.Info("config reloaded", slog.Int("plugins", len(h.reg.Snapshot().Specs())), slog.Int("before", before))
 	return nil
 }
@@ -106,4 +106,13 @@ func (h *Host) PauseSubscription(ctx context.Context, name string) error {
 // in order.
 func (h *Host) ResumeSubscription(ctx context.Context, name string) error {
 	return h.disp.Resume(ctx, name)
+}
+
+// configFile is the config file to watch: none when the config is a
+// release.
+func (h *Host) configFile() string {
+	if h.follower != nil {
+		return ""
+	}
+	return h.cfg.Load().File
 }
