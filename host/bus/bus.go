@@ -214,6 +214,48 @@ type Subscription struct {
 	// Backoff gives the redelivery delay of a Nak with a negative delay
 	// (see Delivery.Nak).
 	Backoff Backoff
+	// Partitions, when positive, orders the subscription per key: each
+	// event belongs to the partition Partition(OrderKey(e), Partitions),
+	// and the bus hands out at most one event of a partition at a time,
+	// across all the subscription's consumers (in every process sharing
+	// it), in the order the events were accepted; a failed attempt is
+	// delivered again before any later event of its partition, and a dead
+	// letter lets the next one go. Events of different partitions are
+	// handed out concurrently. Zero means no order beyond the package
+	// documentation's. At most MaxPartitions. The partitioning of an
+	// existing subscription (Partitions and OrderBy) cannot change:
+	// Subscribe refuses it, and the subscription must be deleted first.
+	Partitions int
+	// OrderBy names the key of OrderKey (for example "subject" or
+	// "data.customer.id"); required with Partitions, and compared, with
+	// Partitions, to the existing subscription's by Subscribe.
+	OrderBy string
+	// OrderKey returns the key of an event; required with Partitions. It
+	// must be deterministic, the same in every process sharing the
+	// subscription, and safe for concurrent use.
+	OrderKey func(*event.Event) string
+}
+
+// MaxPartitions caps Subscription.Partitions.
+const MaxPartitions = 256
+
+// Partition returns the partition of key among n (n > 0): FNV-1a of the
+// key, modulo n. It is fixed: every process, every version, maps a key to
+// the same partition.
+func Partition(key string, n int) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(key); i++ {
+		h ^= uint32(key[i])
+		h *= 16777619
+	}
+	return int(h % uint32(n))
+}
+
+// Comparable returns s without its OrderKey, for comparing subscriptions'
+// settings (functions do not compare).
+func (s Subscription) Comparable() Subscription {
+	s.OrderKey = nil
+	return s
 }
 
 // Defaults of a Subscription's zero fields.

@@ -43,6 +43,11 @@
 //   - Order: one consumer of a subscription, without redeliveries, gets its
 //     events in the order they were accepted. Several consumers, or
 //     redeliveries, may reorder them.
+//   - Order per key: a subscription with Partitions hands out at most one
+//     event of each partition at a time, to all its consumers together,
+//     in the order accepted, a failed attempt first (see
+//     Subscription.Partitions): events with the same key are handled one
+//     at a time, in order, and events of other partitions concurrently.
 //   - Independence: subscriptions progress independently; a full or stuck
 //     subscription refuses new events for itself but never delays another's
 //     deliveries.

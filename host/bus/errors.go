@@ -30,6 +30,10 @@ var (
 	// ErrInvalidSubscription is wrapped by Subscribe's refusal of a
 	// Subscription that fails Validate.
 	ErrInvalidSubscription = errors.New("bus: invalid subscription")
+	// ErrPartitioning is wrapped, with ErrInvalidSubscription, by
+	// Subscribe's refusal to change the partitioning (Partitions, OrderBy)
+	// of an existing subscription.
+	ErrPartitioning = errors.New("the partitioning (order_by, partitions) of an existing subscription cannot change; delete the subscription first")
 	// ErrUnavailable is wrapped by the failure of a durable bus that cannot
 	// take or confirm an event for now: its broker is unreachable, elects
 	// a leader, or did not answer in time. The event may or may not have

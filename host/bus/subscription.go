@@ -84,6 +84,10 @@ func (s *Subscription) CompilePatterns() ([]event.Pattern, error) {
 		return nil, bad("backoff max %v is less than its initial delay %v", s.Backoff.Max, s.Backoff.Initial)
 	case !(s.Backoff.Jitter >= 0 && s.Backoff.Jitter <= 1):
 		return nil, bad("backoff jitter %v is not in [0, 1]", s.Backoff.Jitter)
+	case s.Partitions < 0 || s.Partitions > MaxPartitions:
+		return nil, bad("partitions %d is not in [0, %d]", s.Partitions, MaxPartitions)
+	case s.Partitions > 0 && (s.OrderKey == nil || s.OrderBy == ""):
+		return nil, bad("partitions without an order key (OrderBy and OrderKey)")
 	}
 	ps := make([]event.Pattern, len(s.Patterns))
 	for i, p := range s.Patterns {

@@ -217,6 +217,14 @@ func (b *Bus) Subscribe(ctx context.Context, sub bus.Subscription) (bus.Subscrib
 		return nil, bus.ErrClosed
 	}
 	s := b.byName[sub.Name]
+	if s != nil {
+		s.mu.Lock()
+		n, by := len(s.parts), s.orderBy
+		s.mu.Unlock()
+		if n != sub.Partitions || by != sub.OrderBy {
+			return nil, fmt.Errorf("%w %q: %w", bus.ErrInvalidSubscription, sub.Name, bus.ErrPartitioning)
+		}
+	}
 	if s == nil {
 		s = newSubscription(b, sub.Name)
 		b.subs = append(b.subs, s)

@@ -26,6 +26,7 @@ type slot struct {
 	deadline int64  // ack-wait expiry of the current delivery, in bus time
 	gen      uint32 // incremented at every delivery; part of the delivery token
 	attempt  int32  // deliveries made so far
+	part     int32  // partition, when the subscription is partitioned
 	state    uint8
 }
 
@@ -47,15 +48,22 @@ type subscription struct {
 	ackWait     int64
 	backoff     bus.Backoff
 	slots       []slot
-	free        []int32     // indexes of free slots
-	ready       ring[int32] // indexes of slots ready for delivery, FIFO
-	inflight    int         // slots in state slotInflight
-	waiters     int         // consumers blocked in Fetch
-	notify      chan struct{}
-	consumers   map[*consumer]struct{}
-	removed     bool  // deleted by Unsubscribe
-	paused      bool  // by Pause: nothing is delivered
-	sweepAt     int64 // when the scheduled ack-wait sweep is due; 0 if none
+	free        []int32 // indexes of free slots
+	// ready holds the indexes of slots ready for delivery, FIFO; in a
+	// partitioned subscription, the partitions whose first slot is ready.
+	ready ring[int32]
+	// parts, in a partitioned subscription, are each partition's slots in
+	// the order published; only the first of each is ever delivered.
+	parts     []ring[int32]
+	orderBy   string
+	orderKey  func(*event.Event) string
+	inflight  int // slots in state slotInflight
+	waiters   int // consumers blocked in Fetch
+	notify    chan struct{}
+	consumers map[*consumer]struct{}
+	removed   bool  // deleted by Unsubscribe
+	paused    bool  // by Pause: nothing is delivered
+	sweepAt   int64 // when the scheduled ack-wait sweep is due; 0 if none
 }
 
 var _ bus.Settler = (*subscription)(nil)
@@ -75,6 +83,10 @@ func (s *subscription) configureLocked(sub bus.Subscription) {
 	s.maxAttempts = int32(min(sub.MaxAttempts, math.MaxInt32))
 	s.ackWait = int64(sub.AckWait)
 	s.backoff = sub.Backoff
+	if sub.Partitions > 0 && s.parts == nil {
+		s.parts = make([]ring[int32], sub.Partitions)
+	}
+	s.orderBy, s.orderKey = sub.OrderBy, sub.OrderKey
 	// A shorter ack wait may make a delivery due before the sweep.
 	if at := s.b.now() + s.ackWait; s.sweepAt != 0 && at < s.sweepAt {
 		s.scheduleSweepLocked(at)
@@ -97,7 +109,27 @@ func (s *subscription) enqueueLocked(e *event.Event, attempt int32) {
 	}
 	sl := &s.slots[idx]
 	sl.ev, sl.reason, sl.attempt, sl.state = e, "", attempt-1, slotReady
-	s.ready.push(idx)
+	if s.parts == nil {
+		s.ready.push(idx)
+		s.signalLocked()
+		return
+	}
+	p := int32(bus.Partition(s.orderKey(e), len(s.parts)))
+	sl.part = p
+	if s.parts[p].push(idx); s.parts[p].len() == 1 {
+		s.readyLocked(idx)
+	}
+}
+
+// readyLocked makes the ready slot idx deliverable: the slot itself, or
+// in a partitioned subscription its partition, whose first slot it is;
+// s.mu is held.
+func (s *subscription) readyLocked(idx int32) {
+	if s.parts == nil {
+		s.ready.push(idx)
+	} else {
+		s.ready.push(s.slots[idx].part)
+	}
 	s.signalLocked()
 }
 
@@ -111,10 +143,18 @@ func (s *subscription) signalLocked() {
 	}
 }
 
-// releaseLocked frees the slot idx; s.mu is held.
+// releaseLocked frees the slot idx; in a partitioned subscription, the
+// next slot of its partition becomes deliverable. s.mu is held.
 func (s *subscription) releaseLocked(idx int32) {
+	p := s.slots[idx].part
 	s.slots[idx] = slot{gen: s.slots[idx].gen}
 	s.free = append(s.free, idx)
+	if s.parts != nil && s.parts[p].len() > 0 && s.parts[p].peek() == idx {
+		s.parts[p].pop()
+		if s.parts[p].len() > 0 {
+			s.readyLocked(s.parts[p].peek())
+		}
+	}
 }
 
 // takeLocked delivers up to len(buf) ready events into buf; s.mu is held.
@@ -126,6 +166,9 @@ func (s *subscription) takeLocked(buf []bus.Delivery) int {
 	n := 0
 	for n < len(buf) && s.ready.len() > 0 {
 		idx := s.ready.pop()
+		if s.parts != nil {
+			idx = s.parts[idx].peek()
+		}
 		sl := &s.slots[idx]
 		sl.gen++
 		sl.attempt++
@@ -203,8 +246,7 @@ func (s *subscription) failLocked(idx int32, reason string, delay time.Duration)
 	sl.reason = reason
 	if delay <= 0 {
 		sl.state = slotReady
-		s.ready.push(idx)
-		s.signalLocked()
+		s.readyLocked(idx)
 		return bus.DeadLetter{}, false
 	}
 	sl.state = slotDelayed
@@ -218,8 +260,7 @@ func (s *subscription) wake(idx int32, gen uint32) {
 	if !s.removed && int(idx) < len(s.slots) {
 		if sl := &s.slots[idx]; sl.state == slotDelayed && sl.gen == gen {
 			sl.state = slotReady
-			s.ready.push(idx)
-			s.signalLocked()
+			s.readyLocked(idx)
 		}
 	}
 	s.mu.Unlock()
@@ -325,7 +366,7 @@ func (s *subscription) stopConsumersLocked() {
 func (s *subscription) removeLocked() {
 	s.removed = true
 	s.stopConsumersLocked()
-	s.slots, s.free, s.inflight, s.sweepAt = nil, nil, 0, 0
+	s.slots, s.free, s.inflight, s.sweepAt, s.parts = nil, nil, 0, 0, nil
 	s.ready.reset()
 }
 
