@@ -97,6 +97,7 @@ func RunFeatures(t *testing.T, newBus func(t *testing.T) bus.Bus, f Features) {
 		{"Unsubscribe", testUnsubscribe, true},
 		{"Pause", testPause, true},
 		{"Extend", testExtend, true},
+		{"OrderPerKey", testOrderPerKey, true},
 		{"UpdateSubscription", testUpdateSubscription, true},
 		{"ContextCancellation", testContext, true},
 		{"Fetch", testFetch, true},

@@ -1064,3 +1064,132 @@ func testExtend(h *harness) {
 		h.t.Errorf("dead letters of an extended delivery: %+v", dls)
 	}
 }
+
+// testOrderPerKey: a partitioned subscription hands out one event of a
+// partition at a time, in order, a failed attempt first and a dead letter
+// releasing the next; other partitions' events meanwhile; and so across
+// consumers sharing the subscription.
+func testOrderPerKey(h *harness) {
+	const parts = 8
+	sub := bus.Subscription{Name: "ordered", Patterns: []string{"acct.op"}, Partitions: parts, OrderBy: "subject",
+		OrderKey: func(e *event.Event) string { return e.Subject }}
+	a := h.subscribe(sub)
+	ka, kb := "a", ""
+	for i := 0; kb == ""; i++ {
+		if k := fmt.Sprint("b", i); bus.Partition(k, parts) != bus.Partition(ka, parts) && bus.Partition(k, parts) != bus.Partition("", parts) {
+			kb = k
+		}
+	}
+	ev := func(k string) *event.Event { e := newEvent("acct.op"); e.Subject = k; return e }
+	a1, a2, b1 := ev(ka), ev(ka), ev(kb)
+	h.publish(a1)
+	h.publish(a2)
+	h.publish(b1)
+	// a1 and b1 come, in either order; a2 waits behind a1.
+	d, e := a.next(), a.next()
+	if d.Event().ID != a1.ID {
+		d, e = e, d
+	}
+	if d.Event().ID != a1.ID || e.Event().ID != b1.ID {
+		h.t.Fatalf("got %s and %s, want %s (key a) and %s (key %s)", d.Event().Subject, e.Event().Subject, a1.ID, b1.ID, kb)
+	}
+	r := a.nextAsync(h.ctx())
+	h.stillBlocked(r, "Next while the partition's event is in flight")
+	if err := d.Nak(0, "again"); err != nil {
+		h.t.Fatalf("Nak: %v", err)
+	}
+	got := h.wait(r, "the retry")
+	if got.err != nil || got.d.Event().ID != a1.ID || got.d.Attempt() != 2 {
+		h.t.Fatalf("after a Nak, got %v (err %v), want %s again, attempt 2", got.d.Event(), got.err, a1.ID)
+	}
+	if err := got.d.Term("give up"); err != nil {
+		h.t.Fatalf("Term: %v", err)
+	}
+	if d := a.next(); d.Event().ID != a2.ID {
+		h.t.Fatalf("after the dead letter, got %s, want %s", d.Event().ID, a2.ID)
+	} else {
+		d.Ack()
+	}
+	e.Ack()
+	a.drained()
+
+	// Its partitioning cannot change.
+	other := sub
+	other.Partitions = parts / 2
+	other.Patterns = append(other.Patterns, barrierType(sub.Name))
+	if s, err := h.b.Subscribe(h.ctx(), other); err == nil {
+		s.Close()
+		h.t.Fatal("Subscribe changed the partitions of a subscription")
+	} else {
+		h.wantErr("Subscribe with other partitions", err, bus.ErrInvalidSubscription)
+	}
+
+	// Shared by two consumers with workers each, some attempts failing:
+	// every key's events are handled one at a time, in order.
+	const keys, per = 12, 15
+	c := h.subscribe(sub)
+	var mu sync.Mutex
+	busy := map[string]bool{}
+	done := map[string][]string{}
+	left := keys * per
+	all := make(chan struct{})
+	ctx, cancel := context.WithCancel(h.ctx())
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, cons := range []*consumer{a, c, a, c} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				d, err := cons.s.Next(ctx)
+				if err != nil {
+					return
+				}
+				e := d.Event()
+				if isBarrier(e) {
+					d.Ack()
+					continue
+				}
+				mu.Lock()
+				if busy[e.Subject] {
+					h.t.Errorf("key %s: two events in flight at once", e.Subject)
+				}
+				busy[e.Subject] = true
+				mu.Unlock()
+				time.Sleep(time.Millisecond) // a handler's work
+				mu.Lock()
+				busy[e.Subject] = false
+				fail := d.Attempt() == 1 && len(done[e.Subject])%4 == 1
+				if !fail {
+					done[e.Subject] = append(done[e.Subject], e.ID)
+					if left--; left == 0 {
+						close(all)
+					}
+				}
+				mu.Unlock()
+				if fail {
+					d.Nak(0, "first attempts of some fail")
+				} else if err := d.Ack(); err != nil {
+					h.t.Errorf("Ack: %v", err)
+				}
+			}
+		}()
+	}
+	want := map[string][]string{}
+	for i := range keys * per {
+		k := fmt.Sprint("k", i%keys)
+		e := ev(k)
+		want[k] = append(want[k], e.ID)
+		h.publish(e)
+	}
+	select {
+	case <-all:
+	case <-ctx.Done():
+		h.t.Fatal("timed out before every event was handled")
+	}
+	cancel()
+	wg.Wait()
+	if !reflect.DeepEqual(done, want) {
+		h.t.Errorf("events handled per key, in order:\n%v\nwant\n%v", done, want)
+	}
+}

@@ -47,6 +47,11 @@ const (
 	mdQueue       = "evhost.queue"
 	mdMaxAttempts = "evhost.max_attempts"
 	mdBackoff     = "evhost.backoff"
+	mdPartitions  = "evhost.partitions"
+	mdOrderBy     = "evhost.order_by"
+	// mdPartitionOf marks the consumer of a partition (other than the
+	// first) of a partitioned subscription: the subscription's name.
+	mdPartitionOf = "evhost.partition_of"
 )
 
 // subConfig is a subscription's settings, as Subscribe set them last.
@@ -58,6 +63,12 @@ type subConfig struct {
 	maxAttempts int
 	ackWait     time.Duration
 	backoff     bus.Backoff
+	// partitions and orderBy partition the subscription (see
+	// bus.Subscription); key is the order key, known to the processes
+	// that subscribed (nil in a configuration read from the server).
+	partitions int
+	orderBy    string
+	key        func(*event.Event) string
 	// checked means that the consumer's filter is wider than the
 	// patterns: each message is checked against them (and the eras).
 	checked bool
@@ -92,6 +103,9 @@ func newSubConfig(sub bus.Subscription, patterns []event.Pattern, eras []era, qu
 		maxAttempts: sub.MaxAttempts,
 		ackWait:     sub.AckWait,
 		backoff:     sub.Backoff,
+		partitions:  sub.Partitions,
+		orderBy:     sub.OrderBy,
+		key:         sub.OrderKey,
 	}
 	for i := range c.eras {
 		if c.eras[i].compiled == nil {
@@ -129,7 +143,20 @@ func (c *subConfig) metadata() map[string]string {
 	if len(c.eras) > 0 {
 		md[mdEras] = mustJSON(c.eras)
 	}
+	if c.partitions > 0 {
+		md[mdPartitions] = strconv.Itoa(c.partitions)
+		md[mdOrderBy] = c.orderBy
+	}
 	return md
+}
+
+// partition returns the partition of e, or -1 when c is not partitioned
+// or does not know the key here.
+func (c *subConfig) partition(e *event.Event) int {
+	if c.partitions <= 0 || c.key == nil {
+		return -1
+	}
+	return bus.Partition(c.key(e), c.partitions)
 }
 
 type backoffJSON struct {
@@ -177,7 +204,15 @@ func configFromMetadata(name string, md map[string]string, ackWait time.Duration
 	if sub.MaxAttempts, err = strconv.Atoi(md[mdMaxAttempts]); err != nil {
 		return nil, false
 	}
-	ps, err := sub.CompilePatterns()
+	if s := md[mdPartitions]; s != "" {
+		if sub.Partitions, err = strconv.Atoi(s); err != nil || sub.Partitions <= 0 || sub.Partitions > bus.MaxPartitions {
+			return nil, false
+		}
+		sub.OrderBy = md[mdOrderBy]
+	}
+	plain := sub // the order key is not known here: validate the rest
+	plain.Partitions = 0
+	ps, err := plain.CompilePatterns()
 	if err != nil {
 		return nil, false
 	}

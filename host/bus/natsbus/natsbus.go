@@ -449,19 +449,31 @@ func (b *Bus) Subscribe(ctx context.Context, sub bus.Subscription) (bus.Subscrib
 	if err != nil {
 		return nil, err
 	}
-	c, err := newSubscriber(b, s)
+	if sub.Partitions > 0 {
+		return b.subscribePartitions(s, sub.Partitions)
+	}
+	c, err := newSubscriber(b, s, 0)
 	if err != nil {
 		return nil, err
 	}
+	if err := b.attach(s, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// attach registers the consumer c of s, or closes it when the bus is
+// closed.
+func (b *Bus) attach(s *subscription, c *subscriber) error {
 	b.mu.Lock()
 	if b.closed.Load() {
 		b.mu.Unlock()
 		c.close(errClosed)
-		return nil, errClosed
+		return errClosed
 	}
 	s.consumers[c] = struct{}{}
 	b.mu.Unlock()
-	return c, nil
+	return nil
 }
 
 // subscribeConsumer is ensureConsumer with a bound on each attempt, tried
@@ -496,6 +508,17 @@ func (b *Bus) Unsubscribe(ctx context.Context, name string) error {
 	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
+	// The other partitions first, then the first, which names the
+	// subscription: until it is gone, Subscribe finds the subscription
+	// and makes the missing partitions again.
+	if first, err := b.events.Consumer(ctx, name); err == nil {
+		for k := partitions(first) - 1; k > 0; k-- {
+			err := b.js.DeleteConsumer(ctx, b.eventsStream, partName(name, k))
+			if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+				return fmt.Errorf("natsbus: delete subscription %q: partition %d: %w", name, k, err)
+			}
+		}
+	}
 	err := b.js.DeleteConsumer(ctx, b.eventsStream, name)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		b.forget(name)

@@ -34,33 +34,18 @@ func (b *Bus) pause(ctx context.Context, name string, paused bool) error {
 	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	var err error
-	if paused {
-		_, err = b.js.PauseConsumer(ctx, b.eventsStream, name, time.Now().Add(pauseFor))
-	} else {
-		_, err = b.js.ResumeConsumer(ctx, b.eventsStream, name)
-	}
+	first, err := b.events.Consumer(ctx, name)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return fmt.Errorf("natsbus: subscription %q: %w", name, bus.ErrNotFound)
 	}
 	if err != nil {
 		return fmt.Errorf("natsbus: pause or resume subscription %q: %w", name, err)
 	}
-	// On a cluster the API answers once the change is agreed, which may be
-	// before the consumer's leader applies it: wait until the leader says
-	// so, so that no delivery is made after Pause returns.
-	for {
-		c, err := b.events.Consumer(ctx, name)
-		if err != nil {
-			return fmt.Errorf("natsbus: pause or resume subscription %q: checking it: %w", name, err)
-		}
-		if c.CachedInfo().Paused == paused {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("natsbus: pause or resume subscription %q: the consumer did not apply it: %w", name, ctx.Err())
-		case <-time.After(10 * time.Millisecond):
+	// Every partition's consumer, the first (whose state Paused reads)
+	// last.
+	for k := max(partitions(first), 1) - 1; k >= 0; k-- {
+		if err := b.pauseConsumer(ctx, name, partName(name, k), paused); err != nil {
+			return err
 		}
 	}
 	b.mu.Lock()
@@ -69,6 +54,39 @@ func (b *Bus) pause(ctx context.Context, name string, paused bool) error {
 	}
 	b.mu.Unlock()
 	return nil
+}
+
+// pauseConsumer pauses or resumes the consumer cons of subscription name.
+func (b *Bus) pauseConsumer(ctx context.Context, name, cons string, paused bool) error {
+	var err error
+	if paused {
+		_, err = b.js.PauseConsumer(ctx, b.eventsStream, cons, time.Now().Add(pauseFor))
+	} else {
+		_, err = b.js.ResumeConsumer(ctx, b.eventsStream, cons)
+	}
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("natsbus: subscription %q: consumer %s: %w", name, cons, bus.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("natsbus: pause or resume subscription %q: %w", name, err)
+	}
+	// On a cluster the API answers once the change is agreed, which may be
+	// before the consumer's leader applies it: wait until the leader says
+	// so, so that no delivery is made after Pause returns.
+	for {
+		c, err := b.events.Consumer(ctx, cons)
+		if err != nil {
+			return fmt.Errorf("natsbus: pause or resume subscription %q: checking it: %w", name, err)
+		}
+		if c.CachedInfo().Paused == paused {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("natsbus: pause or resume subscription %q: the consumer did not apply it: %w", name, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // Paused implements bus.Bus: it asks the server.

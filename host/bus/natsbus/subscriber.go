@@ -63,6 +63,13 @@ type subscriber struct {
 	// request is not taken for the end of the current one.
 	inbox string
 	next  string // the subject of pull requests
+	cons  string // the name of its JetStream consumer
+	// part is the partition it pulls, in a partitioned subscription: it
+	// hands out the events of that partition and acknowledges the others.
+	part int
+	// last is the delivery it handed out last, for a partition's pump
+	// (which fetches one at a time) to give back when it closes.
+	last *delivery
 
 	sem        chan struct{} // held by the one Next or Fetch that pulls
 	callers    atomic.Int32  // Next and Fetch calls in progress, pulling or waiting to
@@ -93,18 +100,20 @@ type subscriber struct {
 
 var _ bus.Subscriber = (*subscriber)(nil)
 
-func newSubscriber(b *Bus, s *subscription) (*subscriber, error) {
+func newSubscriber(b *Bus, s *subscription, part int) (*subscriber, error) {
 	c := &subscriber{
 		b:     b,
 		sub:   s,
-		next:  b.nextPrefix + s.name,
+		cons:  partName(s.name, part),
+		part:  part,
+		next:  b.nextPrefix + partName(s.name, part),
 		sem:   make(chan struct{}, 1),
 		wake:  make(chan struct{}, 1),
 		done:  make(chan struct{}),
 		timer: time.NewTimer(time.Hour),
 	}
 	c.timer.Stop()
-	nc, err := b.connect("/"+s.name, c.reconnected)
+	nc, err := b.connect("/"+c.cons, c.reconnected)
 	if err != nil {
 		return nil, err
 	}
@@ -321,6 +330,12 @@ func (c *subscriber) ask(n int, now time.Time) (int, bool) {
 		}
 	}
 	c.lastReq, c.handed = now, 0
+	if c.sub.cfg.Load().partitions > 0 {
+		// The server hands out one message at a time (MaxAckPending 1):
+		// one long request serves them all, and skipped messages need no
+		// round trip of their own.
+		return maxPull, false
+	}
 	n = min(max(n, int(c.callers.Load())), maxPull)
 	if ahead := min(int(c.rate*askAhead.Seconds()), maxPull); ahead > n {
 		return ahead, true
@@ -335,7 +350,7 @@ func (c *subscriber) checkConsumer(ctx context.Context) error {
 	// A short bound: while the connection is down the answer may never
 	// come, and the caller's deadline may be far away.
 	actx, cancel := context.WithTimeout(ctx, pullExpiry)
-	_, err := c.b.events.Consumer(actx, c.sub.name)
+	_, err := c.b.events.Consumer(actx, c.cons)
 	cancel()
 	switch {
 	case errors.Is(err, jetstream.ErrConsumerNotFound):
@@ -388,6 +403,10 @@ func (c *subscriber) hand(msgs []*nats.Msg, buf []bus.Delivery) int {
 			c.b.settled(c.sub)
 			continue
 		}
+		if p := cfg.partition(e); p >= 0 && p != c.part {
+			_ = c.send(m.Reply, ackAck) // another partition's
+			continue
+		}
 		d := &delivery{c: c, sub: c.sub, reply: m.Reply, seq: seq, attempt: attempt, ev: e}
 		if attempt > cfg.maxAttempts {
 			// The last attempt expired in a process that died, or its
@@ -404,6 +423,7 @@ func (c *subscriber) hand(msgs []*nats.Msg, buf []bus.Delivery) int {
 			d.watch = time.AfterFunc(cfg.ackWait, d.expire)
 		}
 		buf[n] = bus.NewDelivery(e, attempt, d, 0)
+		c.last = d
 		n++
 	}
 	return n

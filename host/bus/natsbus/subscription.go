@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -147,8 +149,13 @@ func (b *Bus) release(held []*subscription) {
 	b.cmu.Unlock()
 }
 
-// settled counts an event that s no longer holds.
+// settled counts an event that s no longer holds. A partitioned
+// subscription's count is left to the next refresh: an event settled in
+// one partition is still held by the partitions that have not passed it.
 func (b *Bus) settled(s *subscription) {
+	if s.cfg.Load().partitions > 0 {
+		return
+	}
 	b.cmu.Lock()
 	s.est--
 	s.delta--
@@ -206,6 +213,14 @@ func (b *Bus) refresh(ctx context.Context) error {
 		n int64
 	}
 	var counts []count
+	// A partitioned subscription holds what its slowest partition has not
+	// passed yet.
+	partMax := map[string]int64{}
+	for name, info := range infos {
+		if of := info.Config.Metadata[mdPartitionOf]; of != "" && strings.HasPrefix(name, of+"~") {
+			partMax[of] = max(partMax[of], int64(info.NumPending)+int64(info.NumAckPending))
+		}
+	}
 	b.mu.Lock()
 	changed := false
 	for name, info := range infos {
@@ -220,10 +235,11 @@ func (b *Bus) refresh(ctx context.Context) error {
 			changed = true
 		} else if old := s.cfg.Load(); start.After(s.cfgAt) &&
 			(old.ackWait != cfg.ackWait || !maps.Equal(old.metadata(), cfg.metadata())) {
-			s.cfg.Store(cfg) // changed by another process
+			cfg.key = old.key // the partitioning does not change
+			s.cfg.Store(cfg)  // changed by another process
 		}
 		s.paused.Store(info.Paused)
-		counts = append(counts, count{s, int64(info.NumPending) + int64(info.NumAckPending)})
+		counts = append(counts, count{s, max(partMax[name], int64(info.NumPending)+int64(info.NumAckPending))})
 	}
 	for name, s := range b.subs {
 		if _, ok := infos[name]; !ok && (!s.local || s.born.Before(start)) {
@@ -262,13 +278,18 @@ func (b *Bus) ensureConsumer(ctx context.Context, sub bus.Subscription, patterns
 			if err != nil {
 				return nil, fmt.Errorf("%w %q: %w", bus.ErrInvalidSubscription, sub.Name, err)
 			}
-			_, err = b.events.CreateConsumer(ctx, b.consumerConfig(sub.Name, cfg))
+			_, err = b.events.CreateConsumer(ctx, b.consumerConfig(sub.Name, 0, cfg, 0))
 			if errors.Is(err, jetstream.ErrConsumerExists) {
 				lastErr = err
 				continue // made by another process meanwhile: update it
 			}
 			if err != nil {
 				return nil, fmt.Errorf("natsbus: subscribe %q: %w", sub.Name, err)
+			}
+			// The other partitions start where the first did: after the
+			// last event stored before it was made.
+			if err := b.ensurePartitions(ctx, sub.Name, cfg, si.State.LastSeq+1); err != nil {
+				return nil, err
 			}
 			return b.register(sub.Name, cfg), nil
 		}
@@ -278,7 +299,16 @@ func (b *Bus) ensureConsumer(ctx context.Context, sub bus.Subscription, patterns
 		info := cons.CachedInfo()
 		var eras []era
 		if old, ok := configFromMetadata(sub.Name, info.Config.Metadata, info.Config.AckWait); ok {
+			if old.partitions != sub.Partitions || old.orderBy != sub.OrderBy {
+				return nil, fmt.Errorf("%w %q: %w", bus.ErrInvalidSubscription, sub.Name, bus.ErrPartitioning)
+			}
 			floor := info.AckFloor.Stream
+			for k := 1; k < old.partitions; k++ {
+				// An era is kept until every partition has passed it.
+				if pc, err := b.events.Consumer(ctx, partName(sub.Name, k)); err == nil {
+					floor = min(floor, pc.CachedInfo().AckFloor.Stream)
+				}
+			}
 			for _, e := range old.eras {
 				if e.Until > floor {
 					eras = append(eras, e)
@@ -297,7 +327,7 @@ func (b *Bus) ensureConsumer(ctx context.Context, sub bus.Subscription, patterns
 		if err != nil {
 			return nil, fmt.Errorf("%w %q: %w", bus.ErrInvalidSubscription, sub.Name, err)
 		}
-		_, err = b.events.UpdateConsumer(ctx, b.consumerConfig(sub.Name, cfg))
+		_, err = b.events.UpdateConsumer(ctx, b.consumerConfig(sub.Name, 0, cfg, 0))
 		if errors.Is(err, jetstream.ErrConsumerNotFound) {
 			lastErr = err
 			continue // deleted meanwhile: create it
@@ -305,18 +335,25 @@ func (b *Bus) ensureConsumer(ctx context.Context, sub bus.Subscription, patterns
 		if err != nil {
 			return nil, fmt.Errorf("natsbus: subscribe %q: update its consumer: %w", sub.Name, err)
 		}
+		// A partition missing (a process stopped while making them) starts
+		// where the first partition's acknowledgements have come to.
+		if err := b.ensurePartitions(ctx, sub.Name, cfg, info.AckFloor.Stream+1); err != nil {
+			return nil, err
+		}
 		return b.register(sub.Name, cfg), nil
 	}
 	return nil, fmt.Errorf("natsbus: subscribe %q: its consumer keeps changing: %w", sub.Name, lastErr)
 }
 
-// consumerConfig returns the configuration of the consumer of
-// subscription name.
-func (b *Bus) consumerConfig(name string, c *subConfig) jetstream.ConsumerConfig {
+// consumerConfig returns the configuration of the consumer of partition
+// part of subscription name (0 for an unpartitioned subscription: the
+// consumer named after it), the other partitions starting at stream
+// sequence start.
+func (b *Bus) consumerConfig(name string, part int, c *subConfig, start uint64) jetstream.ConsumerConfig {
 	subjects, _ := filters(b.eventsPrefix, c.all())
 	subjects = append(subjects, b.redrivePrefix+name+".>")
-	return jetstream.ConsumerConfig{
-		Durable:       name,
+	cc := jetstream.ConsumerConfig{
+		Durable:       partName(name, part),
 		Description:   "evhost subscription",
 		DeliverPolicy: jetstream.DeliverNewPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
@@ -327,6 +364,58 @@ func (b *Bus) consumerConfig(name string, c *subConfig) jetstream.ConsumerConfig
 		MaxAckPending:  min(b.opts.MaxAckPending, c.queue),
 		Metadata:       c.metadata(),
 	}
+	if c.partitions > 0 {
+		// One event of a partition in flight, in every process together:
+		// the server keeps the order (see RATIONALE.md, "Why a consumer
+		// per partition?").
+		cc.MaxAckPending = 1
+	}
+	if part > 0 {
+		cc.Description = "evhost subscription " + name + ", partition " + strconv.Itoa(part)
+		cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, start
+		cc.Metadata[mdPartitionOf] = name
+	}
+	return cc
+}
+
+// partName names the consumer of partition part of subscription name: the
+// subscription's own name for the first, name~part for the others ('~'
+// cannot be in a subscription's name).
+func partName(name string, part int) string {
+	if part == 0 {
+		return name
+	}
+	return name + "~" + strconv.Itoa(part)
+}
+
+// ensurePartitions creates or updates the consumers of the partitions of
+// subscription name after the first; a new one starts at stream sequence
+// start.
+func (b *Bus) ensurePartitions(ctx context.Context, name string, c *subConfig, start uint64) error {
+	for k := 1; k < c.partitions; k++ {
+		cc := b.consumerConfig(name, k, c, start)
+		cons, err := b.events.Consumer(ctx, cc.Durable)
+		switch {
+		case errors.Is(err, jetstream.ErrConsumerNotFound):
+			_, err = b.events.CreateConsumer(ctx, cc)
+		case err == nil:
+			// Where it starts cannot change.
+			old := cons.CachedInfo().Config
+			cc.DeliverPolicy, cc.OptStartSeq = old.DeliverPolicy, old.OptStartSeq
+			_, err = b.events.UpdateConsumer(ctx, cc)
+		}
+		if err != nil {
+			return fmt.Errorf("natsbus: subscribe %q: partition %d: %w", name, k, err)
+		}
+	}
+	return nil
+}
+
+// partitions returns the number of partitions of the subscription whose
+// first consumer is cons (0 when not partitioned).
+func partitions(cons jetstream.Consumer) int {
+	n, _ := strconv.Atoi(cons.CachedInfo().Config.Metadata[mdPartitions])
+	return min(max(n, 0), bus.MaxPartitions)
 }
 
 // register records that this process subscribed to name with cfg.
