@@ -317,6 +317,9 @@ type Plugin struct {
 	// filter, see package filter): an event of the plugin's types for
 	// which it is not true is acknowledged without a call, and counted.
 	Filter string
+	// Flow orders and paces the subscription (keys order_by, partitions,
+	// rate, burst).
+	Flow
 	// Path is the plugin's .wasm file, or a Go package directory that evhost
 	// builds, as written (key path, required); ResolvedPath is the same
 	// resolved against Config.Dir. Neither is checked for existence here.
@@ -407,6 +410,9 @@ type Webhook struct {
 	// Filter selects the events delivered, as Plugin.Filter does (key
 	// filter).
 	Filter string
+	// Flow orders and paces the deliveries, as Plugin.Flow does (keys
+	// order_by, partitions, rate, burst).
+	Flow
 	// Events are the event types delivered, as in Plugin.Events (key events, required).
 	Events []string
 	// URL is the http or https endpoint (key url, required).

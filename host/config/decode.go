@@ -562,6 +562,7 @@ func (d *decoder) plugins(c *Config, t *table) {
 		pt.boolean("enabled", &p.Enabled)
 		pt.boolean("paused", &p.Paused)
 		pt.str("filter", &p.Filter)
+		d.flow(pt, &p.Flow)
 		if pt.str("path", &p.Path) {
 			if digest, ok := strings.CutPrefix(p.Path, DigestPrefix); ok {
 				p.Digest = digest // checked by Validate
@@ -654,6 +655,7 @@ func (d *decoder) webhooks(c *Config, root *table) {
 		t.boolean("enabled", &w.Enabled)
 		t.boolean("paused", &w.Paused)
 		t.str("filter", &w.Filter)
+		d.flow(t, &w.Flow)
 		t.strings("events", &w.Events)
 		t.str("url", &w.URL)
 		d.secret(t, "secret", &w.Secret)

@@ -344,6 +344,7 @@ func (v *checker) plugin(path string, p *Plugin, defaults []limitErr) {
 	}
 	v.patterns(keyPath(path, "events"), p.Events, true, "the event types the plugin handles")
 	v.filter(keyPath(path, "filter"), p.Filter)
+	v.flow(path, &p.Flow)
 	v.patterns(keyPath(path, "emits"), p.Emits, false, "")
 	v.pluginBuild(path, p)
 	v.limits(path, checkLimits(p.Limits), defaults)
@@ -384,6 +385,7 @@ var reservedHeaders = map[string]bool{
 func (v *checker) webhook(path string, w *Webhook, defaults []limitErr) {
 	v.patterns(keyPath(path, "events"), w.Events, true, "the event types delivered to the endpoint")
 	v.filter(keyPath(path, "filter"), w.Filter)
+	v.flow(path, &w.Flow)
 	if w.URL == "" {
 		v.missing(keyPath(path, "url"), "missing: the endpoint's http or https URL")
 	} else if err := checkWebhookURL(w.URL); err != nil {
