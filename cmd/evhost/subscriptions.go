@@ -75,7 +75,7 @@ func cmdSubscriptionsDelete(ctx context.Context, args []string, e *env) int {
 
 func cmdSubscriptionsList(ctx context.Context, args []string, e *env) int {
 	fs := newFlags(e, "subscriptions list", "",
-		"List the subscriptions: NAME, KIND, STATE (running, paused, off: disabled in the config),\nPENDING (events held), IN FLIGHT (being handled by this daemon), HANDLED, FAILED, DEAD\n(dead-lettered) and PATTERNS.")
+		"List the subscriptions: NAME, KIND, STATE (running, paused, off: disabled in the config),\nPENDING (events held), IN FLIGHT (being handled by this daemon), HANDLED, FAILED, DEAD\n(dead-lettered), RATE (the rate limit shared by the daemons) and PATTERNS.")
 	df := addDaemonFlags(fs)
 	asJSON := fs.Bool("json", false, "print the API's JSON instead of a table")
 	if code, ok := parse(fs, args); !ok {
@@ -106,7 +106,7 @@ func cmdSubscriptionsList(ctx context.Context, args []string, e *env) int {
 		return exitError
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fprintf(tw, "NAME\tKIND\tSTATE\tPENDING\tIN FLIGHT\tHANDLED\tFAILED\tDEAD\tPATTERNS\n")
+	fprintf(tw, "NAME\tKIND\tSTATE\tPENDING\tIN FLIGHT\tHANDLED\tFAILED\tDEAD\tRATE\tPATTERNS\n")
 	for _, s := range list.Subscriptions {
 		state := "running"
 		switch {
@@ -121,7 +121,11 @@ func cmdSubscriptionsList(ctx context.Context, args []string, e *env) int {
 		if s.Pending >= 0 {
 			pending = strconv.FormatInt(s.Pending, 10)
 		}
-		fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", s.Name, s.Kind, state, pending, s.InFlight, s.Handled, s.Failed, s.DeadLettered, jsonText(s.Patterns))
+		rate := s.Rate
+		if rate == "" {
+			rate = "-"
+		}
+		fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\n", s.Name, s.Kind, state, pending, s.InFlight, s.Handled, s.Failed, s.DeadLettered, rate, jsonText(s.Patterns))
 	}
 	tw.Flush()
 	return exitOK

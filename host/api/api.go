@@ -353,6 +353,14 @@ type SubscriptionStatus struct {
 	Handled      uint64 `json:"handled"`
 	Failed       uint64 `json:"failed"`
 	DeadLettered uint64 `json:"dead_lettered"`
+	// Rate is the subscription's rate limit as configured ("100/s"),
+	// shared by the daemons that run it; empty for none.
+	Rate string `json:"rate,omitempty"`
+	// OrderBy is the key that orders the subscription's events
+	// ("subject", "data.customer.id"), hashed into Partitions; empty
+	// for none.
+	OrderBy    string `json:"order_by,omitempty"`
+	Partitions int    `json:"partitions,omitempty"`
 }
 
 // PluginStatus is a plugin's version and its last errors.

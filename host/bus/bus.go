@@ -24,6 +24,17 @@ type States interface {
 	PauseStates() map[string]bool
 }
 
+// Members is implemented by a bus that several processes may share: it
+// tells how many of them consume a subscription, so that a limit set for
+// the subscription as a whole (a rate) can be shared between them.
+type Members interface {
+	// Join announces that this process consumes the subscription name,
+	// until leave is called. count reports how many processes have
+	// announced it, this one included, as of the last few seconds (at
+	// least 1); it does not wait for the server.
+	Join(name string) (count func() int, leave func())
+}
+
 // Range selects recorded events by type and position in a journal, for
 // replay: the events whose type matches one of Patterns, from one end to
 // the other, both ends included.

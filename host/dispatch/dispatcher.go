@@ -47,19 +47,34 @@ type Route struct {
 	MaxAttempts int
 	AckWait     time.Duration
 	Backoff     bus.Backoff
+	// OrderBy, OrderKey and Partitions order the subscription per key
+	// (see bus.Subscription.Partitions): the bus hands out one event of a
+	// partition at a time, whichever daemon runs it, so the route's
+	// workers need do nothing for it.
+	OrderBy    string
+	OrderKey   func(*event.Event) string
+	Partitions int
+	// Rate, when positive, caps the handler starts of the subscription,
+	// per second, across every process that runs it (see Members), with
+	// Burst (at least 1) starts at once: a delivery waits for its turn,
+	// its ack wait extended, and uses up no attempt.
+	Rate  float64
+	Burst int
 }
 
 func (r *Route) subscription() bus.Subscription {
 	return bus.Subscription{
 		Name: r.Name, Patterns: r.Patterns, Queue: r.Queue,
 		MaxAttempts: r.MaxAttempts, AckWait: r.AckWait, Backoff: r.Backoff,
+		Partitions: r.Partitions, OrderBy: r.OrderBy, OrderKey: r.OrderKey,
 	}
 }
 
 // sameSubscription reports whether a and b need no restart of the workers
 // (a new handler alone is swapped in place).
 func sameSubscription(a, b *Route) bool {
-	return a.Concurrency == b.Concurrency && reflect.DeepEqual(a.subscription(), b.subscription())
+	return a.Concurrency == b.Concurrency && a.Rate == b.Rate && a.Burst == b.Burst &&
+		reflect.DeepEqual(a.subscription().Comparable(), b.subscription().Comparable())
 }
 
 // Observer is told about every handled delivery (metrics, tracing, the
@@ -288,6 +303,7 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 	d.mu.Unlock()
 	for _, r := range runs {
 		r.sub.Close()
+		r.leave()
 	}
 	done := make(chan struct{})
 	go func() {
@@ -317,6 +333,7 @@ type runner struct {
 	wg       sync.WaitGroup
 	stopping chan struct{} // closed by stop: a worker waiting on backpressure gives up
 	inflight atomic.Int64  // deliveries being handled now
+	rate     *rateShare    // the route's rate limit, or nil
 }
 
 // start subscribes r and starts its workers, pausing the subscription
@@ -339,6 +356,9 @@ func (d *Dispatcher) start(ctx context.Context, r Route, pause bool) (*runner, e
 		}
 	}
 	run := &runner{d: d, route: r, sub: sub, log: d.log.With(slog.String("subscription", r.Name)), stopping: make(chan struct{})}
+	if r.Rate > 0 {
+		run.rate = d.shareRate(&r, run.stopping)
+	}
 	run.handler.Store(&handlerBox{d.wrap(&r), r.Filter})
 	run.wg.Add(r.Concurrency)
 	for i := 0; i < r.Concurrency; i++ {
@@ -369,6 +389,7 @@ func (d *Dispatcher) wrap(r *Route) Handler {
 func (r *runner) stop(ctx context.Context) {
 	close(r.stopping)
 	r.sub.Close()
+	r.leave()
 	done := make(chan struct{})
 	go func() { r.wg.Wait(); close(done) }()
 	select {
@@ -421,6 +442,13 @@ func (r *runner) handle(dl bus.Delivery, held []bus.Delivery) {
 			}
 			return
 		}
+	}
+	if !r.waitTurn(dl, held) {
+		// The route stops: the event goes back (which counts an attempt).
+		if err := dl.Nak(0, "the route stopped while the event waited for its rate limit"); err != nil && !errors.Is(err, bus.ErrClosed) {
+			r.failed(slog.LevelWarn, "settling delivery", ev, dl.Attempt(), err.Error())
+		}
+		return
 	}
 	out := box.h.Handle(r.d.hardCtx, ev, dl.Attempt())
 	var err error

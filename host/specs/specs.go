@@ -14,6 +14,7 @@ import (
 	"github.com/evhost/evhost/host/dispatch"
 	"github.com/evhost/evhost/host/event"
 	"github.com/evhost/evhost/host/filter"
+	"github.com/evhost/evhost/host/orderkey"
 	"github.com/evhost/evhost/host/httpapi"
 	"github.com/evhost/evhost/host/httpcap"
 	"github.com/evhost/evhost/host/kv"
@@ -55,7 +56,7 @@ func Plugin(p *config.Plugin, env Env) registry.Spec {
 		Source:  Source(p),
 		Guest:   Guest(p),
 		Options: func() (wasm.PluginOptions, error) { return PluginOptions(p, env) },
-		Route:   subscription(Route(p.Name, p.Events, p.DeliveryLimits), p.Paused, p.Filter),
+		Route:   flow(subscription(Route(p.Name, p.Events, p.DeliveryLimits), p.Paused, p.Filter), &p.Flow),
 	}
 }
 
@@ -70,6 +71,21 @@ func subscription(r dispatch.Route, paused bool, expr string) dispatch.Route {
 		} else {
 			r.Filter = f.Match
 		}
+	}
+	return r
+}
+
+// flow adds the order per key and the rate limit of f to its route.
+func flow(r dispatch.Route, f *config.Flow) dispatch.Route {
+	if f.OrderBy != "" {
+		key, err := orderkey.Compile(f.OrderBy)
+		if err != nil { // config.Validate compiled it: cannot happen
+			key = func(*event.Event) string { return "" }
+		}
+		r.OrderBy, r.OrderKey, r.Partitions = f.OrderBy, key, f.PartitionCount()
+	}
+	if !f.Rate.IsZero() {
+		r.Rate, r.Burst = f.Rate.PerSecond(), f.BurstSize()
 	}
 	return r
 }
@@ -198,7 +214,7 @@ func Webhooks(cfg *config.Config) []webhooks.Spec {
 		w := &cfg.Webhooks[i]
 		out = append(out, webhooks.Spec{
 			Name: w.Name, URL: w.URL, Secret: w.Secret.Value(), Headers: w.Headers, Timeout: w.Timeout,
-			Events: w.Events, Enabled: w.Enabled, Route: subscription(Route(w.Name, w.Events, w.DeliveryLimits), w.Paused, w.Filter),
+			Events: w.Events, Enabled: w.Enabled, Route: flow(subscription(Route(w.Name, w.Events, w.DeliveryLimits), w.Paused, w.Filter), &w.Flow),
 		})
 	}
 	return out
@@ -245,6 +261,12 @@ func PluginInfos(cfg *config.Config, snap *registry.Snapshot) []api.PluginInfo {
 	return out
 }
 
+// flowStatus adds the order and the rate of f to s.
+func flowStatus(s api.SubscriptionStatus, f *config.Flow) api.SubscriptionStatus {
+	s.Rate, s.OrderBy, s.Partitions = f.Rate.String(), f.OrderBy, f.PartitionCount()
+	return s
+}
+
 // Subscriptions returns the subscriptions of cfg's plugins and webhooks
 // that run (in snap, or enabled), in config order, and with all those the
 // config disables too.
@@ -253,12 +275,12 @@ func Subscriptions(cfg *config.Config, snap *registry.Snapshot, all bool) []api.
 	for i := range cfg.Plugins {
 		p := &cfg.Plugins[i]
 		if running := snap.Plugin(p.Name) != nil; running || all {
-			subs = append(subs, api.SubscriptionStatus{Name: p.Name, Patterns: p.Events, Kind: api.KindPlugin, Running: running})
+			subs = append(subs, flowStatus(api.SubscriptionStatus{Name: p.Name, Patterns: p.Events, Kind: api.KindPlugin, Running: running}, &p.Flow))
 		}
 	}
 	for i := range cfg.Webhooks {
 		if w := &cfg.Webhooks[i]; w.Enabled || all {
-			subs = append(subs, api.SubscriptionStatus{Name: w.Name, Patterns: w.Events, Kind: api.KindWebhook, Running: w.Enabled})
+			subs = append(subs, flowStatus(api.SubscriptionStatus{Name: w.Name, Patterns: w.Events, Kind: api.KindWebhook, Running: w.Enabled}, &w.Flow))
 		}
 	}
 	return subs

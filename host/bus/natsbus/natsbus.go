@@ -67,6 +67,8 @@ type Bus struct {
 	cmu         sync.Mutex
 	lastRefresh atomic.Int64 // unix nanoseconds
 	kick        chan struct{}
+
+	members members // the processes consuming each subscription (Join)
 }
 
 var _ bus.Bus = (*Bus)(nil)
