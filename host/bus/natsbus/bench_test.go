@@ -248,3 +248,50 @@ func BenchmarkDrain(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPartitioned measures the delivery of events of many keys
+// through a subscription with 1 partition (no order), and 4 and 16
+// partitions: each partition's consumer reads every event and hands out
+// its own, so the cost per event grows with the partitions.
+func BenchmarkPartitioned(b *testing.B) {
+	for _, parts := range []int{0, 4, 16} {
+		b.Run(fmt.Sprint("partitions=", parts), func(b *testing.B) {
+			nb := benchBus(b, natsbus.Options{})
+			ctx := context.Background()
+			sub := bus.Subscription{Name: "p", Patterns: []string{"order.*"}, Queue: 1 << 20}
+			if parts > 0 {
+				sub.Partitions, sub.OrderBy, sub.OrderKey = parts, "subject", func(e *event.Event) string { return e.Subject }
+			}
+			s, err := nb.Subscribe(ctx, sub)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			evs := benchEvents(b.N)
+			for i, e := range evs {
+				e.Subject = fmt.Sprint("k", i%200)
+			}
+			var got atomic.Int64
+			done := make(chan struct{})
+			for range 16 {
+				go func() {
+					for {
+						d, err := s.Next(ctx)
+						if err != nil {
+							return
+						}
+						d.Ack()
+						if got.Add(1) == int64(b.N) {
+							close(done)
+						}
+					}
+				}()
+			}
+			b.ResetTimer()
+			if _, err := nb.PublishBatch(ctx, evs); err != nil {
+				b.Fatal(err)
+			}
+			<-done
+		})
+	}
+}

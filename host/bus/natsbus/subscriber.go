@@ -152,6 +152,9 @@ func (c *subscriber) onMsg(m *nats.Msg) {
 			return
 		}
 	}
+	if c.skip(m) {
+		return
+	}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -191,6 +194,39 @@ func (c *subscriber) onStatus(m *nats.Msg, status string) {
 	}
 	c.mu.Unlock()
 	c.signal()
+}
+
+// skip acknowledges at once, as it arrives, a message of a partitioned
+// subscription that belongs to another partition, and reports whether it
+// did: the server hands out the partition's next message only once this
+// one is settled, so the sooner the better.
+func (c *subscriber) skip(m *nats.Msg) bool {
+	cfg := c.sub.cfg.Load()
+	if cfg.partitions <= 0 {
+		return false
+	}
+	_, seq, ok := parseAckReply(m.Reply)
+	if !ok || !cfg.selects(c.b, m.Subject, seq) {
+		return false // hand says why, or acknowledges it
+	}
+	e, err := decodeEvent(m.Header, m.Data)
+	if err != nil {
+		return false
+	}
+	if p := cfg.partition(e); p < 0 || p == c.part {
+		return false
+	}
+	_ = c.send(m.Reply, ackAck)
+	c.mu.Lock()
+	if c.want > 0 {
+		c.want--
+	}
+	over := c.want == 0
+	c.mu.Unlock()
+	if over {
+		c.signal() // the request is over: the next call asks again
+	}
+	return true
 }
 
 // Next implements bus.Subscriber.
