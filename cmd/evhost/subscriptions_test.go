@@ -24,7 +24,7 @@ func TestSubscriptionsCommands(t *testing.T) {
 	}
 	cfgPath := filepath.Join(dir, "config.toml")
 	write := func(enabled string) {
-		text := "[host]\ndata_dir = \"data\"\ntoken = \"s3cret\"\n[broker]\nkind = \"memory\"\n[plugins.p]\npath = \"p.wasm\"\nevents = [\"t\"]\nenabled = " + enabled + "\n"
+		text := "[host]\ndata_dir = \"data\"\ntoken = \"s3cret\"\n[broker]\nkind = \"memory\"\n[plugins.p]\npath = \"p.wasm\"\nevents = [\"t\"]\nrate = \"6000/m\"\nenabled = " + enabled + "\n"
 		if err := os.WriteFile(cfgPath, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -58,7 +58,7 @@ func TestSubscriptionsCommands(t *testing.T) {
 		t.Fatalf("no row of p in:\n%s", out)
 		return ""
 	}
-	if got := row(list()); !strings.HasPrefix(got, "p plugin running 0 ") {
+	if got := row(list()); !strings.HasPrefix(got, "p plugin running 0 ") || !strings.HasSuffix(got, ` 6000/m ["t"]`) {
 		t.Fatalf("list: %q", got)
 	}
 	if code, stdout, stderr := runCLI(append([]string{"subscriptions", "pause"}, append(flags, "p")...)...); code != exitOK || !strings.Contains(stdout, "paused subscription p") {

@@ -1,0 +1,95 @@
+package dispatch_test
+
+import (
+	"context"
+	"math"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/evhost/evhost/host/dispatch"
+	"github.com/evhost/evhost/host/event"
+)
+
+// starts records when a handler started, and the attempts it saw.
+type starts struct {
+	mu       sync.Mutex
+	at       []time.Time
+	attempts map[int]int
+	all      chan struct{}
+	want     int
+}
+
+func newStarts(want int) *starts {
+	return &starts{attempts: map[int]int{}, all: make(chan struct{}), want: want}
+}
+
+func (s *starts) handler() dispatch.Handler {
+	return dispatch.HandlerFunc(func(_ context.Context, _ *event.Event, attempt int) dispatch.Outcome {
+		s.mu.Lock()
+		s.at = append(s.at, time.Now())
+		s.attempts[attempt]++
+		if len(s.at) == s.want {
+			close(s.all)
+		}
+		s.mu.Unlock()
+		return dispatch.Outcome{}
+	})
+}
+
+// A route's rate caps its handler starts: with 8 workers and a backlog,
+// 50 per second with a burst of 5 give about 50 starts in each second
+// after the burst; none of the events waits an attempt away.
+func TestRateLimit(t *testing.T) {
+	const rate, burst, n = 50, 5, 130
+	b, d := setup(t)
+	s := newStarts(n)
+	if err := d.Apply(context.Background(), []dispatch.Route{{
+		Name: "metered", Patterns: []string{"metered"}, Handler: s.handler(), Concurrency: 8,
+		Rate: rate, Burst: burst,
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		publish(t, b, ev("metered"))
+	}
+	recv(t, s.all)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// After the burst, the n-burst others take (n-burst)/rate seconds.
+	took := s.at[n-1].Sub(s.at[0]).Seconds()
+	want := float64(n-burst) / rate
+	if math.Abs(took-want) > 0.1*want {
+		t.Errorf("%d starts took %.2fs, want %.2fs within 10%%", n, took, want)
+	}
+	if s.attempts[1] != n {
+		t.Errorf("attempts %v, want every event on its first", s.attempts)
+	}
+}
+
+// A delivery that waits for its turn longer than the ack wait is extended,
+// not redelivered: a worker holding a batch of 4 deliveries, at 4 per
+// second, with an ack wait of 300ms, starts each on its first attempt.
+func TestRateLimitWaitKeepsAttempts(t *testing.T) {
+	const n = 4
+	b, d := setup(t)
+	s := newStarts(n)
+	if err := d.Apply(context.Background(), []dispatch.Route{{
+		Name: "slow", Patterns: []string{"slow"}, Handler: s.handler(), Concurrency: 1,
+		AckWait: 300 * time.Millisecond, Rate: 4, Burst: 1,
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		publish(t, b, ev("slow"))
+	}
+	recv(t, s.all)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if took := s.at[n-1].Sub(s.at[0]); took < 700*time.Millisecond {
+		t.Errorf("%d starts at 4/s took %v", n, took)
+	}
+	if s.attempts[1] != n || len(s.attempts) != 1 {
+		t.Errorf("attempts %v, want every event on its first", s.attempts)
+	}
+}
