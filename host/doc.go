@@ -22,8 +22,9 @@
 //	 ├ httpapi    the HTTP server: ingest, health, token, one JSON writer, Routes
 //	 ├ httpcap    the plugins' http_request: allowed_hosts, then netguard
 //	 ├ telemetry  OpenTelemetry spans: a dispatch middleware, a publisher middleware
-//	 ├ dispatch   routes -> bounded concurrent handler calls -> Ack/Nak/Term; pause, filters
+//	 ├ dispatch   routes -> bounded concurrent handler calls -> Ack/Nak/Term; pause, filters, rate
 //	 ├ filter     CEL filter expressions over an event
+//	 ├ orderkey   order_by: the key of an event that orders its subscription
 //	 ├ runlog     run records: the recorder and the stores
 //	 ├ wasm       plugins: compile, check, pool, sandbox, ABI v1
 //	 ├ bus        the broker contract; bus/natsbus (JetStream), bus/membus

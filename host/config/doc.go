@@ -12,9 +12,12 @@
 // secret keys name (see [Secret]), so that a missing one is reported with its
 // position.
 //
-// It imports nothing else of evhost, and only the daemon (and the CLI) import
-// it: every other package gets a small options struct of its own, filled by
-// the daemon from a Config.
+// Of evhost it imports only api, filter and orderkey (to check filter
+// expressions and order_by keys as they will run), and only the daemon
+// (and the CLI) import it: every other package gets a small options struct
+// of its own, filled by the daemon from a Config. [Flow] documents the
+// keys that order and pace a subscription (order_by, partitions, rate,
+// burst).
 //
 // # Strictness and errors
 //

@@ -21,6 +21,8 @@
 //	stream evhost_dlq      subjects evhost.dlq.<subscription>          dead letters
 //	stream evhost_runs     subjects evhost.runs.<hash of event id>     handler runs and outcomes (Runs; limits: RunsOptions)
 //	consumer <subscription> on evhost_events                           one durable pull consumer per subscription
+//	consumer <subscription>~<k> on evhost_events                       partition k of a partitioned one (see partition.go)
+//	stream evhost_members  subjects evhost.members.<subscription>.<id> the processes running each subscription (Join; memory, 3 s)
 //	KV bucket evhost_kv_<plugin>                                       one per plugin (KV)
 //	object store evhost_deploy   objects modules/<sha256 hex>          plugin modules by digest (Deploys)
 //	KV bucket evhost_release     key release                           the current release and the 15 before it
