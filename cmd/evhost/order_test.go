@@ -119,7 +119,10 @@ func TestOrderPerKeyTwoDaemons(t *testing.T) {
 	if testing.Short() {
 		t.Skip("2 daemons, 10,000 events")
 	}
-	const keys, per = 200, 50
+	keys, per := 200, 50
+	if raceEnabled {
+		keys, per = 40, 20 // the same, smaller: the race detector slows it ten times over
+	}
 	srv := startNATS(t)
 	recv := newKeyedReceiver(10 * time.Millisecond)
 	ts := httptest.NewServer(recv)
@@ -235,7 +238,7 @@ order_by = "subject"
 	manyRate := rate(many, 10)
 	ratio := manyRate / oneRate
 	t.Logf("throughput: 1 key %.0f events/s, %d keys %.0f events/s: %.1fx (16 partitions, 2 daemons, 10 ms per delivery)", oneRate, keys, manyRate, ratio)
-	if ratio < 3 {
+	if ratio < 3 && !raceEnabled {
 		t.Errorf("200 keys ran only %.1fx as fast as one key, want at least 3x", ratio)
 	}
 }
