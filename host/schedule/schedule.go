@@ -95,6 +95,8 @@ type Options struct {
 	// a daemon that finds its next tick further behind counts it missed.
 	Grace  time.Duration
 	Logger *slog.Logger
+	// Specs are the first schedules (Apply changes them).
+	Specs []Spec
 }
 
 // Runner runs schedules. Create it with New, give it its schedules with
@@ -121,7 +123,9 @@ func New(o Options) *Runner {
 	if o.State == nil {
 		o.State = &Memory{}
 	}
-	return &Runner{o: o, loops: map[string]*loop{}, stats: map[string]*stats{}}
+	r := &Runner{o: o, loops: map[string]*loop{}, stats: map[string]*stats{}}
+	r.Apply(o.Specs)
+	return r
 }
 
 // Apply makes specs the schedules: new and changed ones start (once the
