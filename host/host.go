@@ -358,9 +358,7 @@ func (h *Host) Close(ctx context.Context) error {
 	h.mu.Unlock()
 	h.watcher.Close()
 	h.follower.Stop()
-	if h.sched != nil {
-		h.sched.Close()
-	}
+	h.sched.Close()
 	var errs []error
 	if h.disp != nil {
 		errs = append(errs, h.disp.Close(ctx))

@@ -183,8 +183,11 @@ func (r *Runner) sync() {
 }
 
 // Close stops every schedule and waits for their goroutines (a publish in
-// progress ends with ctx).
+// progress ends with ctx). A nil Runner closes nothing.
 func (r *Runner) Close() {
+	if r == nil {
+		return
+	}
 	r.mu.Lock()
 	r.closed = true
 	loops := r.loops
