@@ -42,6 +42,17 @@ func ResolveDelay(e *Event, now time.Time) error {
 	return nil
 }
 
+// HasDelay reports whether e has a deliverat or delay extension: the cheap
+// test before the others.
+func HasDelay(e *Event) bool {
+	for i := range e.Extensions {
+		if n := e.Extensions[i].Name; n == ExtDeliverAt || n == ExtDelay {
+			return true
+		}
+	}
+	return false
+}
+
 // DeliverAt returns the time e's deliverat extension names, and whether it
 // has a valid one. An event without one is delivered at once.
 func DeliverAt(e *Event) (time.Time, bool) {

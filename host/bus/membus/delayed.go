@@ -58,6 +58,9 @@ func (d *delayedEvents) stop() {
 // than a millisecond ahead), or the ErrInvalidEvent of a delay the bus
 // refuses.
 func (b *Bus) delay(e *event.Event) (time.Time, bool, error) {
+	if !event.HasDelay(e) {
+		return time.Time{}, false, nil
+	}
 	now := time.Now()
 	if err := event.CheckDelay(e, now, b.delayed.maxDelay); err != nil {
 		return time.Time{}, false, fmt.Errorf("%w: %w", bus.ErrInvalidEvent, err)

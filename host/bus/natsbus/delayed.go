@@ -48,6 +48,9 @@ type delayedCount struct {
 // than a millisecond ahead), or the ErrInvalidEvent of a delay the bus
 // refuses (see event.CheckDelay; past Options.MaxDelay).
 func (b *Bus) delay(e *event.Event) (time.Time, bool, error) {
+	if !event.HasDelay(e) {
+		return time.Time{}, false, nil
+	}
 	now := time.Now()
 	if err := event.CheckDelay(e, now, b.opts.MaxDelay); err != nil {
 		return time.Time{}, false, fmt.Errorf("%w: %w", bus.ErrInvalidEvent, err)
