@@ -56,7 +56,12 @@ func (b *Bus) delay(e *event.Event) (time.Time, bool, error) {
 		return time.Time{}, false, fmt.Errorf("%w: %w", bus.ErrInvalidEvent, err)
 	}
 	at, ok := event.DeliverAt(e)
-	return at, ok && at.Sub(now) > time.Millisecond, nil
+	delayed := ok && at.Sub(now) > time.Millisecond
+	if delayed && !b.schedules {
+		return time.Time{}, false, fmt.Errorf("%w: a delayed event (deliverat %s), and the NATS server does not schedule messages (nats-server 2.12 or later does)",
+			bus.ErrInvalidEvent, at.UTC().Format(time.RFC3339))
+	}
+	return at, delayed, nil
 }
 
 // delayedMsg counts one more delayed event, refusing it past

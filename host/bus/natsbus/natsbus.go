@@ -49,6 +49,7 @@ type Bus struct {
 	dlqPrefix               string // <prefix>.dlq.
 	delayedPrefix           string // <prefix>.delayed.
 	delayed                 delayedCount
+	schedules               bool   // the server schedules messages (delayed events)
 	nextPrefix              string // $JS.API.CONSUMER.MSG.NEXT.<events stream>.
 
 	closed    atomic.Bool
@@ -242,6 +243,10 @@ func (b *Bus) setupStreams(ctx context.Context) error {
 	})
 	if err != nil {
 		return streamErr(b.eventsStream, replicas, err)
+	}
+	if b.schedules = b.events.CachedInfo().Config.AllowMsgSchedules; !b.schedules {
+		b.log.Warn("natsbus: the NATS server does not schedule messages (nats-server 2.12 or later does): delayed events are refused",
+			slog.String("stream", b.eventsStream))
 	}
 	// The dead letters' own dedup window makes writing one twice (a crash
 	// between writing it and terminating the message) harmless.
