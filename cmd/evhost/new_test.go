@@ -244,6 +244,11 @@ func TestNewRefusesAndPrints(t *testing.T) {
 	if code != exitOK || !strings.HasPrefix(out, "# A Rust handler") || !strings.Contains(out, "[plugins.b]\n") {
 		t.Fatalf("--print: exit %d: %s%s", code, out, errOut)
 	}
+	// Flags may follow the name, as in the issue's usage line.
+	code, out, errOut = evhost("new", "--lang", "ts", "b", "--print", "--events", "b.x", "--config", cfg, "--dir", filepath.Join(root, "b2"))
+	if code != exitOK || !strings.Contains(out, "[plugins.b]\nengine = \"js\"\n") || !strings.Contains(out, `events = ["b.x"]`) {
+		t.Fatalf("flags after the name: exit %d: %s%s", code, out, errOut)
+	}
 	code, _, errOut = evhost("new", "--lang", "go", "--config", cfg, "--dir", filepath.Join(root, "c"), "c")
 	if code != exitOK {
 		t.Fatalf("new c: exit %d: %s", code, errOut)
@@ -255,7 +260,7 @@ func TestNewRefusesAndPrints(t *testing.T) {
 	if s := string(b); !strings.HasPrefix(s, "# my config\n") || strings.Contains(s, "[plugins.b]") || !strings.Contains(s, "events = [\"x\"]\n\n# A Go handler") {
 		t.Fatalf("config after new:\n%s", s)
 	}
-	for _, bad := range [][]string{{"--lang", "cobol", "x"}, {"--lang", "go", "1x"}, {"--lang", "go", "evhost"}, {"x"}} {
+	for _, bad := range [][]string{{"--lang", "cobol", "x"}, {"--lang", "go", "1x"}, {"--lang", "go", "evhost"}, {"x"}, {"--lang", "go", "x", "y"}} {
 		if code, _, _ := evhost(append([]string{"new", "--config", cfg, "--dir", filepath.Join(root, "bad")}, bad...)...); code != exitUsage {
 			t.Errorf("new %v: exit %d, want %d", bad, code, exitUsage)
 		}
