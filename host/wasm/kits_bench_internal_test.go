@@ -55,7 +55,9 @@ var kitHandlers = map[string][]kitHandler{
 	"bytes": {
 		{"wat", func(b *testing.B) []byte { return wasmbuild.WATFile(b, filepath.Join("testdata", "bytecount.wat")) }, nil},
 		{"c", func(b *testing.B) []byte { return wasmbuild.C(b, filepath.Join("testdata", "cbytecount")) }, nil},
-		{"rust", func(b *testing.B) []byte { return wasmbuild.Rust(b, filepath.Join(plugins, "rust", "bench", "bytecount")) }, nil},
+		{"rust", func(b *testing.B) []byte {
+			return wasmbuild.Rust(b, filepath.Join(plugins, "rust", "bench", "bytecount"))
+		}, nil},
 		{"as", func(b *testing.B) []byte {
 			return wasmbuild.AssemblyScript(b, filepath.Join(plugins, "assemblyscript"), "bench/bytecount.ts")
 		}, nil},
@@ -65,11 +67,15 @@ var kitHandlers = map[string][]kitHandler{
 	"json": {
 		{"wat", func(b *testing.B) []byte { return wasmbuild.WATFile(b, filepath.Join("testdata", "smallorder.wat")) }, nil},
 		{"c", func(b *testing.B) []byte { return wasmbuild.C(b, filepath.Join("testdata", "csmallorder")) }, nil},
-		{"rust", func(b *testing.B) []byte { return wasmbuild.Rust(b, filepath.Join(plugins, "rust", "bench", "smallorder")) }, nil},
+		{"rust", func(b *testing.B) []byte {
+			return wasmbuild.Rust(b, filepath.Join(plugins, "rust", "bench", "smallorder"))
+		}, nil},
 		{"as", func(b *testing.B) []byte {
 			return wasmbuild.AssemblyScript(b, filepath.Join(plugins, "assemblyscript"), "bench/smallorder.ts")
 		}, nil},
-		{"go", func(b *testing.B) []byte { return wasmbuild.Go(b, filepath.Join("testdata", "goplugins", "smallorder")) }, nil},
+		{"go", func(b *testing.B) []byte {
+			return wasmbuild.Go(b, filepath.Join("testdata", "goplugins", "smallorder"))
+		}, nil},
 		{"js", jsEngine, map[string]string{"source": smallOrderJS}},
 	},
 }
