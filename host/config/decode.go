@@ -570,6 +570,7 @@ func (d *decoder) plugins(c *Config, t *table) {
 				p.ResolvedPath = c.Resolve(p.Path)
 			}
 		}
+		pt.str("engine", &p.Engine)
 		pt.strings("events", &p.Events)
 		pt.strings("emits", &p.Emits)
 		d.limits(pt, &p.Limits)
