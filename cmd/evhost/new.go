@@ -28,11 +28,18 @@ func cmdNew(_ context.Context, args []string, e *env) int {
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	if fs.NArg() != 1 || *lang == "" {
+	// Flags may follow NAME too (evhost new --lang go NAME --events T).
+	var name string
+	if fs.NArg() > 0 {
+		name = fs.Arg(0)
+		if code, ok := parse(fs, fs.Args()[1:]); !ok {
+			return code
+		}
+	}
+	if name == "" || fs.NArg() != 0 || *lang == "" {
 		fs.Usage()
 		return exitUsage
 	}
-	name := fs.Arg(0)
 	if err := scaffold.CheckName(name); err != nil {
 		fprintf(e.stderr, "evhost new: %v\n", err)
 		return exitUsage

@@ -18,7 +18,8 @@ import (
 
 // sources are the handler file of each language's scaffold, which the test
 // edits.
-var sources = map[string]string{"go": "main.go", "c": "handler.c", "rust": "src/lib.rs", "as": "assembly/handler.ts"}
+var sources = map[string]string{"go": "main.go", "c": "handler.c", "rust": "src/lib.rs", "as": "assembly/handler.ts",
+	"js": "src/handler.js", "ts": "src/handler.ts"}
 
 // toolchain returns the environment and the skip message of a language's
 // toolchain: empty when everything it needs is installed.
@@ -49,7 +50,7 @@ func toolchain(lang string) (env []string, missing string) {
 		if !have("cargo") {
 			return nil, "no Rust toolchain with a WASI target: apt-get install rustc cargo libstd-rust-dev-wasm32 (or rustup target add wasm32-wasip1)"
 		}
-	case "as":
+	case "as", "js", "ts":
 		if !have("node", "npm") {
 			return nil, "node and npm not found: apt-get install nodejs npm (Node 20 or later)"
 		}
@@ -148,7 +149,8 @@ func TestNewHandler(t *testing.T) {
 				}
 			}()
 			addr := waitLog(t, &log, `msg="serving the HTTP API" addr=(\S+)`)[1]
-			v1 := pluginInfo(t, addr, name).Version
+			p1 := pluginInfo(t, addr, name)
+			v1 := p1.Version
 			if v1 == "" {
 				t.Fatalf("no version for %s", name)
 			}
@@ -167,7 +169,14 @@ func TestNewHandler(t *testing.T) {
 			}
 			start := time.Now()
 			edit(t, file, strings.ReplaceAll(string(good), name+".handled", name+".served"))
-			waitPlugin(t, addr, name, func(p api.PluginInfo) bool { return p.Version != v1 && p.LastRefusal == nil }, &log)
+			waitPlugin(t, addr, name, func(p api.PluginInfo) bool {
+				if lang == "js" || lang == "ts" {
+					// The engine's module is the same: a new handler is a
+					// new version of its config, loaded anew.
+					return p.LoadedAt.After(p1.LoadedAt) && p.Version == v1 && p.LastRefusal == nil
+				}
+				return p.Version != v1 && p.LastRefusal == nil
+			}, &log)
 			t.Logf("%s: the edit was serving %v after the save", lang, time.Since(start).Round(time.Millisecond))
 		})
 	}
@@ -235,6 +244,11 @@ func TestNewRefusesAndPrints(t *testing.T) {
 	if code != exitOK || !strings.HasPrefix(out, "# A Rust handler") || !strings.Contains(out, "[plugins.b]\n") {
 		t.Fatalf("--print: exit %d: %s%s", code, out, errOut)
 	}
+	// Flags may follow the name, as in the issue's usage line.
+	code, out, errOut = evhost("new", "--lang", "ts", "b", "--print", "--events", "b.x", "--config", cfg, "--dir", filepath.Join(root, "b2"))
+	if code != exitOK || !strings.Contains(out, "[plugins.b]\nengine = \"js\"\n") || !strings.Contains(out, `events = ["b.x"]`) {
+		t.Fatalf("flags after the name: exit %d: %s%s", code, out, errOut)
+	}
 	code, _, errOut = evhost("new", "--lang", "go", "--config", cfg, "--dir", filepath.Join(root, "c"), "c")
 	if code != exitOK {
 		t.Fatalf("new c: exit %d: %s", code, errOut)
@@ -246,7 +260,7 @@ func TestNewRefusesAndPrints(t *testing.T) {
 	if s := string(b); !strings.HasPrefix(s, "# my config\n") || strings.Contains(s, "[plugins.b]") || !strings.Contains(s, "events = [\"x\"]\n\n# A Go handler") {
 		t.Fatalf("config after new:\n%s", s)
 	}
-	for _, bad := range [][]string{{"--lang", "cobol", "x"}, {"--lang", "go", "1x"}, {"--lang", "go", "evhost"}, {"x"}} {
+	for _, bad := range [][]string{{"--lang", "cobol", "x"}, {"--lang", "go", "1x"}, {"--lang", "go", "evhost"}, {"x"}, {"--lang", "go", "x", "y"}} {
 		if code, _, _ := evhost(append([]string{"new", "--config", cfg, "--dir", filepath.Join(root, "bad")}, bad...)...); code != exitUsage {
 			t.Errorf("new %v: exit %d, want %d", bad, code, exitUsage)
 		}

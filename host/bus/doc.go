@@ -48,6 +48,8 @@
 //     in the order accepted, a failed attempt first (see
 //     Subscription.Partitions): events with the same key are handled one
 //     at a time, in order, and events of other partitions concurrently.
+//   - Delay: an event whose deliverat extension is ahead is enqueued at
+//     that time, not before, once (see Bus.Publish).
 //   - Independence: subscriptions progress independently; a full or stuck
 //     subscription refuses new events for itself but never delays another's
 //     deliveries.

@@ -30,6 +30,9 @@ type Config struct {
 	Defaults Limits   // [defaults]
 	Plugins  []Plugin // [plugins.NAME], in the order the file first names them
 	Webhooks []Webhook
+	// Schedules are the [[schedules]] entries; Delayed the [delayed] table.
+	Schedules []Schedule
+	Delayed   Delayed
 
 	Deploy Deploy // [deploy]: what deploy mode trusts of a release
 }
@@ -328,6 +331,12 @@ type Plugin struct {
 	// ResolvedPath is empty.
 	Path         string
 	ResolvedPath string
+	// Engine names a module that evhost itself provides, instead of Path
+	// (key engine): "js" is the JavaScript engine, which runs the handler
+	// whose source is the config value "source" (usually from config_file).
+	// A release build of evhost carries it; another builds it from source
+	// with the Go toolchain, once, into a cache (see host/jsengine).
+	Engine string
 	// Digest is the hex SHA-256 of the module when Path is "sha256:<hex>",
 	// as `evhost deploy` writes it into a release; empty otherwise.
 	Digest string
@@ -374,6 +383,10 @@ type KV struct {
 // DigestPrefix starts a plugin path that pins the plugin to a module by
 // its SHA-256: "sha256:" and 64 lowercase hex digits.
 const DigestPrefix = "sha256:"
+
+// EngineJS is the value of a plugin's key engine that runs its handler in
+// evhost's JavaScript engine.
+const EngineJS = "js"
 
 // IsWasmFile reports whether the plugin's path names a .wasm module (a file,
 // or a module pinned by its digest) rather than a Go package directory to

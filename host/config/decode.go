@@ -452,6 +452,7 @@ func (d *decoder) config(tree map[string]any) *Config {
 		d.plugins(c, t)
 	}
 	d.webhooks(c, root)
+	d.schedules(c, root)
 	if t := root.sub("deploy"); t != nil {
 		d.deploy(c, t, &c.Deploy)
 	}
@@ -570,6 +571,7 @@ func (d *decoder) plugins(c *Config, t *table) {
 				p.ResolvedPath = c.Resolve(p.Path)
 			}
 		}
+		pt.str("engine", &p.Engine)
 		pt.strings("events", &p.Events)
 		pt.strings("emits", &p.Emits)
 		d.limits(pt, &p.Limits)

@@ -44,6 +44,7 @@ func ReleaseText(src []byte, digests map[string]string) ([]byte, error) {
 			return nil, fmt.Errorf("config: release: no plugin %q in the config", name)
 		}
 		p["path"] = DigestPrefix + digest
+		delete(p, "engine") // the digest is the engine's module
 		dropBuildKeys(p)
 	}
 	var buf bytes.Buffer

@@ -104,3 +104,23 @@ secret_env = "CRM_SECRET"
 		t.Error("ReleaseText accepted an invalid digest")
 	}
 }
+
+// A JavaScript handler (engine = "js") pinned in a release runs the
+// engine's module by its digest: the release has path, not engine.
+func TestReleaseTextEngine(t *testing.T) {
+	src := []byte("[plugins.j]\nengine = \"js\"\nconfig = { source = \"function handle() {}\" }\nbuild = \"npm run build\"\nevents = [\"a\"]\n")
+	if _, err := Parse("c.toml", src); err != nil {
+		t.Fatal(err)
+	}
+	text, err := ReleaseText(src, map[string]string{"j": testDigest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ParseIn("release 1", t.TempDir(), text)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
+	if p := c.Plugin("j"); p.Engine != "" || p.Digest != testDigest || p.Build.Command != "" {
+		t.Fatalf("plugin j: engine %q, digest %q, build %q\n%s", p.Engine, p.Digest, p.Build.Command, text)
+	}
+}

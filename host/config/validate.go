@@ -86,6 +86,7 @@ func (c *Config) validate() ErrorList {
 		}
 		v.webhook(path, w, defaults)
 	}
+	v.schedules(c)
 	return v.errs
 }
 
@@ -337,6 +338,14 @@ next:
 
 func (v *checker) plugin(path string, p *Plugin, defaults []limitErr) {
 	switch {
+	case p.Engine != "" && p.Engine != EngineJS:
+		v.invalid(keyPath(path, "engine"), "invalid engine %q: the one engine evhost provides is %q (JavaScript)", p.Engine, EngineJS)
+	case p.Engine != "" && p.Path != "":
+		v.invalid(keyPath(path, "engine"), "engine with path: the plugin runs evhost's engine or the module at path, not both")
+	case p.Engine != "":
+		if _, ok := p.Config["source"]; !ok {
+			v.missing(keyPath(path, "config"), `missing: the handler's source for engine = "js", the config value source (e.g. config_file = { source = "dist/handler.js" })`)
+		}
 	case p.Path == "":
 		v.missing(keyPath(path, "path"), "missing: the plugin's .wasm file or Go package directory")
 	case strings.HasPrefix(p.Path, DigestPrefix) && !ValidDigest(p.Digest):

@@ -1,6 +1,7 @@
 // Package registry owns the plugins a daemon runs: it turns plugin
 // sources (a .wasm file, built first by its Build command when it has one,
-// a Go package directory, a module pinned by its digest) into loaded
+// a Go package directory, a module pinned by its digest, the JavaScript
+// engine) into loaded
 // versions, and keeps the running set of plugins and
 // their routes as one immutable Snapshot.
 //
@@ -20,7 +21,7 @@
 // again on the new version instead of failing.
 //
 // The package takes its own options (Spec, Options), not config: it
-// imports host/wasm, host/dispatch, host/event, host/gobuild, host/watch
-// and host/api, and must not import host/config, a bus implementation or
+// imports host/wasm, host/dispatch, host/event, host/gobuild,
+// host/jsengine, host/watch and host/api, and must not import host/config, a bus implementation or
 // the HTTP API.
 package registry

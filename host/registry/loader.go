@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/evhost/evhost/host/gobuild"
+	"github.com/evhost/evhost/host/jsengine"
 	"github.com/evhost/evhost/host/wasm"
 	"github.com/evhost/evhost/host/watch"
 )
@@ -31,8 +32,12 @@ type Source struct {
 	// bytes, read from Options.Modules.
 	Digest string
 	// Build, when not nil, builds the .wasm file at Path before each
-	// read, and says which sources to watch.
+	// read, and says which sources to watch. With Engine, it builds what
+	// the engine reads (a JavaScript handler's bundle), and Path is empty.
 	Build *Build
+	// Engine, when not nil, is the JavaScript engine variant the plugin
+	// runs (its module comes from package jsengine, not from Path).
+	Engine *jsengine.Variant
 }
 
 // IsWasmFile reports whether s is a module (a .wasm file or a digest)
@@ -91,6 +96,16 @@ func (l *Loader) read(ctx context.Context, src Source) (bin []byte, srcs map[str
 		}
 		bin, err = l.modules.Module(ctx, src.Digest)
 		return bin, nil, err
+	}
+	if src.Engine != nil {
+		if src.Build != nil {
+			srcs = src.Build.hashes()
+			if err := src.Build.run(ctx); err != nil {
+				return nil, srcs, err
+			}
+		}
+		bin, err = jsengine.Module(ctx, *src.Engine)
+		return bin, srcs, err
 	}
 	if src.Build != nil {
 		// Hashed before the build: an edit made while it runs is a change.

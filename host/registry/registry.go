@@ -208,7 +208,11 @@ func (r *Registry) loadChanged(ctx context.Context, old *Snapshot, specs []Spec)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
-				errs = append(errs, fmt.Errorf("plugin %q (%s): %w", s.Name, s.Source.Path, err))
+				where := s.Source.Path
+				if s.Source.Engine != nil {
+					where = "JavaScript engine"
+				}
+				errs = append(errs, fmt.Errorf("plugin %q (%s): %w", s.Name, where, err))
 				return
 			}
 			fresh[s.Name] = v
@@ -293,6 +297,8 @@ func (s Source) targets() []watch.Target {
 		return nil
 	case s.Build != nil:
 		return s.Build.targets()
+	case s.Engine != nil:
+		return nil // the engine's module does not change while evhost runs
 	}
 	return []watch.Target{{Path: s.Path, Dir: !s.IsWasmFile()}}
 }

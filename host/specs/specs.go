@@ -16,6 +16,7 @@ import (
 	"github.com/evhost/evhost/host/filter"
 	"github.com/evhost/evhost/host/httpapi"
 	"github.com/evhost/evhost/host/httpcap"
+	"github.com/evhost/evhost/host/jsengine"
 	"github.com/evhost/evhost/host/kv"
 	"github.com/evhost/evhost/host/orderkey"
 	"github.com/evhost/evhost/host/registry"
@@ -94,6 +95,9 @@ func flow(r dispatch.Route, f *config.Flow) dispatch.Route {
 // its build when it has one.
 func Source(p *config.Plugin) registry.Source {
 	src := registry.Source{Path: p.ResolvedPath, Digest: p.Digest}
+	if p.Engine == config.EngineJS {
+		src.Engine = &jsengine.Variant{KV: p.KV.Enabled, HTTP: len(p.AllowedHosts) > 0}
+	}
 	if b := p.Build; b.Command != "" {
 		src.Build = &registry.Build{Command: b.Command, Dir: b.ResolvedDir, Watch: b.ResolvedWatch, Timeout: b.Timeout}
 	}
@@ -106,17 +110,17 @@ func Source(p *config.Plugin) registry.Source {
 // module. fmt prints maps sorted by key, so equal configs print the same.
 func Guest(p *config.Plugin) string {
 	return fmt.Sprintf("%#v", struct {
-		Path, Digest string
-		Limits       config.GuestLimits
-		Timeout      any
-		Concurrency  int
-		Config       map[string]any
-		Env          map[string]string
-		Emits        []string
-		AllowedHosts []string
-		KV           config.KV
-		Build        config.Build
-	}{p.ResolvedPath, p.Digest, p.GuestLimits, p.Timeout, p.Concurrency, p.Config, p.Env, p.Emits, p.AllowedHosts, p.KV, p.Build})
+		Path, Engine, Digest string
+		Limits               config.GuestLimits
+		Timeout              any
+		Concurrency          int
+		Config               map[string]any
+		Env                  map[string]string
+		Emits                []string
+		AllowedHosts         []string
+		KV                   config.KV
+		Build                config.Build
+	}{p.ResolvedPath, p.Engine, p.Digest, p.GuestLimits, p.Timeout, p.Concurrency, p.Config, p.Env, p.Emits, p.AllowedHosts, p.KV, p.Build})
 }
 
 // PluginOptions maps a plugin's config to the runtime's options.

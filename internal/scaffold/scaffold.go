@@ -32,7 +32,7 @@ var templates embed.FS
 var kits embed.FS
 
 // Langs are the languages `evhost new` knows, by their --lang name.
-var Langs = []string{"go", "rust", "c", "as"}
+var Langs = []string{"go", "rust", "c", "as", "js", "ts"}
 
 // Options say what to scaffold.
 type Options struct {
@@ -230,6 +230,40 @@ var langs = map[string]lang{
 			return table("An AssemblyScript", name, rel, "build/"+name+".wasm", build, events, "assembly")
 		},
 	},
+	"js": jsLang("js", "A JavaScript"),
+	"ts": jsLang("ts", "A TypeScript"),
+}
+
+// jsLang is JavaScript (ext "js") or TypeScript ("ts"): a handler run by
+// evhost's JavaScript engine, bundled by esbuild.
+func jsLang(ext, article string) lang {
+	return lang{
+		templates: ext,
+		kit: []kitFile{
+			{from: "js/example/testing/host.js", to: "evhost/host.js"},
+			{from: "js/example/evhost.d.ts", to: "evhost/evhost.d.ts"},
+			{from: "js/example/package-lock.json", to: "package-lock.json", edit: func(name string, b []byte) []byte {
+				return []byte(strings.ReplaceAll(string(b), `"name": "evhost-js-example"`, fmt.Sprintf("%q: %q", "name", name)))
+			}},
+		},
+		build: func() string { return "npm run build" },
+		test:  "npm test",
+		table: func(name, rel string, events []string, build string) string {
+			return fmt.Sprintf(`
+# %s handler made by evhost new (%s/README.md says how to test it). It
+# runs in evhost's JavaScript engine; its source is the bundle the build
+# writes. evhost runs the build in build_dir before it loads the handler,
+# and again whenever a file under watch changes.
+[plugins.%s]
+engine = "js"
+config_file = { source = %q }
+build = %q
+build_dir = %q
+watch = %s
+events = %s
+`, article, rel, name, path.Join(rel, "dist/handler.js"), build, rel, tomlList([]string{path.Join(rel, "src")}), tomlList(events))
+		},
+	}
 }
 
 // table returns the config table of a handler in rel (relative to the

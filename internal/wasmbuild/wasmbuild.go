@@ -228,6 +228,9 @@ func Rust(t TB, dir string) []byte {
 		t.Fatalf("wasmbuild: %s -vV: %v", rustc, err)
 	}
 	files := sourceFiles(t, root, ".rs", ".toml", ".lock")
+	if cfg := filepath.Join(root, ".cargo", "config.toml"); fileExists(cfg) {
+		files = append(files, cfg) // the linker's flags (a hidden directory, which sourceFiles skips)
+	}
 	key := contents(t, files, []string{string(version), target, dir})
 	return cached(t, "rust", key, func(out string) error {
 		targetDir, err := filepath.Abs(filepath.Join(CacheDir(), "cargo-target"))
@@ -512,4 +515,9 @@ func run(dir string, env []string, name string, args ...string) error {
 		return fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, out.String())
 	}
 	return nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

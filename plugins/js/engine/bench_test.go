@@ -7,7 +7,7 @@ import (
 	"github.com/evhost/evhost/plugins/pdk/pdktest"
 )
 
-// BenchmarkSmallHandler runs the small handler of host/wasm's benchmark
+// BenchmarkSmallHandler runs the json handler of host/wasm's BenchmarkKits
 // natively (no wasm), for the engine's own cost without the sandbox.
 func BenchmarkSmallHandler(b *testing.B) {
 	eng = nil

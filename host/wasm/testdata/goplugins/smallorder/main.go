@@ -1,5 +1,5 @@
 // Command smallorder is the small handler of the JavaScript benchmark
-// (host/wasm's BenchmarkSmallHandler) in Go: it decodes the event's JSON
+// (host/wasm's BenchmarkKits, handler json) in Go: it decodes the event's JSON
 // data, reads two fields and emits one event with them.
 package main
 
