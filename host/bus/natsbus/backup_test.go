@@ -1,0 +1,106 @@
+package natsbus_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/evhost/evhost/host/bus"
+	"github.com/evhost/evhost/host/bus/natsbus"
+	"github.com/evhost/evhost/host/event"
+)
+
+// TestSnapshotRestore snapshots every stream of a bus whose subscription
+// holds events (some delivered and acked, the rest pending), restores them
+// into a new store, and opens a bus there: the subscription gets exactly
+// the events it had pending, the KV space and the dead letters are back,
+// and a second restore is refused, changing nothing.
+func TestSnapshotRestore(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	opts := embedded(t)
+	b := open(t, opts)
+	sub := bus.Subscription{Name: "orders", Patterns: []string{"order.*"}}
+	s := subscribe(t, b, sub)
+	var evs []*event.Event
+	for range 30 {
+		e := newEvent("order.placed")
+		publish(t, b, e)
+		evs = append(evs, e)
+	}
+	receive(t, s, 10) // the first 10 are done; 20 pending
+	s.Close()
+	space, err := natsbus.KV(ctx, b, "counter", natsbus.KVOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := space.Set(ctx, "n", []byte("7")); err != nil {
+		t.Fatal(err)
+	}
+
+	snaps := b.Snapshots()
+	names, err := snaps.Streams(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"evhost_events", "evhost_dlq", "KV_evhost_kv_counter"} {
+		if !slices.Contains(names, want) {
+			t.Fatalf("Streams = %v, without %s", names, want)
+		}
+	}
+	type snap struct {
+		meta []byte
+		data bytes.Buffer
+	}
+	taken := map[string]*snap{}
+	for _, n := range names {
+		sn := &snap{}
+		if sn.meta, err = snaps.Snapshot(ctx, n, &sn.data); err != nil {
+			t.Fatalf("Snapshot(%s): %v", n, err)
+		}
+		if got, err := natsbus.StreamName(sn.meta); err != nil || got != n {
+			t.Fatalf("StreamName(meta of %s) = %q, %v", n, got, err)
+		}
+		taken[n] = sn
+	}
+	if _, err := snaps.Snapshot(ctx, "evhost_nothing", &bytes.Buffer{}); err == nil {
+		t.Error("Snapshot of a stream that does not exist: no error")
+	}
+	closeBus(t, b)
+
+	fresh := embedded(t)
+	rs, err := natsbus.DialSnapshots(ctx, fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if err := rs.Restore(ctx, taken[n].meta, bytes.NewReader(taken[n].data.Bytes())); err != nil {
+			t.Fatalf("Restore(%s): %v", n, err)
+		}
+	}
+	err = rs.Restore(ctx, taken["evhost_events"].meta, bytes.NewReader(taken["evhost_events"].data.Bytes()))
+	if !errors.Is(err, natsbus.ErrStreamExists) {
+		t.Errorf("a second Restore of evhost_events: %v, want ErrStreamExists", err)
+	}
+	rs.Close()
+
+	b2 := open(t, fresh)
+	defer closeBus(t, b2)
+	s2 := subscribe(t, b2, sub)
+	got := receive(t, s2, 20)
+	for i, id := range got {
+		if want := evs[10+i].ID; id != want {
+			t.Fatalf("restored delivery %d is %s, want %s", i, id, want)
+		}
+	}
+	space2, err := natsbus.KV(ctx, b2, "counter", natsbus.KVOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := space2.Get(ctx, "n"); err != nil || string(v) != "7" {
+		t.Errorf("restored KV n = %q, %v; want 7", v, err)
+	}
+}
