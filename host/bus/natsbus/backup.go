@@ -193,17 +193,29 @@ func (s *Snapshots) Snapshot(ctx context.Context, name string, w io.Writer) (met
 	}
 }
 
-// StreamName returns the name of the stream whose metadata (from
-// Snapshot) is meta.
-func StreamName(meta []byte) (string, error) {
+// SnapshotInfo describes a snapshot, from its metadata.
+type SnapshotInfo struct {
+	// Stream is the stream's name.
+	Stream string
+	// Messages and Bytes are what the stream held, FirstSeq and LastSeq
+	// its first and last sequence numbers, and Consumers its consumers,
+	// when the snapshot was taken.
+	Messages, Bytes, FirstSeq, LastSeq uint64
+	Consumers                          int
+}
+
+// DescribeSnapshot returns what the metadata of a snapshot (from
+// Snapshot) says.
+func DescribeSnapshot(meta []byte) (SnapshotInfo, error) {
 	var req server.JSApiStreamRestoreRequest
 	if err := json.Unmarshal(meta, &req); err != nil {
-		return "", fmt.Errorf("natsbus: a snapshot's metadata: %w", err)
+		return SnapshotInfo{}, fmt.Errorf("natsbus: a snapshot's metadata: %w", err)
 	}
 	if req.Config.Name == "" {
-		return "", errors.New("natsbus: a snapshot's metadata names no stream")
+		return SnapshotInfo{}, errors.New("natsbus: a snapshot's metadata names no stream")
 	}
-	return req.Config.Name, nil
+	st := req.State
+	return SnapshotInfo{Stream: req.Config.Name, Messages: st.Msgs, Bytes: st.Bytes, FirstSeq: st.FirstSeq, LastSeq: st.LastSeq, Consumers: st.Consumers}, nil
 }
 
 // Restore creates a stream from its snapshot: meta, as Snapshot returned
@@ -211,10 +223,11 @@ func StreamName(meta []byte) (string, error) {
 // a stream the broker holds. It returns once the server has restored the
 // stream and its consumers.
 func (s *Snapshots) Restore(ctx context.Context, meta []byte, r io.Reader) error {
-	name, err := StreamName(meta)
+	info, err := DescribeSnapshot(meta)
 	if err != nil {
 		return err
 	}
+	name := info.Stream
 	if ok, err := s.Exists(ctx, name); err != nil {
 		return err
 	} else if ok {

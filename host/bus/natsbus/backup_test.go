@@ -61,8 +61,10 @@ func TestSnapshotRestore(t *testing.T) {
 		if sn.meta, err = snaps.Snapshot(ctx, n, &sn.data); err != nil {
 			t.Fatalf("Snapshot(%s): %v", n, err)
 		}
-		if got, err := natsbus.StreamName(sn.meta); err != nil || got != n {
-			t.Fatalf("StreamName(meta of %s) = %q, %v", n, got, err)
+		if got, err := natsbus.DescribeSnapshot(sn.meta); err != nil || got.Stream != n {
+			t.Fatalf("DescribeSnapshot(meta of %s) = %+v, %v", n, got, err)
+		} else if n == "evhost_events" && (got.Messages != 30 || got.Consumers != 1) {
+			t.Errorf("DescribeSnapshot(meta of %s) = %+v, want 30 messages, 1 consumer", n, got)
 		}
 		taken[n] = sn
 	}
