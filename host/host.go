@@ -22,6 +22,7 @@ import (
 	"github.com/evhost/evhost/host/deploy"
 	"github.com/evhost/evhost/host/dispatch"
 	"github.com/evhost/evhost/host/event"
+	"github.com/evhost/evhost/host/history"
 	"github.com/evhost/evhost/host/hotreload"
 	"github.com/evhost/evhost/host/httpapi"
 	"github.com/evhost/evhost/host/metrics"
@@ -83,6 +84,7 @@ type Host struct {
 	kv       *broker.KVSpaces    // the plugins' key-value spaces
 	pub      bus.Publisher       // the Go API's: counted and traced
 	watcher  *hotreload.Reloader // Options.Watch, or nil
+	history  *history.History    // the status page's hour of samples
 
 	reloadMu sync.Mutex // one config change at a time
 	draining atomic.Bool
@@ -172,6 +174,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Host, err er
 		dopts.Middleware = append(dopts.Middleware, mw)
 	}
 	h.disp = dispatch.New(h.bus, dopts)
+	h.history = history.Start(history.Options{Source: h.metrics, Pending: mo.Pending,
+		Subscriptions: func() []api.SubscriptionStatus { return h.subscriptions(false) }})
 	if opts.Watch {
 		h.watcher, err = hotreload.Start(hotreload.Options{
 			ConfigFile: h.configFile, Targets: h.reg.Targets, Logger: h.log,
@@ -352,6 +356,7 @@ func (h *Host) Close(ctx context.Context) error {
 	h.mu.Unlock()
 	h.watcher.Close()
 	h.follower.Stop()
+	h.history.Stop()
 	var errs []error
 	if h.disp != nil {
 		errs = append(errs, h.disp.Close(ctx))

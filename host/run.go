@@ -54,7 +54,7 @@ func (h *Host) Handler() http.Handler {
 			h.replayer,
 			h.hooks,
 			&admin.Traces{Runs: h.runs, DeadLetters: h.bus, Flush: h.FlushRuns, Logger: h.log},
-			status,
+			status, h.history,
 			&admin.Subscriptions{
 				List:  func() []api.SubscriptionStatus { return status.Fill(h.subscriptions(true)) },
 				Pause: h.PauseSubscription, Resume: h.ResumeSubscription, Delete: h.DeleteSubscription, Logger: h.log,
