@@ -106,3 +106,42 @@ func TestSnapshotRestore(t *testing.T) {
 		t.Errorf("restored KV n = %q, %v; want 7", v, err)
 	}
 }
+
+// The same over the network: a stream of one external server, snapshotted
+// through a client connection and restored with DialSnapshots into another
+// server; its consumer there delivers what it had pending.
+func TestSnapshotRestoreExternal(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	src, dst := standalone(t, t.TempDir(), -1), standalone(t, t.TempDir(), -1)
+	prefix := uniquePrefix()
+	b := open(t, natsbus.Options{URLs: []string{src.ClientURL()}, Prefix: prefix})
+	sub := bus.Subscription{Name: "orders", Patterns: []string{"order.*"}}
+	subscribe(t, b, sub).Close()
+	var ids []string
+	for range 5 {
+		e := newEvent("order.placed")
+		publish(t, b, e)
+		ids = append(ids, e.ID)
+	}
+	var data bytes.Buffer
+	meta, err := b.Snapshots().Snapshot(ctx, prefix+"_events", &data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeBus(t, b)
+
+	rs, err := natsbus.DialSnapshots(ctx, natsbus.Options{URLs: []string{dst.ClientURL()}, Prefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.Restore(ctx, meta, &data); err != nil {
+		t.Fatal(err)
+	}
+	rs.Close()
+	b2 := open(t, natsbus.Options{URLs: []string{dst.ClientURL()}, Prefix: prefix})
+	defer closeBus(t, b2)
+	if got := receive(t, subscribe(t, b2, sub), 5); !slices.Equal(got, ids) {
+		t.Errorf("restored deliveries %v, want %v", got, ids)
+	}
+}
