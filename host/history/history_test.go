@@ -219,3 +219,28 @@ func TestHistoryRoute(t *testing.T) {
 	var nilHistory *history.History
 	nilHistory.Stop()
 }
+
+// BenchmarkSample is one sample of a daemon with 50 subscriptions that
+// all ran: the ticker's work every 10 s.
+func BenchmarkSample(b *testing.B) {
+	f := &fixture{m: metrics.New(metrics.Options{}), pending: map[string]int64{}}
+	for i := range 50 {
+		f.subs = append(f.subs, "sub"+string(rune('A'+i%26))+string(rune('a'+i/26)))
+	}
+	h := history.New(history.Options{Source: f.m, Subscriptions: func() []api.SubscriptionStatus {
+		out := make([]api.SubscriptionStatus, len(f.subs))
+		for i, s := range f.subs {
+			out[i].Name = s
+		}
+		return out
+	}})
+	ev := &event.Event{ID: "x", Type: "t", Source: "/t", SpecVersion: event.SpecVersion}
+	t0 := time.Now()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		for _, s := range f.subs {
+			f.m.Handled(s, ev, 1, dispatch.Outcome{Status: dispatch.Done}, time.Millisecond)
+		}
+		h.Sample(t0.Add(time.Duration(i+1) * 10 * time.Second))
+	}
+}
