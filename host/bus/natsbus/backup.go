@@ -19,9 +19,14 @@ import (
 // JetStream's default for a snapshot.
 const snapshotChunk = 128 << 10
 
-// restoreWait bounds the wait for the end of a restore, when the caller's
-// context has no deadline.
-const restoreWait = 5 * time.Minute
+// slowWait bounds, when the caller's context has no deadline, the calls
+// that read a whole stream: the answer to a snapshot request (the server
+// checks every message's checksum first) and the end of a restore.
+const slowWait = 5 * time.Minute
+
+// chunkWait bounds the silence between two chunks of a snapshot: the
+// server sends them as fast as this side acknowledges them.
+const chunkWait = 30 * time.Second
 
 // ErrStreamExists is the error of a restore into a broker that already
 // holds the stream: a restore creates streams, it never overwrites one.
@@ -151,7 +156,10 @@ func (s *Snapshots) Snapshot(ctx context.Context, name string, w io.Writer) (met
 	}
 	defer sub.Unsubscribe()
 	req, _ := json.Marshal(server.JSApiStreamSnapshotRequest{DeliverSubject: inbox, ChunkSize: snapshotChunk, CheckMsgs: true})
-	actx, cancel := withTimeout(ctx)
+	actx, cancel := ctx, context.CancelFunc(func() {})
+	if _, ok := ctx.Deadline(); !ok {
+		actx, cancel = context.WithTimeout(ctx, slowWait)
+	}
 	msg, err := s.nc.RequestWithContext(actx, fmt.Sprintf(server.JSApiStreamSnapshotT, name), req)
 	cancel()
 	if err != nil {
@@ -172,7 +180,10 @@ func (s *Snapshots) Snapshot(ctx context.Context, name string, w io.Writer) (met
 		return nil, fmt.Errorf("natsbus: snapshot %s: %w", name, err)
 	}
 	for {
-		m, err := sub.NextMsgWithContext(ctx)
+		// A longer silence than chunkWait means the server is gone.
+		mctx, cancel := context.WithTimeout(ctx, chunkWait)
+		m, err := sub.NextMsgWithContext(mctx)
+		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("natsbus: snapshot %s: %w", name, err)
 		}
@@ -273,7 +284,7 @@ func (s *Snapshots) chunk(ctx context.Context, subject string, data []byte) erro
 	if _, ok := ctx.Deadline(); !ok {
 		wait := apiTimeout
 		if data == nil {
-			wait = restoreWait // restoring a large stream takes a while
+			wait = slowWait // restoring a large stream takes a while
 		}
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, wait)
