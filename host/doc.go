@@ -15,6 +15,8 @@
 //	 ├ specs      config -> registry.Spec, webhooks.Spec, the API's and the tracer's options
 //	 ├ broker     [broker] -> the bus (embedded NATS, a cluster, or memory), run records, KV spaces
 //	 ├ admin      admin and status routes: dead letters, traces, status, plugins
+//	 ├ backup     POST /v1/admin/backup (JetStream snapshots as a tar); write and restore a backup directory
+//	 ├ history    the status page's hour of samples (rates, pending, latency); GET /v1/status/history
 //	 ├ replay     replay and shadow replay over bus.Journal; POST /v1/admin/replay
 //	 ├ webhooks   the [[webhooks]] endpoints across reloads; their admin routes
 //	 ├ schedule   the [[schedules]]: one event per tick across daemons; GET /v1/schedules

@@ -22,6 +22,7 @@ import (
 	"github.com/evhost/evhost/host/deploy"
 	"github.com/evhost/evhost/host/dispatch"
 	"github.com/evhost/evhost/host/event"
+	"github.com/evhost/evhost/host/history"
 	"github.com/evhost/evhost/host/hotreload"
 	"github.com/evhost/evhost/host/httpapi"
 	"github.com/evhost/evhost/host/metrics"
@@ -85,6 +86,7 @@ type Host struct {
 	pub      bus.Publisher       // the Go API's: counted and traced
 	watcher  *hotreload.Reloader // Options.Watch, or nil
 	sched    *schedule.Runner    // [[schedules]]
+	history  *history.History    // the status page's hour of samples
 
 	reloadMu sync.Mutex // one config change at a time
 	draining atomic.Bool
@@ -177,6 +179,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Host, err er
 	h.sched = schedule.New(schedule.Options{Publisher: h.metrics.Publisher("schedule", h.tracer.Publisher("schedule", h.bus)),
 		State: broker.ScheduleState(ctx, h.nbus, h.log), Logger: h.log.With(slog.String("component", "schedule")), Specs: specs.Schedules(cfg)})
 	h.metrics.Registry().MustRegister(h.sched)
+	h.history = history.Start(history.Options{Source: h.metrics, Pending: mo.Pending,
+		Subscriptions: func() []api.SubscriptionStatus { return h.subscriptions(false) }})
 	if opts.Watch {
 		h.watcher, err = hotreload.Start(hotreload.Options{
 			ConfigFile: h.configFile, Targets: h.reg.Targets, Logger: h.log,
@@ -359,6 +363,7 @@ func (h *Host) Close(ctx context.Context) error {
 	h.watcher.Close()
 	h.follower.Stop()
 	h.sched.Close()
+	h.history.Stop()
 	var errs []error
 	if h.disp != nil {
 		errs = append(errs, h.disp.Close(ctx))

@@ -158,6 +158,9 @@ scopes = ["read"]
 		{"GET", "/v1/admin/dlq", "tok-read", 200},
 		{"GET", "/v1/webhooks", "tok-read", 200},
 		{"POST", "/v1/admin/reload", "tok-read", 403},
+		{"POST", "/v1/admin/backup", "tok-read", 403}, // a backup holds every event: admin only
+		{"GET", "/v1/status/history", "tok-read", 200},
+		{"GET", "/v1/status/history", "tok-shop", 403},
 		{"GET", "/metrics", "", 401},
 		{"GET", "/healthz", "", 200},
 		{"POST", "/v1/events/user.deleted", "legacy", 202},
@@ -177,8 +180,8 @@ scopes = ["read"]
 	for _, line := range []string{
 		`evhost_http_denied_total{reason="unauthorized",token=""} 3`,
 		`evhost_http_denied_total{reason="event_type",token="shop"} 1`,
-		`evhost_http_denied_total{reason="scope",token="shop"} 1`,
-		`evhost_http_denied_total{reason="scope",token="grafana"} 1`,
+		`evhost_http_denied_total{reason="scope",token="shop"} 2`,
+		`evhost_http_denied_total{reason="scope",token="grafana"} 2`,
 	} {
 		if !strings.Contains(a.body, line+"\n") {
 			t.Errorf("/metrics lacks %s", line)

@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/evhost/evhost/host/admin"
 	"github.com/evhost/evhost/host/api"
+	"github.com/evhost/evhost/host/backup"
 	"github.com/evhost/evhost/host/bus"
 	"github.com/evhost/evhost/host/config"
 	"github.com/evhost/evhost/host/httpapi"
@@ -47,12 +49,13 @@ func (h *Host) Handler() http.Handler {
 		for _, rs := range []httpapi.Routes{
 			metricsRoutes,
 			&admin.Plugins{Daemon: h},
+			&backup.Routes{Bus: h.nbus, TempDir: filepath.Join(cfg.Host.Data(), "tmp"), Version: buildinfo.Version(), Logger: h.log},
 			&admin.DeadLetters{Bus: h.bus, Logger: h.log},
 			h.replayer,
 			h.hooks,
 			h.sched,
 			&admin.Traces{Runs: h.runs, DeadLetters: h.bus, Flush: h.FlushRuns, Logger: h.log},
-			status,
+			status, h.history,
 			&admin.Subscriptions{
 				List:  func() []api.SubscriptionStatus { return status.Fill(h.subscriptions(true)) },
 				Pause: h.PauseSubscription, Resume: h.ResumeSubscription, Delete: h.DeleteSubscription, Logger: h.log,

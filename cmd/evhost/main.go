@@ -9,6 +9,8 @@
 //	evhost dlq       list, show and retry the dead letters of a running daemon
 //	evhost trace     print the tree of events and handler runs that one event caused
 //	evhost deploy    publish the config and its plugins to every daemon in deploy mode
+//	evhost backup    back up the broker's streams of a running daemon into a directory
+//	evhost restore   restore a backup into the broker of a stopped daemon
 //	evhost version   print the version
 //
 // Run `evhost help` or `evhost COMMAND -h` for details.
@@ -64,6 +66,8 @@ func init() {
 		{"trace", "print the tree of events and handler runs that one event caused, from a running daemon", cmdTrace},
 		{"replay", "run a subscription's handler again over recorded events, or shadow-replay a candidate", cmdReplay},
 		{"deploy", "publish the config and its plugins, pinned by digest, to the daemons in deploy mode", cmdDeploy},
+		{"backup", "back up the broker's streams of a running daemon into a directory (JetStream snapshots)", cmdBackup},
+		{"restore", "restore a backup directory into the broker of a stopped daemon (a fresh data directory)", cmdRestore},
 		{"version", "print the version of evhost and of its plugin ABI", cmdVersion},
 	}
 }

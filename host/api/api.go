@@ -391,6 +391,41 @@ type Rates struct {
 	DeadLettered float64 `json:"dead_lettered"`
 }
 
+// StatusHistory is the body of GET /v1/status/history: the daemon's
+// recent history, one point every IntervalSeconds for up to an hour,
+// oldest first, the last point covering the time since the one before it
+// (a partial interval, up to now). Each series has one value per point of
+// Times.
+type StatusHistory struct {
+	IntervalSeconds float64 `json:"interval_seconds"`
+	// Times are the ends of the points' intervals.
+	Times []time.Time `json:"times"`
+	// Ingested, Handled and Failed are events per second over each
+	// interval: accepted from producers; handled and failed summed over the
+	// subscriptions.
+	Ingested []float64 `json:"ingested"`
+	Handled  []float64 `json:"handled"`
+	Failed   []float64 `json:"failed"`
+	// Subscriptions are the subscriptions seen during the hour, in the
+	// order the daemon lists them.
+	Subscriptions []SubscriptionHistory `json:"subscriptions"`
+}
+
+// SubscriptionHistory is the history of one subscription. A null value is
+// a point with nothing to show: no run in the interval (latency), or the
+// subscription did not run then or the bus does not tell (pending).
+type SubscriptionHistory struct {
+	Name string `json:"name"`
+	// Pending is the bus's estimate of the events it held unsettled at the
+	// end of each interval.
+	Pending []*int64 `json:"pending"`
+	// P50 and P99 are the median and 99th percentile of the time to handle
+	// one delivery during each interval, in seconds, estimated from the
+	// buckets of evhost_handler_duration_seconds.
+	P50 []*float64 `json:"p50_seconds"`
+	P99 []*float64 `json:"p99_seconds"`
+}
+
 // RunSummary is one run record, without its emitted events.
 type RunSummary struct {
 	Kind         string    `json:"kind"`

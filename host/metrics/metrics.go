@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/evhost/evhost/host/api"
 	"github.com/evhost/evhost/host/bus"
@@ -428,6 +429,26 @@ func (m *Metrics) Webhook(endpoint string, httpStatus int) {
 func (m *Metrics) Counts(name string) (handled, failed, deadLettered uint64) {
 	rm := m.route(name)
 	return rm.nHandled.Load(), rm.nFailed.Load(), rm.nDead.Load()
+}
+
+// Latency returns the buckets of the subscription name's handler latency
+// histogram (evhost_handler_duration_seconds) since the metrics were made:
+// the upper bounds in seconds, the cumulative count of each, and the count
+// of every observation (the +Inf bucket).
+func (m *Metrics) Latency(name string) (bounds []float64, cumulative []uint64, count uint64) {
+	h, ok := m.route(name).latency.(prometheus.Metric)
+	if !ok {
+		return nil, nil, 0
+	}
+	var out dto.Metric
+	if err := h.Write(&out); err != nil || out.Histogram == nil {
+		return nil, nil, 0
+	}
+	for _, b := range out.Histogram.GetBucket() {
+		bounds = append(bounds, b.GetUpperBound())
+		cumulative = append(cumulative, b.GetCumulativeCount())
+	}
+	return bounds, cumulative, out.Histogram.GetSampleCount()
 }
 
 // Totals returns the events accepted from producers, and the events

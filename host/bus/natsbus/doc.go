@@ -4,8 +4,10 @@
 // `nats` broker, an external NATS cluster that several daemons share. It
 // passes the conformance suite (bus/bustest) with the Persistent feature,
 // and also provides plugins' key-value spaces on JetStream KV (KV), the
-// run log (Runs), and the deploy store of the modules and releases that
-// every daemon of a cluster runs (Deploys, DialDeploys; see deploy.go).
+// run log (Runs), the deploy store of the modules and releases that
+// every daemon of a cluster runs (Deploys, DialDeploys; see deploy.go),
+// and the snapshots and restores of its streams for backups (Snapshots,
+// DialSnapshots; see backup.go).
 //
 // It is the one package of evhost that imports the NATS server and client;
 // nothing it exports exposes a NATS type. It imports host/bus, host/event,

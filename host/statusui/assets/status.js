@@ -162,6 +162,120 @@
       st.dead_letters.since_start + " event(s) dead-lettered since the daemon started.";
   }
 
+  // --- Charts of the last hour (GET /v1/status/history), drawn as inline
+  // SVG: no library, no network. Values go in as attributes and Text
+  // nodes, as everywhere on the page.
+  const SVG_NS = "http://www.w3.org/2000/svg";
+  const HOUR_MS = 3600e3;
+  const MAX_LATENCY_CHARTS = 12;
+
+  function svg(tag, attrs, ...children) {
+    const e = document.createElementNS(SVG_NS, tag);
+    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, String(v));
+    for (const c of children) e.append(typeof c === "string" ? document.createTextNode(c) : c);
+    return e;
+  }
+
+  // niceCeil rounds v up to 1, 2 or 5 times a power of ten.
+  function niceCeil(v) {
+    if (!(v > 0)) return 1;
+    const p = Math.pow(10, Math.floor(Math.log10(v)));
+    for (const m of [1, 2, 5, 10]) if (m * p >= v) return m * p;
+    return 10 * p;
+  }
+
+  const fmtRate = (v) => (v >= 100 ? Math.round(v) : v >= 1 ? Math.round(v * 10) / 10 : Math.round(v * 100) / 100).toString();
+  const fmtMs = (sec) => {
+    const ms = sec * 1000;
+    return ms >= 1000 ? (ms / 1000).toFixed(ms >= 10000 ? 0 : 1) + " s" : (ms >= 10 ? Math.round(ms) : Math.round(ms * 100) / 100) + " ms";
+  };
+  const fmtCount = (v) => (v >= 1e6 ? (v / 1e6).toFixed(1) + "M" : v >= 1e4 ? Math.round(v / 1e3) + "k" : String(Math.round(v * 10) / 10));
+
+  // lastValue is the last value of a series that is not null.
+  function lastValue(values) {
+    for (let i = values.length - 1; i >= 0; i--) if (values[i] !== null && values[i] !== undefined) return values[i];
+    return null;
+  }
+
+  // chart draws series ({name, values, dash}) over times (ISO strings) as
+  // a line chart of the hour up to the last time: y from 0 to a round
+  // maximum, a null value leaving a gap, a lone point drawn as a dot. The
+  // <svg> says in data-points how many points it drew.
+  function chart(id, title, times, series, fmt, small) {
+    const W = small ? 360 : 560, H = small ? 140 : 190, L = 52, R = 10, T = 10, B = 22;
+    const ts = times.map((t) => Date.parse(t));
+    const tmax = ts.length ? ts[ts.length - 1] : Date.now(), tmin = tmax - HOUR_MS;
+    let vmax = 0;
+    for (const s of series) for (const v of s.values) if (v !== null && v > vmax) vmax = v;
+    vmax = niceCeil(vmax);
+    const x = (t) => L + (W - L - R) * (t - tmin) / HOUR_MS;
+    const y = (v) => T + (H - T - B) * (1 - v / vmax);
+    const root = svg("svg", { class: "chart", viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": title, "data-chart": id });
+    for (const f of [0, 0.5, 1]) {
+      const yy = y(vmax * f).toFixed(1);
+      root.append(svg("line", { class: f === 0 ? "axis" : "grid", x1: L, x2: W - R, y1: yy, y2: yy }),
+        svg("text", { class: "tick", x: L - 5, y: Number(yy) + 4, "text-anchor": "end" }, fmt(vmax * f)));
+    }
+    for (const [f, label, anchor] of [[0, "−60 min", "start"], [0.5, "−30 min", "middle"], [1, "now", "end"]]) {
+      root.append(svg("text", { class: "tick", x: L + (W - L - R) * f, y: H - 5, "text-anchor": anchor }, label));
+    }
+    let points = 0;
+    series.forEach((s, i) => {
+      const cls = "s" + (i % 8);
+      let d = "", run = [], n = 0;
+      const flush = () => {
+        if (run.length === 1) root.append(svg("circle", { class: "dot " + cls, cx: run[0][0], cy: run[0][1], r: 3, "data-series": s.name }));
+        run = [];
+      };
+      s.values.forEach((v, j) => {
+        if (v === null || v === undefined || !(ts[j] >= tmin)) {
+          flush();
+          return;
+        }
+        const px = x(ts[j]).toFixed(1), py = y(v).toFixed(1);
+        d += (run.length ? "L" : "M") + px + " " + py + " ";
+        run.push([px, py]);
+        n++;
+      });
+      flush();
+      points += n;
+      if (d) root.append(svg("path", { class: "series " + cls + (s.dash ? " dash" : ""), d: d.trim(), "data-series": s.name, "data-points": n }));
+    });
+    root.setAttribute("data-points", points);
+    if (points === 0) root.append(svg("text", { class: "empty", x: (L + W) / 2, y: H / 2, "text-anchor": "middle" }, "no data in the last hour"));
+    const legend = el("ul", { class: "legend" }, ...series.map((s, i) => {
+      const last = lastValue(s.values);
+      return el("li", { "data-series": s.name }, el("span", { class: "swatch s" + (i % 8) + (s.dash ? " dash" : "") }),
+        s.name + (last === null ? "" : " " + fmt(last)));
+    }));
+    return el("figure", { class: "chart-box" + (small ? " small" : ""), id: "chart-" + id }, el("figcaption", {}, title), root, legend);
+  }
+
+  function renderHistory(hist) {
+    const out = [];
+    out.push(chart("rates", "Events per second", hist.times, [
+      { name: "ingested", values: hist.ingested },
+      { name: "handled", values: hist.handled },
+      { name: "failed", values: hist.failed },
+    ], fmtRate));
+    out.push(chart("pending", "Pending per subscription", hist.times,
+      hist.subscriptions.map((s) => ({ name: s.name, values: s.pending })), fmtCount));
+    const withRuns = hist.subscriptions.filter((s) => s.p99_seconds.some((v) => v !== null));
+    for (const s of withRuns.slice(0, MAX_LATENCY_CHARTS)) {
+      out.push(chart("latency-" + s.name, "Handler latency: " + s.name, hist.times, [
+        { name: "p50", values: s.p50_seconds },
+        { name: "p99", values: s.p99_seconds, dash: true },
+      ], fmtMs, true));
+    }
+    if (withRuns.length > MAX_LATENCY_CHARTS) {
+      out.push(el("p", {}, (withRuns.length - MAX_LATENCY_CHARTS) + " more subscriptions ran; their latency is in /metrics."));
+    }
+    if (withRuns.length === 0) out.push(el("p", { class: "no-latency" }, "No handler ran in the last hour: no latency to show."));
+    document.getElementById("history").replaceChildren(...out);
+    document.getElementById("history-note").textContent = "One point every " + Math.round(hist.interval_seconds) +
+      " s over the last hour; the last one covers the time since the one before.";
+  }
+
   function renderDeadLetters(page) {
     fill("dead-letters", page.dead_letters.map((d) => {
       const ev = d.event || {};
@@ -179,11 +293,13 @@
   async function refresh() {
     clearTimeout(timer);
     try {
-      const [st, dlq] = await Promise.all([
+      const [st, dlq, hist] = await Promise.all([
         api("status"),
         api("admin/dlq?limit=" + DLQ_PAGE + (dlqAfter ? "&after=" + dlqAfter : "")),
+        api("status/history"),
       ]);
       renderStatus(st);
+      renderHistory(hist);
       renderDeadLetters(dlq);
       showError("");
       document.body.setAttribute("data-loaded", "true");
