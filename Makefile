@@ -1,8 +1,9 @@
 # Two commands for a newcomer: `make run` starts the daemon on ./config.toml
 # (embedded broker, first-party plugins built from source); `make test` runs
-# the tests of every Go module in the tree.
+# the tests of every Go module in the tree. `make release` builds the static,
+# reproducible binaries of a release into dist/, with SHA256SUMS.
 
-.PHONY: run test bench bench-peers
+.PHONY: run test bench bench-peers release release-assets
 
 run:
 	go run ./cmd/evhost run
@@ -16,3 +17,17 @@ bench:
 # evhost beside Extism, Watermill and watermill-nats, interleaved (examples/bench).
 bench-peers:
 	cd examples/bench && go run . -rounds 5
+
+# Static binaries (CGO_ENABLED=0, -trimpath, version and commit date stamped
+# in) for linux/amd64, linux/arm64, darwin/arm64 and windows/amd64, and
+# dist/SHA256SUMS; the same commit gives the same bytes (.ci/release).
+#
+# RELEASE_ASSETS: the targets that build what the binary embeds, run first.
+# >>> The JavaScript engine's wasm target goes here (issue 17), e.g.
+# >>> RELEASE_ASSETS = js-engine
+RELEASE_ASSETS ?=
+
+release-assets: $(RELEASE_ASSETS)
+
+release: release-assets
+	./.ci/release

@@ -9,7 +9,10 @@
 //	evhost dlq       list, show and retry the dead letters of a running daemon
 //	evhost trace     print the tree of events and handler runs that one event caused
 //	evhost deploy    publish the config and its plugins to every daemon in deploy mode
-//	evhost version   print the version
+//	evhost config    print the effective configuration, secrets redacted
+//	evhost plugins   inspect a plugin module; list the plugins of a running daemon
+//	evhost health    probe a running daemon's /healthz (container health checks)
+//	evhost version   print the version, commit, date and the versions built in
 //
 // Run `evhost help` or `evhost COMMAND -h` for details.
 package main
@@ -63,7 +66,10 @@ func init() {
 		{"trace", "print the tree of events and handler runs that one event caused, from a running daemon", cmdTrace},
 		{"replay", "run a subscription's handler again over recorded events, or shadow-replay a candidate", cmdReplay},
 		{"deploy", "publish the config and its plugins, pinned by digest, to the daemons in deploy mode", cmdDeploy},
-		{"version", "print the version of evhost and of its plugin ABI", cmdVersion},
+		{"config", "print the effective configuration: every default filled in, secrets redacted", cmdConfig},
+		{"plugins", "inspect a plugin module (kind, ABI, imports, grants, memory, digest); list a daemon's plugins (inspect|list)", cmdPlugins},
+		{"health", "probe a running daemon's /healthz (or /readyz): for container health checks", cmdHealth},
+		{"version", "print the version, commit and date of evhost, of Go, wazero, the NATS server and the plugin ABI", cmdVersion},
 	}
 }
 
