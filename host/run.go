@@ -14,6 +14,7 @@ import (
 	"github.com/evhost/evhost/host/api"
 	"github.com/evhost/evhost/host/bus"
 	"github.com/evhost/evhost/host/config"
+	"github.com/evhost/evhost/host/debugsrv"
 	"github.com/evhost/evhost/host/httpapi"
 	"github.com/evhost/evhost/host/specs"
 	"github.com/evhost/evhost/internal/buildinfo"
@@ -47,6 +48,7 @@ func (h *Host) Handler() http.Handler {
 		for _, rs := range []httpapi.Routes{
 			metricsRoutes,
 			&admin.Plugins{Daemon: h},
+			&admin.Config{Effective: func() any { return h.cfg.Load().Effective() }},
 			&admin.DeadLetters{Bus: h.bus, Logger: h.log},
 			h.replayer,
 			h.hooks,
@@ -140,6 +142,12 @@ func (h *Host) ServeNotify(ctx context.Context, ln net.Listener, ready func(addr
 	if err == nil {
 		err = h.Start(ctx)
 	}
+	stopDebug := func() {} // [host] debug_listen: the profiles, on a listener of their own
+	if err == nil {
+		stopDebug, err = debugsrv.Start(h.cfg.Load().Host.DebugListen,
+			h.Handler().(*httpapi.Server).Protect(httpapi.ScopeAdmin, debugsrv.Handler()), h.log)
+	}
+	defer stopDebug()
 	if err != nil {
 		ln.Close()
 		h.Close(context.Background())
