@@ -47,12 +47,13 @@ func cmdConfig(_ context.Context, args []string, e *env) int {
 		e.stdout.Write(doc.TOML())
 		return exitOK
 	}
-	b, err := json.MarshalIndent(doc, "", "  ")
-	if err != nil {
+	enc := json.NewEncoder(e.stdout)
+	enc.SetEscapeHTML(false) // events = [">"], not "\u003e"
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(doc); err != nil {
 		fprintf(e.stderr, "evhost config: %v\n", err)
 		return exitError
 	}
-	fprintf(e.stdout, "%s\n", b)
 	return exitOK
 }
 
