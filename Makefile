@@ -3,7 +3,7 @@
 # the tests of every Go module in the tree. `make release` builds the static,
 # reproducible binaries of a release into dist/, with SHA256SUMS.
 
-.PHONY: run test bench bench-peers release release-assets
+.PHONY: run test bench bench-peers release release-assets release-check
 
 run:
 	go run ./cmd/evhost run
@@ -31,3 +31,8 @@ release-assets: $(RELEASE_ASSETS)
 
 release: release-assets
 	./.ci/release
+
+# make release twice, the second with an empty build cache: the same
+# SHA256SUMS or a failure (slow: not part of .ci/run).
+release-check: release-assets
+	./.ci/release-reproducible
