@@ -1,14 +1,17 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 
+	"github.com/evhost/evhost/host"
 	"github.com/evhost/evhost/host/config"
 	"github.com/evhost/evhost/internal/wasmbuild"
 )
@@ -158,10 +161,24 @@ func TestPluginsInspect(t *testing.T) {
 
 // `evhost plugins list` and `evhost health` against a running daemon.
 func TestPluginsListAndHealth(t *testing.T) {
-	var fixed atomic.Bool
-	_, addr := dlqDaemon(t, &fixed, make(outcomes, 16))
+	dir := t.TempDir()
+	echo := filepath.Join(dir, "echo.wasm")
+	if err := os.WriteFile(echo, wasmbuild.WATFile(t, "../../host/wasm/testdata/echo.wat"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse(filepath.Join(dir, "config.toml"), []byte(fmt.Sprintf(
+		"[host]\ndata_dir = \"data\"\ntoken = \"s3cret\"\nshutdown_timeout = \"200ms\"\n[broker]\nkind = \"memory\"\n"+
+			"[plugins.echo]\npath = %q\nevents = [\"order.placed\"]\n", echo)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := host.New(context.Background(), cfg, host.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serveHost(t, h)
 	code, out, errOut := runCLI("plugins", "list", "--addr", addr, "--token", "s3cret")
-	if code != exitOK || !strings.Contains(out, "PLUGIN") {
+	if code != exitOK || !strings.Contains(out, "PLUGIN") || !strings.Contains(out, "echo    serving  reactor  "+h.Plugin("echo").Hash()[:12]) {
 		t.Errorf("plugins list: exit %d: %s %s", code, out, errOut)
 	}
 	if code, _, errOut := runCLI("plugins", "list", "--addr", addr, "--token", "wrong"); code != exitAuth {
