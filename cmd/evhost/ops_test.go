@@ -203,3 +203,24 @@ func TestPluginsListAndHealth(t *testing.T) {
 		t.Errorf("loopbackBase: %s", got)
 	}
 }
+
+// `evhost version` names the versions built in; a work-tree build has no
+// stamped commit.
+func TestVersionDetails(t *testing.T) {
+	code, out, _ := runCLI("version", "--json")
+	var v struct {
+		Version, Go, Wazero string
+		NATS                string `json:"nats_server"`
+		ABI                 int    `json:"plugin_abi"`
+	}
+	if code != exitOK || json.Unmarshal([]byte(out), &v) != nil {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+	if v.Version == "" || !strings.HasPrefix(v.Go, "go1.") || !strings.HasPrefix(v.Wazero, "v1.") || !strings.HasPrefix(v.NATS, "v2.") || v.ABI != 1 {
+		t.Errorf("version --json: %s", out)
+	}
+	code, out, _ = runCLI("version")
+	if code != exitOK || !strings.Contains(out, "wazero      "+v.Wazero) || !strings.Contains(out, "nats-server "+v.NATS) {
+		t.Errorf("version: %s", out)
+	}
+}
