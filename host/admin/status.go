@@ -78,6 +78,8 @@ type StatusOptions struct {
 	// InFlight, if set, counts the deliveries being handled now.
 	InFlight func() map[string]int64
 	Logger   *slog.Logger
+	// Schedules, if set, lists the schedules and their counters.
+	Schedules func() []api.ScheduleInfo
 }
 
 // statusTracker serves GET /v1/status and keeps what it needs between
@@ -163,6 +165,9 @@ func (st *statusTracker) status(ctx context.Context) (*api.Status, error) {
 			UptimeSeconds: now.Sub(st.started).Seconds(), Broker: o.Broker,
 		},
 		Subscriptions: st.subscriptions(),
+	}
+	if o.Schedules != nil {
+		s.Schedules = o.Schedules()
 	}
 	var total counts
 	for i := range s.Subscriptions {

@@ -50,6 +50,62 @@ func (c *Config) Effective() *Document {
 		hooks = append(hooks, effectiveWebhook(&c.Webhooks[i]))
 	}
 	d.setArray("webhooks", hooks)
+	scheds := make([]*Document, 0, len(c.Schedules))
+	for i := range c.Schedules {
+		scheds = append(scheds, effectiveSchedule(&c.Schedules[i]))
+	}
+	d.setArray("schedules", scheds)
+	d.setTable("delayed", effectiveDelayed(c))
+	return d
+}
+
+func effectiveSchedule(s *Schedule) *Document {
+	d := &Document{}
+	d.set("name", s.Name)
+	d.set("enabled", s.Enabled)
+	d.setIf("cron", s.Cron)
+	if s.Every > 0 {
+		d.set("every", dur(s.Every))
+	}
+	if s.Cron != "" { // every counts from the epoch: no zone
+		tz := s.Timezone
+		if tz == "" {
+			tz = "UTC"
+		}
+		d.set("timezone", tz)
+	}
+	d.set("type", s.Type)
+	src := s.Source
+	if src == "" {
+		src = "evhost://schedule/" + s.Name
+	}
+	d.set("source", src)
+	d.setIf("subject", s.Subject)
+	if s.Data != nil {
+		d.set("data", string(s.Data))
+	}
+	d.setIf("datacontenttype", s.DataContentType)
+	d.set("catch_up", s.CatchUp)
+	return d
+}
+
+// effectiveDelayed is [delayed] with its zeros resolved as the broker
+// resolves them: 30 days, never past [broker] max_age; 100000 pending.
+func effectiveDelayed(c *Config) *Document {
+	d := &Document{}
+	maxDelay := c.Delayed.MaxDelay
+	if maxDelay == 0 {
+		maxDelay = 30 * 24 * time.Hour
+	}
+	if c.Broker.MaxAge > 0 && maxDelay > c.Broker.MaxAge {
+		maxDelay = c.Broker.MaxAge
+	}
+	pending := c.Delayed.MaxPending
+	if pending == 0 {
+		pending = 100000
+	}
+	d.set("max_delay", dur(maxDelay))
+	d.set("max_pending", pending)
 	return d
 }
 

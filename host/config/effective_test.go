@@ -45,6 +45,7 @@ func TestEffectiveReference(t *testing.T) {
 		t.Fatalf("%v: %s", err, b)
 	}
 	delete(top, "webhooks")
+	delete(top, "schedules")
 	b, _ = json.Marshal(top)
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatalf("%v: %s", err, b)
@@ -153,5 +154,40 @@ headers = { Authorization = "` + secrets["webhook header"] + `" }
 	var tree map[string]any
 	if _, err := toml.Decode(string(text), &tree); err != nil {
 		t.Errorf("not valid TOML: %v\n%s", err, text)
+	}
+}
+
+// Schedules and [delayed] come out with their defaults, and read back the
+// same.
+func TestEffectiveSchedules(t *testing.T) {
+	c, err := Parse("config.toml", []byte(`
+[[schedules]]
+name = "nightly"
+cron = "0 3 * * *"
+timezone = "Europe/Paris"
+type = "report.due"
+data = { kind = "daily" }
+[[schedules]]
+name = "tick"
+every = "30s"
+type = "tick"
+[delayed]
+max_pending = 500
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := c.Effective().TOML()
+	again, err := Parse("config.toml", text)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
+	if got := again.Effective().TOML(); string(got) != string(text) {
+		t.Errorf("changed when read back:\n%s---\n%s", text, got)
+	}
+	for _, want := range []string{`source = "evhost://schedule/tick"`, `timezone = "UTC"`, `every = "30s"`, `max_delay = "168h"`, `max_pending = 500`} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("lacks %s:\n%s", want, text)
+		}
 	}
 }
