@@ -185,7 +185,7 @@ max_pending = 500
 	if got := again.Effective().TOML(); string(got) != string(text) {
 		t.Errorf("changed when read back:\n%s---\n%s", text, got)
 	}
-	for _, want := range []string{`source = "evhost://schedule/tick"`, `timezone = "UTC"`, `every = "30s"`, `max_delay = "168h"`, `max_pending = 500`} {
+	for _, want := range []string{`source = "evhost://schedule/tick"`, `timezone = "Europe/Paris"`, `every = "30s"`, `max_delay = "168h"`, `max_pending = 500`} {
 		if !strings.Contains(string(text), want) {
 			t.Errorf("lacks %s:\n%s", want, text)
 		}
