@@ -1,8 +1,9 @@
 # Two commands for a newcomer: `make run` starts the daemon on ./config.toml
 # (embedded broker, first-party plugins built from source); `make test` runs
-# the tests of every Go module in the tree.
+# the tests of every Go module in the tree. `make release` builds the static,
+# reproducible binaries of a release into dist/, with SHA256SUMS.
 
-.PHONY: run test bench bench-peers engine evhost-release
+.PHONY: run test bench bench-peers engine evhost-release release release-assets release-check
 
 # The JavaScript engine (plugins/js/engine), every variant, gzip-compressed
 # into host/jsengine/wasm (ignored by git, never committed), for a build of
@@ -29,3 +30,23 @@ bench:
 # evhost beside Extism, Watermill and watermill-nats, interleaved (examples/bench).
 bench-peers:
 	cd examples/bench && go run . -rounds 5
+
+# Static binaries (CGO_ENABLED=0, -trimpath, version and commit date stamped
+# in) for linux/amd64, linux/arm64, darwin/arm64 and windows/amd64, and
+# dist/SHA256SUMS; the same commit gives the same bytes (.ci/release).
+#
+# RELEASE_ASSETS: the targets that build what the binary embeds, run first:
+# the JavaScript engine (make engine), which .ci/release embeds with the build
+# tag evhost_jsengine, so that a release runs engine = "js" plugins with no Go
+# toolchain. RELEASE_ASSETS= TAGS= make release builds without it.
+RELEASE_ASSETS ?= engine
+
+release-assets: $(RELEASE_ASSETS)
+
+release: release-assets
+	./.ci/release
+
+# make release twice, the second with an empty build cache: the same
+# SHA256SUMS or a failure (slow: not part of .ci/run).
+release-check: release-assets
+	./.ci/release-reproducible

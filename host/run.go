@@ -16,6 +16,7 @@ import (
 	"github.com/evhost/evhost/host/backup"
 	"github.com/evhost/evhost/host/bus"
 	"github.com/evhost/evhost/host/config"
+	"github.com/evhost/evhost/host/debugsrv"
 	"github.com/evhost/evhost/host/httpapi"
 	"github.com/evhost/evhost/host/specs"
 	"github.com/evhost/evhost/internal/buildinfo"
@@ -50,6 +51,7 @@ func (h *Host) Handler() http.Handler {
 			metricsRoutes,
 			&admin.Plugins{Daemon: h},
 			&backup.Routes{Bus: h.nbus, TempDir: filepath.Join(cfg.Host.Data(), "tmp"), Version: buildinfo.Version(), Logger: h.log},
+			&admin.Config{Effective: func() any { return h.cfg.Load().Effective() }},
 			&admin.DeadLetters{Bus: h.bus, Logger: h.log},
 			h.replayer,
 			h.hooks,
@@ -144,6 +146,12 @@ func (h *Host) ServeNotify(ctx context.Context, ln net.Listener, ready func(addr
 	if err == nil {
 		err = h.Start(ctx)
 	}
+	stopDebug := func() {} // [host] debug_listen: the profiles, on a listener of their own
+	if err == nil {
+		stopDebug, err = debugsrv.Start(h.cfg.Load().Host.DebugListen,
+			h.Handler().(*httpapi.Server).Protect(httpapi.ScopeAdmin, debugsrv.Handler()), h.log)
+	}
+	defer stopDebug()
 	if err != nil {
 		ln.Close()
 		h.Close(context.Background())

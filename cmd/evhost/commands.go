@@ -93,11 +93,25 @@ func newLogger(w io.Writer, cfg *config.Config) *slog.Logger {
 }
 
 func cmdVersion(_ context.Context, args []string, e *env) int {
-	fs := newFlags(e, "version", "", "Print the version of evhost and of the plugin ABI it implements.")
+	fs := newFlags(e, "version", "", "Print the version of evhost (with the commit and the commit's date of a release\nbuild), of the Go toolchain, wazero and the NATS server it was built with, and of\nthe plugin ABI it implements.")
+	asJSON := fs.Bool("json", false, "print a JSON object")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	fprintf(e.stdout, "evhost %s (plugin ABI v%d)\n", buildinfo.Version(), wasm.ABIVersion)
+	i := buildinfo.Read()
+	if *asJSON {
+		b, _ := json.MarshalIndent(struct {
+			buildinfo.Info
+			ABI int `json:"plugin_abi"`
+		}{i, wasm.ABIVersion}, "", "  ")
+		fprintf(e.stdout, "%s\n", b)
+		return exitOK
+	}
+	fprintf(e.stdout, "evhost %s (plugin ABI v%d)\n", i.Version, wasm.ABIVersion)
+	if i.Commit != "" {
+		fprintf(e.stdout, "  commit      %s (%s)\n", i.Commit, i.Date)
+	}
+	fprintf(e.stdout, "  go          %s %s\n  wazero      %s\n  nats-server %s\n", i.Go, i.Platform, i.Wazero, i.NATSServer)
 	return exitOK
 }
 

@@ -11,7 +11,10 @@
 //	evhost deploy    publish the config and its plugins to every daemon in deploy mode
 //	evhost backup    back up the broker's streams of a running daemon into a directory
 //	evhost restore   restore a backup into the broker of a stopped daemon
-//	evhost version   print the version
+//	evhost config    print the effective configuration, secrets redacted
+//	evhost plugins   inspect a plugin module; list the plugins of a running daemon
+//	evhost health    probe a running daemon's /healthz (container health checks)
+//	evhost version   print the version, commit, date and the versions built in
 //
 // Run `evhost help` or `evhost COMMAND -h` for details.
 package main
@@ -68,7 +71,10 @@ func init() {
 		{"deploy", "publish the config and its plugins, pinned by digest, to the daemons in deploy mode", cmdDeploy},
 		{"backup", "back up the broker's streams of a running daemon into a directory (JetStream snapshots)", cmdBackup},
 		{"restore", "restore a backup directory into the broker of a stopped daemon (a fresh data directory)", cmdRestore},
-		{"version", "print the version of evhost and of its plugin ABI", cmdVersion},
+		{"config", "print the effective configuration: every default filled in, secrets redacted", cmdConfig},
+		{"plugins", "inspect a plugin module (kind, ABI, imports, grants, memory, digest); list a daemon's plugins (inspect|list)", cmdPlugins},
+		{"health", "probe a running daemon's /healthz (or /readyz): for container health checks", cmdHealth},
+		{"version", "print the version, commit and date of evhost, of Go, wazero, the NATS server and the plugin ABI", cmdVersion},
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -27,6 +28,7 @@ func (d *decoder) hostAccess(t *table, h *Host) {
 		tt.done()
 	}
 	t.boolean("protect_metrics", &h.ProtectMetrics)
+	t.str("debug_listen", &h.DebugListen)
 	d.httpLimits(t, &h.HTTP)
 	d.hostTokens(t, h)
 }
@@ -101,6 +103,7 @@ func (v *checker) hostTokens(h *Host) {
 func (v *checker) hostAccess(h *Host) {
 	v.hostTokens(h)
 	v.httpLimits(&h.HTTP)
+	v.debugListen(h)
 	for i, n := range h.Hostnames {
 		if n == "*" {
 			continue
@@ -126,6 +129,27 @@ func (v *checker) hostAccess(h *Host) {
 	if checkListen(h.Listen) == nil && !Loopback(h.Listen) && !h.authenticated() {
 		v.invalid("host.listen", "listen address %q is reachable from other machines, and the API has no credential: "+
 			"set [host] token (or token_env, token_file), [[host.tokens]] or [host.tls] client_ca_file, or listen on loopback (127.0.0.1)", h.Listen)
+	}
+}
+
+// debugListen validates [host] debug_listen: a listener off loopback
+// needs a token that may administer (pprof shows the daemon's memory).
+func (v *checker) debugListen(h *Host) {
+	if h.DebugListen == "" {
+		return
+	}
+	if err := checkListen(h.DebugListen); err != nil {
+		v.invalid("host.debug_listen", "invalid debug_listen %q: %v", h.DebugListen, err)
+		return
+	}
+	admin := h.Token.IsSet()
+	for _, t := range h.Tokens {
+		admin = admin || slices.Contains(t.Scopes, ScopeAdmin)
+	}
+	if !Loopback(h.DebugListen) && !admin {
+		v.invalid("host.debug_listen", "debug_listen %q is reachable from other machines, and no token may administer: "+
+			"the profiles show the daemon's memory; set [host] token (or token_env, token_file) or a [[host.tokens]] entry "+
+			"with the %q scope, or listen on loopback (127.0.0.1:6060)", h.DebugListen, ScopeAdmin)
 	}
 }
 

@@ -104,6 +104,13 @@ type Host struct {
 	// read_timeout, write_timeout, idle_timeout, max_header_bytes,
 	// max_batch).
 	HTTP HTTPLimits
+	// DebugListen, when set, serves Go's profiles (net/http/pprof, under
+	// /debug/pprof/) and expvar (/debug/vars) on this host:port, a listener
+	// of its own, never the API's (key debug_listen, default "": off). Off
+	// loopback it needs a token with the admin scope ([host] token, or a
+	// [[host.tokens]] entry with "admin"), and every request must present
+	// one whenever the API has tokens.
+	DebugListen string
 }
 
 // HostToken is one [[host.tokens]] entry.

@@ -21,6 +21,9 @@ type Route struct {
 	Pattern string
 	Handler http.Handler
 	Public  bool
+	// Scope, when set, is the scope the route needs instead of its
+	// method's (GET /v1/admin/config needs admin, not read).
+	Scope string
 }
 
 // Routes is what a part of the daemon (the admin API, replay, metrics)
@@ -33,12 +36,27 @@ type Routes interface {
 // panics as Handle does.
 func (s *Server) Mount(rs Routes) {
 	for _, r := range rs.Routes() {
-		if r.Public {
+		switch {
+		case r.Public:
 			s.HandlePublic(r.Pattern, r.Handler)
-		} else {
+		case r.Scope != "":
+			s.mux.Handle(r.Pattern, s.requireScope(r.Scope, r.Handler))
+		default:
 			s.Handle(r.Pattern, r.Handler)
 		}
 	}
+}
+
+// Protect returns h behind the server's guards (the Host header, requests
+// of other sites' pages) and its tokens, with scope: for a handler served
+// on a listener of its own, such as the profiles of [host] debug_listen.
+func (s *Server) Protect(scope string, h http.Handler) http.Handler {
+	inner := s.requireScope(scope, h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.guard(w, r) {
+			inner.ServeHTTP(w, r)
+		}
+	})
 }
 
 // Protected returns the routes of rs, all behind the token (the metrics

@@ -25,6 +25,8 @@ type LoadError struct {
 	Plugin string // plugin name
 	Reason string
 	Err    error // underlying cause, if any
+
+	abi int32 // the ABI version a reactor said it speaks, when that is the reason
 }
 
 func (e *LoadError) Error() string {

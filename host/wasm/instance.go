@@ -114,7 +114,9 @@ func newInstance(ctx context.Context, p *Plugin) (*instance, error) {
 	}
 	if v := int32(res[0]); v != ABIVersion {
 		mod.Close(context.Background())
-		return nil, refuse(p.name, nil, "module speaks ABI version %d; this host speaks version %d", v, ABIVersion)
+		err := refuse(p.name, nil, "module speaks ABI version %d; this host speaks version %d", v, ABIVersion)
+		err.(*LoadError).abi = v
+		return nil, err
 	}
 	p.instantiations.Add(1)
 	return in, nil
