@@ -49,7 +49,7 @@ func (h *Host) Handler() http.Handler {
 			&admin.Plugins{Daemon: h},
 			&admin.DeadLetters{Bus: h.bus, Logger: h.log},
 			h.replayer,
-			h.hooks,
+			h.hooks, h.dyn,
 			&admin.Traces{Runs: h.runs, DeadLetters: h.bus, Flush: h.FlushRuns, Logger: h.log},
 			status,
 			&admin.Subscriptions{
@@ -85,7 +85,7 @@ func (h *Host) busStates() (pending func() map[string]int64, paused func() map[s
 // webhooks, native handlers, in config order), and with all those of the
 // plugins and webhooks the config disables too.
 func (h *Host) subscriptions(all bool) []api.SubscriptionStatus {
-	subs := specs.Subscriptions(h.cfg.Load(), h.reg.Snapshot(), all)
+	subs := append(specs.Subscriptions(h.cfg.Load(), h.reg.Snapshot(), all), specs.RuntimeSubscriptions(h.cfg.Load(), h.dyn)...)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, r := range h.natives {
