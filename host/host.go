@@ -165,14 +165,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Host, err er
 		Specs: func() []webhooks.Spec { return specs.AllWebhooks(h.cfg.Load(), h.dyn) }, Runs: h.runs, Recorder: h.recorder,
 		Counted: h.metrics.Webhook, Logger: h.log,
 	})
+	reapply := func() error {
+		return h.setNatives(func(rs []dispatch.Route) ([]dispatch.Route, error) { return rs, nil })
+	}
 	if h.dyn, err = webhooks.OpenRuntime(ctx, webhooks.RuntimeOptions{Open: broker.WebhookStore(h.nbus), InProcess: h.nbus == nil,
-		Taken: func(n string) bool {
-			return slices.ContainsFunc(h.subscriptions(true), func(s api.SubscriptionStatus) bool { return s.Name == n })
-		},
-		Changed: func() error {
-			return h.setNatives(func(rs []dispatch.Route) ([]dispatch.Route, error) { return rs, nil })
-		},
-		Allow: func() []netip.Prefix { return h.cfg.Load().Host.AllowNetworks }, DeleteSubscription: h.DeleteSubscription, Logger: h.log}); err != nil {
+		Subscriptions: func() []api.SubscriptionStatus { return h.subscriptions(true) }, Changed: reapply, DeleteSubscription: h.DeleteSubscription,
+		Allow: func() []netip.Prefix { return h.cfg.Load().Host.AllowNetworks }, Logger: h.log}); err != nil {
 		return nil, err
 	}
 	h.replayer = &replay.Replayer{Publisher: h.bus, Registry: h.reg, Runs: h.runs, Recorder: h.recorder, Logger: h.log}

@@ -64,9 +64,9 @@ type RuntimeOptions struct {
 	// InProcess says that the store lives in this process only (the
 	// memory broker): a creation's answer warns about it.
 	InProcess bool
-	// Taken reports whether a subscription of the config (a plugin, a
-	// webhook) or a native handler is named name.
-	Taken func(name string) bool
+	// Subscriptions returns the subscriptions of the daemon: the config's
+	// plugins and webhooks (enabled or not), the native handlers, and these.
+	Subscriptions func() []api.SubscriptionStatus
 	// Changed applies the routes again: the set of records changed.
 	Changed func() error
 	// DeleteSubscription drops the subscription of a deleted webhook.
@@ -166,6 +166,15 @@ func (r *Runtime) has(name string) bool {
 	return ok
 }
 
+// taken reports whether name is a subscription of the config or a native
+// handler, not one of these.
+func (r *Runtime) taken(name string) bool {
+	if r.has(name) || r.opts.Subscriptions == nil {
+		return false
+	}
+	return slices.ContainsFunc(r.opts.Subscriptions(), func(s api.SubscriptionStatus) bool { return s.Name == name })
+}
+
 // Errors of Create and Delete.
 var (
 	// ErrInvalid is a request that is not a valid webhook (400).
@@ -195,7 +204,7 @@ func (r *Runtime) Create(ctx context.Context, nw *api.NewWebhook) (Record, bool,
 		rec.Secret, made = webhook.SecretPrefix+base64.StdEncoding.EncodeToString(key), true
 	}
 	switch {
-	case r.opts.Taken != nil && r.opts.Taken(rec.Name) && !r.has(rec.Name):
+	case r.taken(rec.Name):
 		return Record{}, false, fmt.Errorf("%w: %q names a subscription of config.toml (or a native handler); change it there", ErrConfig, rec.Name)
 	case r.has(rec.Name):
 		return Record{}, false, fmt.Errorf("%w: a webhook %q was already created over the API; delete it first", ErrExists, rec.Name)
@@ -229,7 +238,7 @@ func (r *Runtime) Create(ctx context.Context, nw *api.NewWebhook) (Record, bool,
 // Delete deletes the webhook name created over the API, applies the routes
 // without it, and drops its subscription (with the events it holds).
 func (r *Runtime) Delete(ctx context.Context, name string) error {
-	if !r.has(name) && r.opts.Taken != nil && r.opts.Taken(name) {
+	if r.taken(name) {
 		return fmt.Errorf("%w: %q is a subscription of config.toml (or a native handler); remove it there", ErrConfig, name)
 	}
 	ok, err := r.store.Delete(ctx, name)
