@@ -67,6 +67,10 @@ type Bus struct {
 	cmu         sync.Mutex
 	lastRefresh atomic.Int64 // unix nanoseconds
 	kick        chan struct{}
+
+	// backlogMu serializes the backlog reports; backlog is the last one.
+	backlogMu sync.Mutex
+	backlog   *bus.Backlog
 }
 
 var _ bus.Bus = (*Bus)(nil)
