@@ -129,7 +129,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Host, err er
 		return nil, err
 	}
 	mo := metrics.Options{Plugins: h.pluginStats}
-	mo.Pending, mo.Paused = h.busStates()
+	mo.Pending, mo.Paused, mo.Backlog = h.busStates()
 	h.metrics = metrics.New(mo)
 	h.pub = h.metrics.Publisher("go", h.tracer.Publisher("go", h.bus))
 	h.modules = &deploy.Modules{Dir: filepath.Join(dataDir, "deploy"), Open: broker.DeployStore(h.nbus), Logger: h.log}

@@ -34,11 +34,11 @@ func (h *Host) Handler() http.Handler {
 		o.Ready, o.Logger = readiness{h}, h.log.With(slog.String("component", "http"))
 		o.Refused, o.Denied = h.metrics.RefusedRequest, h.metrics.Denied
 		h.api = httpapi.New(o)
-		pending, paused := h.busStates()
+		pending, paused, backlog := h.busStates()
 		status := admin.NewStatus(admin.StatusOptions{
 			Version: buildinfo.Version(), Broker: h.brokerKind(), Runs: h.runs, Flush: h.FlushRuns,
 			DeadLetters: h.bus, Subscriptions: func() []api.SubscriptionStatus { return h.subscriptions(false) },
-			Plugins: h.Plugins, Counters: h.metrics, Pending: pending, Paused: paused, InFlight: h.disp.InFlight, Logger: h.log,
+			Plugins: h.Plugins, Counters: h.metrics, Pending: pending, Paused: paused, Backlog: backlog, InFlight: h.disp.InFlight, Logger: h.log,
 		})
 		var metricsRoutes httpapi.Routes = h.metrics
 		if cfg.Host.ProtectMetrics {
@@ -73,12 +73,15 @@ func (h *Host) brokerKind() string {
 
 // busStates returns the bus's estimates, made without asking a server,
 // of each subscription's unsettled events and paused state, when it has
-// them (both buses do).
-func (h *Host) busStates() (pending func() map[string]int64, paused func() map[string]bool) {
-	if s, ok := h.bus.(bus.States); ok {
-		return s.Pending, s.PauseStates
+// them (both buses do), and its backlog report (NATS).
+func (h *Host) busStates() (pending func() map[string]int64, paused func() map[string]bool, backlog func(context.Context) (*bus.Backlog, error)) {
+	if b, ok := h.bus.(bus.Backlogs); ok {
+		backlog = b.Backlog
 	}
-	return nil, nil
+	if s, ok := h.bus.(bus.States); ok {
+		return s.Pending, s.PauseStates, backlog
+	}
+	return nil, nil, backlog
 }
 
 // subscriptions returns every subscription the host runs (plugins,

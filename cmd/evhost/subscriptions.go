@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/evhost/evhost/host/api"
 )
@@ -88,7 +89,7 @@ func cmdSubscriptionsDelete(ctx context.Context, args []string, e *env) int {
 
 func cmdSubscriptionsList(ctx context.Context, args []string, e *env) int {
 	fs := newFlags(e, "subscriptions list", "",
-		"List the subscriptions: NAME, KIND, STATE (running, paused, off: disabled in the config),\nPENDING (events held), IN FLIGHT (being handled by this daemon), HANDLED, FAILED, DEAD\n(dead-lettered) and PATTERNS.")
+		"List the subscriptions: NAME, KIND, STATE (running, paused, off: disabled in the config),\nPENDING (events held), OLDEST (the age of the oldest pending event, from the broker; \"!\"\nwhen the broker's retention is about to drop pending events, said on stderr), IN FLIGHT\n(being handled by this daemon), HANDLED, FAILED, DEAD (dead-lettered) and PATTERNS.")
 	df := addDaemonFlags(fs)
 	asJSON := fs.Bool("json", false, "print the API's JSON instead of a table")
 	if code, ok := parse(fs, args); !ok {
@@ -119,7 +120,8 @@ func cmdSubscriptionsList(ctx context.Context, args []string, e *env) int {
 		return exitError
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fprintf(tw, "NAME\tKIND\tSTATE\tPENDING\tIN FLIGHT\tHANDLED\tFAILED\tDEAD\tPATTERNS\n")
+	fprintf(tw, "NAME\tKIND\tSTATE\tPENDING\tOLDEST\tIN FLIGHT\tHANDLED\tFAILED\tDEAD\tPATTERNS\n")
+	var warnings []string
 	for _, s := range list.Subscriptions {
 		state := "running"
 		switch {
@@ -134,9 +136,20 @@ func cmdSubscriptionsList(ctx context.Context, args []string, e *env) int {
 		if s.Pending >= 0 {
 			pending = strconv.FormatInt(s.Pending, 10)
 		}
-		fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", s.Name, s.Kind, state, pending, s.InFlight, s.Handled, s.Failed, s.DeadLettered, jsonText(s.Patterns))
+		oldest := "-"
+		if s.OldestPendingSeconds > 0 {
+			oldest = time.Duration(s.OldestPendingSeconds * float64(time.Second)).Round(time.Second).String()
+		}
+		if s.RetentionWarning != "" {
+			oldest += " !"
+			warnings = append(warnings, s.Name+": "+s.RetentionWarning)
+		}
+		fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", s.Name, s.Kind, state, pending, oldest, s.InFlight, s.Handled, s.Failed, s.DeadLettered, jsonText(s.Patterns))
 	}
 	tw.Flush()
+	for _, w := range warnings {
+		fprintf(e.stderr, "warning: events are about to be lost: %s\n", w)
+	}
 	return exitOK
 }
 
