@@ -24,13 +24,8 @@ import (
 	"github.com/evhost/evhost/host/webhook"
 )
 
-// Why are the webhooks created over the API kept in a KV bucket of the
-// broker, and applied by every daemon as a route change when the bucket
-// changes? The broker is what the daemons of a cluster already share, and
-// what survives their restarts; a daemon that watches the bucket needs no
-// peer to tell it, and one that starts reads the records before it
-// subscribes. The record holds the signing secret, as the broker holds
-// the events: whoever may read the broker may read both.
+// Why a KV bucket of the broker, applied as a route change: see
+// host/RATIONALE.md.
 
 // Store keeps the records of the webhooks created over the API: a
 // natsbus.Table on a NATS broker, a MemoryStore otherwise.
