@@ -280,7 +280,7 @@ func (h *Host) Start(ctx context.Context) error {
 // otherRoutes returns the routes of cfg's webhooks and of the native
 // handlers, which run beside the plugins'.
 func (h *Host) otherRoutes(cfg *config.Config, natives []dispatch.Route) []dispatch.Route {
-	return append(h.hooks.Subscriptions(specs.AllWebhooks(cfg, h.dyn), cfg.Host.AllowNetworks), natives...)
+	return append(h.hooks.Subscriptions(specs.AllWebhooks(cfg, h.dyn, natives...), cfg.Host.AllowNetworks), natives...)
 }
 
 // commit applies routes to the dispatcher: the last step of a change

@@ -266,12 +266,14 @@ func Subscriptions(cfg *config.Config, snap *registry.Snapshot, all bool) []api.
 
 // AllWebhooks returns the specs of cfg's [[webhooks]] entries, enabled or
 // not, then those of the webhooks created over the API (dyn), with cfg's
-// [defaults] delivery limits. One of dyn whose name cfg uses is left out:
-// the config wins.
-func AllWebhooks(cfg *config.Config, dyn *webhooks.Runtime) []webhooks.Spec {
+// [defaults] delivery limits. One of dyn whose name cfg or one of natives
+// uses is left out: the config and the process win (another daemon may
+// have created it), so that applying the routes does not fail on it.
+func AllWebhooks(cfg *config.Config, dyn *webhooks.Runtime, natives ...dispatch.Route) []webhooks.Spec {
 	out := Webhooks(cfg)
 	for _, rec := range dyn.Records() {
-		if cfg.Plugin(rec.Name) != nil || slices.ContainsFunc(cfg.Webhooks, func(w config.Webhook) bool { return w.Name == rec.Name }) {
+		if cfg.Plugin(rec.Name) != nil || slices.ContainsFunc(cfg.Webhooks, func(w config.Webhook) bool { return w.Name == rec.Name }) ||
+			slices.ContainsFunc(natives, func(r dispatch.Route) bool { return r.Name == rec.Name }) {
 			continue
 		}
 		l := cfg.Defaults.DeliveryLimits
