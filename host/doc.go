@@ -17,6 +17,7 @@
 //	 ├ admin      admin and status routes: dead letters, traces, status, plugins
 //	 ├ replay     replay and shadow replay over bus.Journal; POST /v1/admin/replay
 //	 ├ webhooks   the [[webhooks]] endpoints across reloads, and those created over the API; their admin routes
+//	 ├ schedule   the [[schedules]]: one event per tick across daemons; GET /v1/schedules
 //	 ├ metrics    Prometheus: a dispatch observer, a publisher middleware, /metrics
 //	 ├ registry   plugin sources -> loaded versions; the running Snapshot
 //	 ├ httpapi    the HTTP server: ingest, health, token, one JSON writer, Routes

@@ -29,6 +29,7 @@ import (
 	"github.com/evhost/evhost/host/registry"
 	"github.com/evhost/evhost/host/replay"
 	"github.com/evhost/evhost/host/runlog"
+	"github.com/evhost/evhost/host/schedule"
 	"github.com/evhost/evhost/host/specs"
 	"github.com/evhost/evhost/host/telemetry"
 	"github.com/evhost/evhost/host/wasm"
@@ -85,6 +86,7 @@ type Host struct {
 	kv       *broker.KVSpaces    // the plugins' key-value spaces
 	pub      bus.Publisher       // the Go API's: counted and traced
 	watcher  *hotreload.Reloader // Options.Watch, or nil
+	sched    *schedule.Runner    // [[schedules]]
 
 	reloadMu sync.Mutex // one config change at a time
 	draining atomic.Bool
@@ -182,6 +184,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Host, err er
 		dopts.Middleware = append(dopts.Middleware, mw)
 	}
 	h.disp = dispatch.New(h.bus, dopts)
+	h.sched = schedule.New(schedule.Options{Publisher: h.metrics.Publisher("schedule", h.tracer.Publisher("schedule", h.bus)),
+		State: broker.ScheduleState(ctx, h.nbus, h.log), Logger: h.log.With(slog.String("component", "schedule")), Specs: specs.Schedules(cfg)})
+	h.metrics.Registry().MustRegister(h.sched)
 	if opts.Watch {
 		h.watcher, err = hotreload.Start(hotreload.Options{
 			ConfigFile: h.configFile, Targets: h.reg.Targets, Logger: h.log,
@@ -274,6 +279,7 @@ func (h *Host) Start(ctx context.Context) error {
 		return err
 	}
 	h.started = true
+	h.sched.Start()
 	return nil
 }
 
@@ -363,6 +369,7 @@ func (h *Host) Close(ctx context.Context) error {
 	h.watcher.Close()
 	h.dyn.Close()
 	h.follower.Stop()
+	h.sched.Close()
 	var errs []error
 	if h.disp != nil {
 		errs = append(errs, h.disp.Close(ctx))

@@ -38,7 +38,7 @@ func (h *Host) Handler() http.Handler {
 		status := admin.NewStatus(admin.StatusOptions{
 			Version: buildinfo.Version(), Broker: h.brokerKind(), Runs: h.runs, Flush: h.FlushRuns,
 			DeadLetters: h.bus, Subscriptions: func() []api.SubscriptionStatus { return h.subscriptions(false) },
-			Plugins: h.Plugins, Counters: h.metrics, Pending: pending, Paused: paused, Backlog: backlog, InFlight: h.disp.InFlight, Logger: h.log,
+			Plugins: h.Plugins, Counters: h.metrics, Pending: pending, Paused: paused, Backlog: backlog, InFlight: h.disp.InFlight, Logger: h.log, Schedules: h.sched.List,
 		})
 		var metricsRoutes httpapi.Routes = h.metrics
 		if cfg.Host.ProtectMetrics {
@@ -50,6 +50,7 @@ func (h *Host) Handler() http.Handler {
 			&admin.DeadLetters{Bus: h.bus, Logger: h.log},
 			h.replayer,
 			h.hooks, h.dyn,
+			h.sched,
 			&admin.Traces{Runs: h.runs, DeadLetters: h.bus, Flush: h.FlushRuns, Logger: h.log},
 			status,
 			&admin.Subscriptions{

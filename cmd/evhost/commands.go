@@ -197,10 +197,12 @@ func cmdPublish(ctx context.Context, args []string, e *env) int {
 	ct := fs.String("content-type", "application/json", "content type of DATA")
 	id := fs.String("id", "", "event id (default: a new UUID, stamped by the daemon)")
 	subject := fs.String("subject", "", "event subject")
+	delay := fs.Duration("delay", 0, "deliver the event this long from now (a delayed event: ce-delay)")
+	deliverAt := fs.String("deliver-at", "", "deliver the event at this RFC 3339 time (ce-deliverat)")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	if fs.NArg() < 1 || fs.NArg() > 2 {
+	if fs.NArg() < 1 || fs.NArg() > 2 || *delay < 0 || (*delay > 0 && *deliverAt != "") {
 		fs.Usage()
 		return exitUsage
 	}
@@ -229,6 +231,12 @@ func cmdPublish(ctx context.Context, args []string, e *env) int {
 	}
 	if *subject != "" {
 		req.Header.Set("ce-subject", *subject)
+	}
+	if *delay > 0 {
+		req.Header.Set("ce-delay", delay.String())
+	}
+	if *deliverAt != "" {
+		req.Header.Set("ce-deliverat", *deliverAt)
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)

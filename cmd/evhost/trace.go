@@ -96,6 +96,9 @@ func eventLine(n *api.TraceNode) string {
 		typ = "?"
 	}
 	s := oneLine(typ, 80) + " " + oneLine(n.ID, 80)
+	if n.DeliverAt != nil {
+		s += " delayed until " + n.DeliverAt.Format(time.RFC3339)
+	}
 	if n.Truncated {
 		s += " [more not shown]"
 	}

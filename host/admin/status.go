@@ -82,6 +82,8 @@ type StatusOptions struct {
 	// shown); it asks the broker, within backlogWait.
 	Backlog func(context.Context) (*bus.Backlog, error)
 	Logger  *slog.Logger
+	// Schedules, if set, lists the schedules and their counters.
+	Schedules func() []api.ScheduleInfo
 }
 
 // statusTracker serves GET /v1/status and keeps what it needs between
@@ -167,6 +169,9 @@ func (st *statusTracker) status(ctx context.Context) (*api.Status, error) {
 			UptimeSeconds: now.Sub(st.started).Seconds(), Broker: o.Broker,
 		},
 		Subscriptions: st.fill(ctx, st.o.Subscriptions()),
+	}
+	if o.Schedules != nil {
+		s.Schedules = o.Schedules()
 	}
 	var total counts
 	for i := range s.Subscriptions {

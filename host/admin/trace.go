@@ -147,6 +147,10 @@ func (t *tracer) fill(ctx context.Context, n *api.TraceNode, depth int) (bool, e
 			tm := e.Time.UTC()
 			c.Time = &tm
 		}
+		if at, ok := event.DeliverAt(e); ok {
+			at = at.UTC()
+			c.DeliverAt = &at
+		}
 		if _, err := t.fill(ctx, c, depth+1); err != nil {
 			return found, err
 		}

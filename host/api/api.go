@@ -293,6 +293,9 @@ type TraceNode struct {
 	// EmittedBy is the subscription whose run emitted the event; empty
 	// for the root.
 	EmittedBy string `json:"emitted_by,omitempty"`
+	// DeliverAt is when a delayed event is due (its deliverat extension):
+	// its runs start then.
+	DeliverAt *time.Time `json:"deliver_at,omitempty"`
 	// Runs are the event's runs, one entry per subscription (plugin,
 	// native handler or webhook), in the order their first attempt was
 	// recorded.
@@ -378,6 +381,8 @@ type Status struct {
 	// newest first.
 	RecentRuns  []RunSummary      `json:"recent_runs"`
 	DeadLetters DeadLetterSummary `json:"dead_letters"`
+	// Schedules are the [[schedules]] and what this daemon did with them.
+	Schedules []ScheduleInfo `json:"schedules,omitempty"`
 }
 
 // HostStatus describes the daemon.

@@ -29,7 +29,9 @@ func Open(ctx context.Context, cfg *config.Config, dataDir string, log *slog.Log
 	b := cfg.Broker
 	log = log.With(slog.String("component", "bus"))
 	if b.Kind == config.BrokerMemory {
-		return membus.New(membus.Options{Queue: cfg.Defaults.Queue, Logger: log}), nil, nil
+		log.Info("memory broker: events, and delayed events until their time, are kept in this process only")
+		return membus.New(membus.Options{Queue: cfg.Defaults.Queue, Logger: log,
+			MaxDelay: cfg.Delayed.MaxDelay, MaxDelayed: cfg.Delayed.MaxPending}), nil, nil
 	}
 	opts := NATSOptions(cfg, dataDir)
 	opts.Logger = log
@@ -61,6 +63,8 @@ func NATSOptions(cfg *config.Config, dataDir string) natsbus.Options {
 		DedupWindow: b.DedupWindow,
 		Queue:       cfg.Defaults.Queue,
 		ClientName:  "evhost",
+		MaxDelay:    cfg.Delayed.MaxDelay,
+		MaxDelayed:  cfg.Delayed.MaxPending,
 	}
 	switch b.Kind {
 	case config.BrokerEmbedded:

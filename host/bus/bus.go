@@ -79,6 +79,14 @@ type Bus interface {
 	//     matching subscription found full; retry later;
 	//   - ErrClosed once Close has begun; ctx.Err() if ctx is done.
 	//
+	// A delayed event, whose deliverat extension (event.ExtDeliverAt)
+	// names a time ahead, is accepted now and enqueued at that time for
+	// the subscriptions that match it then, once; the queue bounds apply
+	// when it comes due, and the bus bounds how far ahead it may be (past
+	// that: ErrInvalidEvent) and how many it holds (past that: a
+	// *BackpressureError naming DelayedQueue). A durable bus keeps
+	// delayed events across restarts; the memory bus in its process only.
+	//
 	// Publish never waits for room in a queue. The bus keeps e: the caller
 	// must not modify it afterwards.
 	Publish(ctx context.Context, e *event.Event) (PubAck, error)

@@ -43,6 +43,8 @@
 //   - Order: one consumer of a subscription, without redeliveries, gets its
 //     events in the order they were accepted. Several consumers, or
 //     redeliveries, may reorder them.
+//   - Delay: an event whose deliverat extension is ahead is enqueued at
+//     that time, not before, once (see Bus.Publish).
 //   - Independence: subscriptions progress independently; a full or stuck
 //     subscription refuses new events for itself but never delays another's
 //     deliveries.

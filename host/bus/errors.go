@@ -38,6 +38,10 @@ var (
 	ErrUnavailable = errors.New("bus: broker unavailable")
 )
 
+// DelayedQueue is the Subscription of the BackpressureError of a delayed
+// event refused because the bus holds as many delayed events as it may.
+const DelayedQueue = "(delayed events)"
+
 // BackpressureError is the error of an event refused because the queue of
 // Subscription holds Queue unsettled events already. errors.Is(err,
 // ErrBackpressure) is true for it.

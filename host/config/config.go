@@ -30,6 +30,9 @@ type Config struct {
 	Defaults Limits   // [defaults]
 	Plugins  []Plugin // [plugins.NAME], in the order the file first names them
 	Webhooks []Webhook
+	// Schedules are the [[schedules]] entries; Delayed the [delayed] table.
+	Schedules []Schedule
+	Delayed   Delayed
 
 	Deploy Deploy // [deploy]: what deploy mode trusts of a release
 }

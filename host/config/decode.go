@@ -452,6 +452,7 @@ func (d *decoder) config(tree map[string]any) *Config {
 		d.plugins(c, t)
 	}
 	d.webhooks(c, root)
+	d.schedules(c, root)
 	if t := root.sub("deploy"); t != nil {
 		d.deploy(c, t, &c.Deploy)
 	}

@@ -12,9 +12,11 @@
 // secret keys name (see [Secret]), so that a missing one is reported with its
 // position.
 //
-// It imports nothing else of evhost, and only the daemon (and the CLI) import
-// it: every other package gets a small options struct of its own, filled by
-// the daemon from a Config.
+// It imports only the vocabulary of evhost (host/api, host/event, and
+// host/filter to check expressions) and robfig/cron/v3's parser to check
+// schedules; only the daemon (and the CLI) import it: every other package
+// gets a small options struct of its own, filled by the daemon from a
+// Config.
 //
 // # Strictness and errors
 //
@@ -40,6 +42,17 @@
 // a binary unit ("64MiB", "512KiB") or integers of bytes ([Size]). Event
 // types and patterns are checked for syntax only: dot-separated tokens, "*"
 // for one token, a final ">" for one or more.
+//
+// # Schedules and delayed events
+//
+// Each [[schedules]] entry ([Schedule]) has name, type, and cron (five
+// fields, or @yearly, @monthly, @weekly, @daily, @hourly) in timezone (an
+// IANA name, default UTC; the binary embeds the zone database) or every
+// (at least "1s", whole seconds); optional source, subject, data (a string,
+// or a table sent as JSON), datacontenttype, catch_up ("one", the default,
+// or "none") and enabled. The [delayed] table ([Delayed]) has max_delay
+// (default 30 days, never more than [broker] max_age) and max_pending
+// (default 100000).
 //
 // A Config is immutable once returned; see [Config] for the reload model.
 package config

@@ -86,6 +86,7 @@ func (c *Config) validate() ErrorList {
 		}
 		v.webhook(path, w, defaults)
 	}
+	v.schedules(c)
 	return v.errs
 }
 

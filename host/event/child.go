@@ -23,11 +23,13 @@ func ChildDepth(parent *Event) int {
 // absent, derived with ChildID from index, the emit's position), source,
 // time, specversion, causationid, correlationid (inherited, or the root's
 // id), depth and traceparent (inherited, or none). Values the handler gave
-// for these attributes, id excepted, are replaced.
+// for these attributes, id excepted, are replaced. A delay extension
+// becomes deliverat (see ResolveDelay).
 func StampChild(child, parent *Event, source, handler string, index int, now time.Time) {
 	if child.ID == "" {
 		child.ID = ChildID(parent, handler, index)
 	}
+	_ = ResolveDelay(child, now) // an invalid delay is left for the emit's check
 	child.Source = source
 	child.SpecVersion = SpecVersion
 	child.Time = now

@@ -33,8 +33,10 @@ func formatUUID(u *[16]byte) string {
 
 // Stamp fills in the attributes a producer may leave out: id (a random
 // UUID), source, time (now, in UTC) and specversion. Attributes already
-// set are kept.
+// set are kept. A valid delay extension becomes deliverat (ResolveDelay);
+// an invalid one is left for the bus to refuse.
 func Stamp(e *Event, source string, now time.Time) {
+	_ = ResolveDelay(e, now)
 	if e.ID == "" {
 		e.ID = NewID()
 	}

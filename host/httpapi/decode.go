@@ -499,6 +499,13 @@ func (s *stamper) finish(e *event.Event, o origin) *requestError {
 	if err := event.ValidType(e.Type); err != nil {
 		return o.errorf(event.AttrType, "%s", strings.TrimPrefix(err.Error(), "event: "))
 	}
+	if err := event.ResolveDelay(e, s.now()); err != nil {
+		attr := event.ExtDelay
+		if ae, ok := err.(*event.AttrError); ok {
+			attr = ae.Name
+		}
+		return o.errorf(attr, "%s", strings.TrimPrefix(err.Error(), "event: "))
+	}
 	event.Stamp(e, s.source, s.now())
 	for _, a := range [...]event.Attr{
 		{Name: event.AttrID, Value: e.ID},

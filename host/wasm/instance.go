@@ -459,6 +459,9 @@ func (in *instance) emitEvent(e *event.Event) int32 {
 		return codeLimit
 	}
 	event.StampChild(e, parent, o.Source, o.Name, len(in.emits), time.Now().UTC())
+	if event.CheckDelay(e, e.Time, 0) != nil {
+		return codeMalformed // a delay or deliverat that is not one
+	}
 	in.emits = append(in.emits, e)
 	return 0
 }

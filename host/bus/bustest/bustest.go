@@ -102,6 +102,7 @@ func RunFeatures(t *testing.T, newBus func(t *testing.T) bus.Bus, f Features) {
 		{"Fetch", testFetch, true},
 		{"PublishBatch", testPublishBatch, true},
 		{"InvalidEvent", testInvalidEvent, true},
+		{"Delayed", testDelayed, true},
 		{"InvalidSubscription", testInvalidSubscription, true},
 		{"Persistent", testPersistent, f.Persistent},
 	}

@@ -20,7 +20,10 @@
 // heap: there is no goroutine per event or per delivery. Ack-wait expiry is
 // checked by sweeping a subscription's slots when its earliest deadline
 // is due, no more often than every AckWait/16, so an unsettled delivery
-// is redelivered at AckWait, or up to AckWait/16 later.
+// is redelivered at AckWait, or up to AckWait/16 later. Delayed events
+// (deliverat ahead; delayed.go) are the exception: each waits on a
+// runtime timer of its own, at most Options.MaxDelayed of them, and is lost
+// with the process like everything else.
 //
 // # Limits
 //

@@ -40,6 +40,11 @@ type Options struct {
 	// MaxDeadLetters caps the dead letters kept; past it the oldest are
 	// dropped, with a warning. Zero or less means DefaultMaxDeadLetters.
 	MaxDeadLetters int
+	// MaxDelay is how far ahead a delayed event may be due; MaxDelayed
+	// caps the delayed events held (see delayed.go). Zero or less means
+	// DefaultMaxDelay and DefaultMaxDelayed.
+	MaxDelay   time.Duration
+	MaxDelayed int
 	// Logger receives the bus's warnings; nil discards them.
 	Logger *slog.Logger
 }
@@ -75,6 +80,8 @@ type Bus struct {
 	tmu   sync.Mutex
 	theap timerHeap
 	twake chan struct{}
+
+	delayed delayedEvents
 }
 
 var _ bus.Bus = (*Bus)(nil)
@@ -107,6 +114,7 @@ func New(opts Options) *Bus {
 		dedup:          newDedup(max(int64(opts.DedupWindow), 0), opts.DedupMax),
 		twake:          make(chan struct{}, 1),
 	}
+	b.delayed.init(opts)
 	go b.runTimers()
 	return b
 }
@@ -158,12 +166,30 @@ func (b *Bus) publishLocked(e *event.Event, now int64) (bus.PubAck, error) {
 	if err := event.ValidType(e.Type); err != nil {
 		return bus.PubAck{}, fmt.Errorf("%w: %w", bus.ErrInvalidEvent, err)
 	}
+	at, delayed, err := b.delay(e)
+	if err != nil {
+		return bus.PubAck{}, err
+	}
 	key := dedupKey{source: e.Source, id: e.ID}
 	seq, hash, dup := b.dedup.lookup(key, now)
 	if dup {
 		return bus.PubAck{Seq: seq, Duplicate: true}, nil
 	}
+	if delayed {
+		if err := b.hold(e, at); err != nil {
+			return bus.PubAck{}, err
+		}
+	} else if err := b.enqueueLocked(e); err != nil {
+		return bus.PubAck{}, err
+	}
+	b.seq++
+	b.dedup.add(key, hash, b.seq, now)
+	return bus.PubAck{Seq: b.seq}, nil
+}
 
+// enqueueLocked enqueues e for every subscription it matches, or for none
+// when one is full; b.pubMu is held.
+func (b *Bus) enqueueLocked(e *event.Event) error {
 	matched := b.matched[:0]
 	for _, s := range b.subs {
 		if event.MatchAny(s.patterns, e.Type) {
@@ -181,7 +207,7 @@ func (b *Bus) publishLocked(e *event.Event, now int64) (bus.PubAck, error) {
 			}
 			clear(matched)
 			b.matched = matched[:0]
-			return bus.PubAck{}, err
+			return err
 		}
 	}
 	for _, s := range matched {
@@ -190,10 +216,7 @@ func (b *Bus) publishLocked(e *event.Event, now int64) (bus.PubAck, error) {
 	}
 	clear(matched)
 	b.matched = matched[:0]
-
-	b.seq++
-	b.dedup.add(key, hash, b.seq, now)
-	return bus.PubAck{Seq: b.seq}, nil
+	return nil
 }
 
 // Subscribe implements bus.Bus.
@@ -402,6 +425,7 @@ func (b *Bus) Close(ctx context.Context) error {
 			s.stopConsumersLocked()
 			s.mu.Unlock()
 		}
+		b.delayed.stop()
 		b.pubMu.Unlock()
 		close(b.done)
 	})

@@ -18,12 +18,14 @@
 //
 //	stream evhost_events   subjects evhost.events.<type>              every event, the audit log (limits: MaxAge, MaxBytes)
 //	                                evhost.redrive.<subscription>.<type> events redriven to one subscription
+//	                                evhost.delayed.<msg id>            delayed events until their time (delayed.go)
 //	stream evhost_dlq      subjects evhost.dlq.<subscription>          dead letters
 //	stream evhost_runs     subjects evhost.runs.<hash of event id>     handler runs and outcomes (Runs; limits: RunsOptions)
 //	consumer <subscription> on evhost_events                           one durable pull consumer per subscription
 //	KV bucket evhost_kv_<plugin>                                       one per plugin (KV)
 //	object store evhost_deploy   objects modules/<sha256 hex>          plugin modules by digest (Deploys)
 //	KV bucket evhost_release     key release                           the current release and the 15 before it
+//	KV bucket evhost_schedules   key <schedule>                        the latest tick of each schedule (ScheduleStore)
 //
 // An event is a message in the CloudEvents binary content mode: the
 // attributes in ce-* headers (percent-encoded), the data as the body, and

@@ -47,6 +47,9 @@ type Bus struct {
 	eventsPrefix            string // <prefix>.events.
 	redrivePrefix           string // <prefix>.redrive.
 	dlqPrefix               string // <prefix>.dlq.
+	delayedPrefix           string // <prefix>.delayed.
+	delayed                 delayedCount
+	schedules               bool   // the server schedules messages (delayed events)
 	nextPrefix              string // $JS.API.CONSUMER.MSG.NEXT.<events stream>.
 
 	closed    atomic.Bool
@@ -100,6 +103,7 @@ func Open(ctx context.Context, opts Options) (*Bus, error) {
 		eventsPrefix:  p + ".events.",
 		redrivePrefix: p + ".redrive.",
 		dlqPrefix:     p + ".dlq.",
+		delayedPrefix: p + ".delayed.",
 		done:          make(chan struct{}),
 		stopped:       make(chan struct{}),
 		subs:          make(map[string]*subscription),
@@ -228,7 +232,7 @@ func (b *Bus) setupStreams(ctx context.Context) error {
 	b.events, err = b.createStream(ctx, jetstream.StreamConfig{
 		Name:        b.eventsStream,
 		Description: "evhost events: the journal and audit log",
-		Subjects:    []string{b.eventsPrefix + ">", b.redrivePrefix + ">"},
+		Subjects:    []string{b.eventsPrefix + ">", b.redrivePrefix + ">", b.delayedPrefix + ">"},
 		Retention:   jetstream.LimitsPolicy,
 		Discard:     jetstream.DiscardOld,
 		MaxAge:      o.MaxAge,
@@ -236,9 +240,17 @@ func (b *Bus) setupStreams(ctx context.Context) error {
 		Storage:     jetstream.FileStorage,
 		Replicas:    replicas,
 		Duplicates:  o.DedupWindow,
+		// Delayed events are message schedules (delayed.go); the server
+		// requires roll-ups with them.
+		AllowMsgSchedules: true,
+		AllowRollup:       true,
 	})
 	if err != nil {
 		return streamErr(b.eventsStream, replicas, err)
+	}
+	if b.schedules = b.events.CachedInfo().Config.AllowMsgSchedules; !b.schedules {
+		b.log.Warn("natsbus: the NATS server does not schedule messages (nats-server 2.12 or later does): delayed events are refused",
+			slog.String("stream", b.eventsStream))
 	}
 	// The dead letters' own dedup window makes writing one twice (a crash
 	// between writing it and terminating the message) harmless.
@@ -318,7 +330,7 @@ func sameStream(have, want jetstream.StreamConfig) bool {
 		have.Retention == want.Retention && have.Discard == want.Discard &&
 		have.MaxAge == want.MaxAge && have.MaxBytes == want.MaxBytes &&
 		have.Storage == want.Storage && have.Replicas == want.Replicas &&
-		have.Duplicates == want.Duplicates
+		have.Duplicates == want.Duplicates && have.AllowMsgSchedules == want.AllowMsgSchedules
 }
 
 func streamErr(name string, replicas int, err error) error {
@@ -375,6 +387,12 @@ func (b *Bus) Publish(ctx context.Context, e *event.Event) (bus.PubAck, error) {
 	}
 	if err := checkEvent(e); err != nil {
 		return bus.PubAck{}, err
+	}
+	if at, delayed, err := b.delay(e); err != nil || delayed {
+		if err != nil {
+			return bus.PubAck{}, err
+		}
+		return b.publishDelayed(ctx, e, at)
 	}
 	var buf [8]*subscription
 	held, err := b.reserve(e.Type, nil, buf[:0])

@@ -20,6 +20,10 @@ const (
 	// DefaultRefresh is how often, at most, Publish refreshes its view of
 	// the subscriptions' queue lengths from the server.
 	DefaultRefresh = 200 * time.Millisecond
+	// DefaultMaxDelay and DefaultMaxDelayed bound delayed events (see
+	// delayed.go): how far ahead one may be due, and how many may wait.
+	DefaultMaxDelay   = 30 * 24 * time.Hour
+	DefaultMaxDelayed = 100_000
 )
 
 // Options configure a Bus: where the NATS server is (Embedded, or URLs
@@ -88,6 +92,14 @@ type Options struct {
 	// queue lengths from the server, for the backpressure check. Zero
 	// means DefaultRefresh.
 	Refresh time.Duration
+	// MaxDelay is how far ahead a delayed event may be due (its deliverat
+	// extension); a later one is refused as invalid. Zero means
+	// DefaultMaxDelay; it is never more than MaxAge when that is set.
+	MaxDelay time.Duration
+	// MaxDelayed caps the delayed events waiting on the server; past it
+	// Publish refuses delayed events with backpressure. Zero means
+	// DefaultMaxDelayed.
+	MaxDelayed int
 	// Logger receives the bus's warnings; nil discards them.
 	Logger *slog.Logger
 }
@@ -197,6 +209,10 @@ func (o *Options) Validate() error {
 		return bad("MaxAckPending", "negative")
 	case o.Refresh < 0:
 		return bad("Refresh", "negative")
+	case o.MaxDelay < 0:
+		return bad("MaxDelay", "negative")
+	case o.MaxDelayed < 0:
+		return bad("MaxDelayed", "negative")
 	}
 	return nil
 }
@@ -221,6 +237,15 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Refresh == 0 {
 		o.Refresh = DefaultRefresh
+	}
+	if o.MaxDelay == 0 {
+		o.MaxDelay = DefaultMaxDelay
+	}
+	if o.MaxAge > 0 && o.MaxDelay > o.MaxAge {
+		o.MaxDelay = o.MaxAge
+	}
+	if o.MaxDelayed == 0 {
+		o.MaxDelayed = DefaultMaxDelayed
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

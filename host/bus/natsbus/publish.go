@@ -240,11 +240,23 @@ func (b *Bus) publishBatch(ctx context.Context, events []*event.Event) ([]bus.Pu
 			break
 		}
 		lo := len(heldSubs)
-		if heldSubs, sendErr = b.reserve(e.Type, nil, heldSubs); sendErr != nil {
+		var msg *nats.Msg
+		at, delayed, err := b.delay(e)
+		if err != nil {
+			sendErr = err
 			break
 		}
+		if delayed {
+			if msg, sendErr = b.delayedMsg(ctx, e, at); sendErr != nil {
+				break
+			}
+		} else {
+			if heldSubs, sendErr = b.reserve(e.Type, nil, heldSubs); sendErr != nil {
+				break
+			}
+			msg = eventMsg(b.eventsPrefix+e.Type, e, msgID(e.Source, e.ID))
+		}
 		held[i] = [2]int{lo, len(heldSubs)}
-		msg := eventMsg(b.eventsPrefix+e.Type, e, msgID(e.Source, e.ID))
 		tokens[i] = b.acks.register(ch, i)
 		msg.Reply = b.acks.prefix + strconv.FormatUint(tokens[i], 10)
 		if err := b.nc.PublishMsg(msg); err != nil {

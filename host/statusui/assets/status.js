@@ -152,6 +152,14 @@
         num((p.stats && p.stats.instances) || 0), num((p.stats && p.stats.calls) || 0), last);
     }), "No plugins.");
 
+    fill("schedules", (st.schedules || []).map((s) => el("tr", { "data-name": s.name },
+      el("th", { scope: "row" }, s.name),
+      td((s.cron ? s.cron + (s.timezone ? " (" + s.timezone + ")" : "") : "every " + s.every) + (s.enabled ? "" : " (disabled)")),
+      td(s.type), td(s.next ? fmtTime(s.next) : "", "time"), td(s.last ? fmtTime(s.last) : "", "time"),
+      num(s.produced), num(s.duplicates),
+      td(s.last_error ? fmtTime(s.last_error_time) + ": " + s.last_error : "", "reason"),
+    )), "No schedules.");
+
     fill("recent", st.recent_runs.map((r) => el("tr", {},
       td(fmtTime(r.start), "time"), el("td", {}, eventButton(r.event_id)), td(r.event_type || ""),
       td(r.subscription + (r.kind && r.kind !== "delivery" ? " (" + r.kind + ")" : "")),
@@ -225,7 +233,8 @@
       el("strong", { class: "event-type" }, n.type || "(type unknown)"), " ",
       el("code", { class: "event-id" }, n.id),
       n.emitted_by ? " emitted by " + n.emitted_by : null,
-      n.time ? " at " + fmtTime(n.time) : null));
+      n.time ? " at " + fmtTime(n.time) : null,
+      n.deliver_at ? " delayed until " + fmtTime(n.deliver_at) : null));
     const rows = [];
     for (const run of n.runs) {
       run.attempts.forEach((a, i) => {
