@@ -226,7 +226,12 @@ func (r *Runtime) Create(ctx context.Context, nw *api.NewWebhook) (Record, bool,
 			return rec, made, fmt.Errorf("webhooks: %q is stored but could not be applied here: %w", rec.Name, err)
 		}
 	}
-	r.opts.Logger.Info("webhook created over the API", slog.String("webhook", rec.Name), slog.String("url", api.RedactURL(rec.URL)), slog.Any("events", rec.Events))
+	attrs := []any{slog.String("webhook", rec.Name), slog.String("url", api.RedactURL(rec.URL)), slog.Any("events", rec.Events)}
+	if r.opts.InProcess {
+		r.opts.Logger.Warn("webhook created over the API, in this process only (memory broker): it is lost when the daemon stops", attrs...)
+	} else {
+		r.opts.Logger.Info("webhook created over the API", attrs...)
+	}
 	return rec, made, nil
 }
 
