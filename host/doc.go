@@ -13,12 +13,12 @@
 //	host          config -> parts; New/Start/Run/Close; Publish, Handle
 //	 ├ deploy     evhost deploy (Deploy) and deploy mode (Follower, Modules)
 //	 ├ specs      config -> registry.Spec, webhooks.Spec, the API's and the tracer's options
-//	 ├ broker     [broker] -> the bus (embedded NATS, a cluster, or memory), run records, KV spaces
+//	 ├ broker     [broker] -> the bus (embedded NATS, a cluster, or memory), run records, KV spaces, API webhooks
 //	 ├ admin      admin and status routes: dead letters, traces, status, plugins
 //	 ├ backup     POST /v1/admin/backup (JetStream snapshots as a tar); write and restore a backup directory
 //	 ├ history    the status page's hour of samples (rates, pending, latency); GET /v1/status/history
 //	 ├ replay     replay and shadow replay over bus.Journal; POST /v1/admin/replay
-//	 ├ webhooks   the [[webhooks]] endpoints across reloads; their admin routes
+//	 ├ webhooks   the [[webhooks]] endpoints across reloads, and those created over the API; their admin routes
 //	 ├ schedule   the [[schedules]]: one event per tick across daemons; GET /v1/schedules
 //	 ├ metrics    Prometheus: a dispatch observer, a publisher middleware, /metrics
 //	 ├ registry   plugin sources -> loaded versions; the running Snapshot

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -74,6 +75,7 @@ type Host struct {
 	rt       *wasm.Runtime
 	reg      *registry.Registry // plugins and routes
 	hooks    *webhooks.Set      // [[webhooks]] endpoints
+	dyn      *webhooks.Runtime  // the webhooks created over the admin API
 	disp     *dispatch.Dispatcher
 	metrics  *metrics.Metrics
 	tracer   *telemetry.Tracer // nil: tracing off
@@ -131,7 +133,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Host, err er
 		return nil, err
 	}
 	mo := metrics.Options{Plugins: h.pluginStats}
-	mo.Pending, mo.Paused = h.busStates()
+	mo.Pending, mo.Paused, mo.Backlog = h.busStates()
 	h.metrics = metrics.New(mo)
 	h.pub = h.metrics.Publisher("go", h.tracer.Publisher("go", h.bus))
 	h.modules = &deploy.Modules{Dir: filepath.Join(dataDir, "deploy"), Open: broker.DeployStore(h.nbus), Logger: h.log}
@@ -164,9 +166,17 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Host, err er
 		return nil, err
 	}
 	h.hooks = webhooks.New(webhooks.Options{
-		Specs: func() []webhooks.Spec { return specs.Webhooks(h.cfg.Load()) }, Runs: h.runs, Recorder: h.recorder,
+		Specs: func() []webhooks.Spec { return specs.AllWebhooks(h.cfg.Load(), h.dyn) }, Runs: h.runs, Recorder: h.recorder,
 		Counted: h.metrics.Webhook, Logger: h.log,
 	})
+	reapply := func() error {
+		return h.setNatives(func(rs []dispatch.Route) ([]dispatch.Route, error) { return rs, nil })
+	}
+	if h.dyn, err = webhooks.OpenRuntime(ctx, webhooks.RuntimeOptions{Open: broker.WebhookStore(h.nbus), InProcess: h.nbus == nil,
+		Subscriptions: func() []api.SubscriptionStatus { return h.subscriptions(true) }, Changed: reapply, DeleteSubscription: h.DeleteSubscription,
+		Allow: func() []netip.Prefix { return h.cfg.Load().Host.AllowNetworks }, Logger: h.log}); err != nil {
+		return nil, err
+	}
 	h.replayer = &replay.Replayer{Publisher: h.bus, Registry: h.reg, Runs: h.runs, Recorder: h.recorder, Logger: h.log}
 	if h.nbus != nil {
 		h.replayer.Journal = h.nbus
@@ -280,7 +290,7 @@ func (h *Host) Start(ctx context.Context) error {
 // otherRoutes returns the routes of cfg's webhooks and of the native
 // handlers, which run beside the plugins'.
 func (h *Host) otherRoutes(cfg *config.Config, natives []dispatch.Route) []dispatch.Route {
-	return append(h.hooks.Subscriptions(specs.Webhooks(cfg), cfg.Host.AllowNetworks), natives...)
+	return append(h.hooks.Subscriptions(specs.AllWebhooks(cfg, h.dyn, natives...), cfg.Host.AllowNetworks), natives...)
 }
 
 // commit applies routes to the dispatcher: the last step of a change
@@ -361,6 +371,7 @@ func (h *Host) Close(ctx context.Context) error {
 	h.closed = true
 	h.mu.Unlock()
 	h.watcher.Close()
+	h.dyn.Close()
 	h.follower.Stop()
 	h.sched.Close()
 	h.history.Stop()

@@ -37,11 +37,11 @@ func (h *Host) Handler() http.Handler {
 		o.Ready, o.Logger = readiness{h}, h.log.With(slog.String("component", "http"))
 		o.Refused, o.Denied = h.metrics.RefusedRequest, h.metrics.Denied
 		h.api = httpapi.New(o)
-		pending, paused := h.busStates()
+		pending, paused, backlog := h.busStates()
 		status := admin.NewStatus(admin.StatusOptions{
 			Version: buildinfo.Version(), Broker: h.brokerKind(), Runs: h.runs, Flush: h.FlushRuns,
 			DeadLetters: h.bus, Subscriptions: func() []api.SubscriptionStatus { return h.subscriptions(false) },
-			Plugins: h.Plugins, Counters: h.metrics, Pending: pending, Paused: paused, InFlight: h.disp.InFlight, Logger: h.log, Schedules: h.sched.List,
+			Plugins: h.Plugins, Counters: h.metrics, Pending: pending, Paused: paused, Backlog: backlog, InFlight: h.disp.InFlight, Logger: h.log, Schedules: h.sched.List,
 		})
 		var metricsRoutes httpapi.Routes = h.metrics
 		if cfg.Host.ProtectMetrics {
@@ -54,7 +54,7 @@ func (h *Host) Handler() http.Handler {
 			&admin.Config{Effective: func() any { return h.cfg.Load().Effective() }},
 			&admin.DeadLetters{Bus: h.bus, Logger: h.log},
 			h.replayer,
-			h.hooks,
+			h.hooks, h.dyn,
 			h.sched,
 			&admin.Traces{Runs: h.runs, DeadLetters: h.bus, Flush: h.FlushRuns, Logger: h.log},
 			status, h.history,
@@ -79,19 +79,22 @@ func (h *Host) brokerKind() string {
 
 // busStates returns the bus's estimates, made without asking a server,
 // of each subscription's unsettled events and paused state, when it has
-// them (both buses do).
-func (h *Host) busStates() (pending func() map[string]int64, paused func() map[string]bool) {
-	if s, ok := h.bus.(bus.States); ok {
-		return s.Pending, s.PauseStates
+// them (both buses do), and its backlog report (NATS).
+func (h *Host) busStates() (pending func() map[string]int64, paused func() map[string]bool, backlog func(context.Context) (*bus.Backlog, error)) {
+	if b, ok := h.bus.(bus.Backlogs); ok {
+		backlog = b.Backlog
 	}
-	return nil, nil
+	if s, ok := h.bus.(bus.States); ok {
+		return s.Pending, s.PauseStates, backlog
+	}
+	return nil, nil, backlog
 }
 
 // subscriptions returns every subscription the host runs (plugins,
 // webhooks, native handlers, in config order), and with all those of the
 // plugins and webhooks the config disables too.
 func (h *Host) subscriptions(all bool) []api.SubscriptionStatus {
-	subs := specs.Subscriptions(h.cfg.Load(), h.reg.Snapshot(), all)
+	subs := append(specs.Subscriptions(h.cfg.Load(), h.reg.Snapshot(), all), specs.RuntimeSubscriptions(h.cfg.Load(), h.dyn)...)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, r := range h.natives {

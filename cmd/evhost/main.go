@@ -65,7 +65,7 @@ func init() {
 		{"dlq", "list, show and retry dead letters of a running daemon (list|show|retry)", cmdDLQ},
 		{"webhooks", "list the webhooks of a running daemon, enable one a 410 disabled, show its deliveries (list|enable|deliveries)", cmdWebhooks},
 		{"schedules", "list the schedules of a running daemon: next and last tick, counts, last error (list)", cmdSchedules},
-		{"subscriptions", "list, pause and resume the subscriptions of a running daemon; delete one, with the events it holds (list|pause|resume|delete)", cmdSubscriptions},
+		{"subscriptions", "list, pause and resume the subscriptions of a running daemon; delete one, with the events it holds; add and delete webhooks at runtime (list|pause|resume|delete|add-webhook|delete-webhook)", cmdSubscriptions},
 		{"trace", "print the tree of events and handler runs that one event caused, from a running daemon", cmdTrace},
 		{"replay", "run a subscription's handler again over recorded events, or shadow-replay a candidate", cmdReplay},
 		{"deploy", "publish the config and its plugins, pinned by digest, to the daemons in deploy mode", cmdDeploy},

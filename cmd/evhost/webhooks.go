@@ -13,7 +13,8 @@ import (
 )
 
 const webhooksAbout = `Webhooks are the [[webhooks]] endpoints that events are posted to, signed per the
-Standard Webhooks specification. An endpoint that answers 410 Gone is disabled: its
+Standard Webhooks specification, and those created at runtime ('evhost subscriptions
+add-webhook', listed with SOURCE api). An endpoint that answers 410 Gone is disabled: its
 events are dead-lettered until it is enabled again (then retry them with 'evhost dlq').
 Talks to a running daemon over its API (/v1/webhooks, /v1/admin/webhooks).
 
@@ -34,7 +35,7 @@ func cmdWebhooks(ctx context.Context, args []string, e *env) int {
 
 func cmdWebhooksList(ctx context.Context, args []string, e *env) int {
 	fs := newFlags(e, "webhooks list", "",
-		"List the webhooks: NAME, STATE (active, disabled since a 410, or off in the config),\nEVENTS and URL.")
+		"List the webhooks: NAME, SOURCE (config, or api: created at runtime), STATE (active,\ndisabled since a 410, or off in the config), EVENTS and URL.")
 	df := addDaemonFlags(fs)
 	asJSON := fs.Bool("json", false, "print the API's JSON instead of a table")
 	if code, ok := parse(fs, args); !ok {
@@ -69,7 +70,7 @@ func cmdWebhooksList(ctx context.Context, args []string, e *env) int {
 		return exitOK
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fprintf(tw, "NAME\tSTATE\tEVENTS\tURL\n")
+	fprintf(tw, "NAME\tSOURCE\tSTATE\tEVENTS\tURL\n")
 	for _, w := range list.Webhooks {
 		state := "active"
 		switch {
@@ -78,7 +79,7 @@ func cmdWebhooksList(ctx context.Context, args []string, e *env) int {
 		case w.Disabled:
 			state = "disabled since " + w.DisabledSince.UTC().Format(time.RFC3339) + ": " + oneLine(w.DisabledReason, 60)
 		}
-		fprintf(tw, "%s\t%s\t%s\t%s\n", w.Name, state, jsonText(w.Events), w.URL)
+		fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", w.Name, w.Source, state, jsonText(w.Events), w.URL)
 	}
 	tw.Flush()
 	return exitOK

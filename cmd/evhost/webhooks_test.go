@@ -51,7 +51,7 @@ func TestWebhooksCommands(t *testing.T) {
 	}
 
 	code, out, errOut := runCLI(cmd("list")...)
-	if code != exitOK || !regexp.MustCompile(`(?m)^crm\s+disabled since \S+Z: endpoint disabled \(410 Gone\)\s+\["user.created"\]\s+http://127`).MatchString(out) {
+	if code != exitOK || !regexp.MustCompile(`(?m)^crm\s+config\s+disabled since \S+Z: endpoint disabled \(410 Gone\)\s+\["user.created"\]\s+http://127`).MatchString(out) {
 		t.Fatalf("list: exit %d:\n%s%s", code, out, errOut)
 	}
 	// The run records reach the store asynchronously: poll the log.
@@ -77,7 +77,7 @@ func TestWebhooksCommands(t *testing.T) {
 	if code, out, _ = runCLI(cmd("enable", "crm")...); code != exitOK || out != "crm was not disabled\n" {
 		t.Fatalf("enable again: exit %d: %s", code, out)
 	}
-	if code, out, _ = runCLI(cmd("list")...); code != exitOK || !regexp.MustCompile(`(?m)^crm\s+active\s`).MatchString(out) {
+	if code, out, _ = runCLI(cmd("list")...); code != exitOK || !regexp.MustCompile(`(?m)^crm\s+config\s+active\s`).MatchString(out) {
 		t.Fatalf("list after enable: exit %d:\n%s", code, out)
 	}
 	if code, _, _ = runCLI("webhooks", "enable"); code != exitUsage {

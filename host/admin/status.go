@@ -77,7 +77,11 @@ type StatusOptions struct {
 	Paused  func() map[string]bool
 	// InFlight, if set, counts the deliveries being handled now.
 	InFlight func() map[string]int64
-	Logger   *slog.Logger
+	// Backlog, if set, reports each subscription's oldest unsettled event
+	// and the journal's retention (the age and the retention warning
+	// shown); it asks the broker, within backlogWait.
+	Backlog func(context.Context) (*bus.Backlog, error)
+	Logger  *slog.Logger
 	// Schedules, if set, lists the schedules and their counters.
 	Schedules func() []api.ScheduleInfo
 }
@@ -164,7 +168,7 @@ func (st *statusTracker) status(ctx context.Context) (*api.Status, error) {
 			Version: o.Version, Started: st.started.UTC(), Time: now.UTC(),
 			UptimeSeconds: now.Sub(st.started).Seconds(), Broker: o.Broker,
 		},
-		Subscriptions: st.subscriptions(),
+		Subscriptions: st.fill(ctx, st.o.Subscriptions()),
 	}
 	if o.Schedules != nil {
 		s.Schedules = o.Schedules()
@@ -316,20 +320,29 @@ func (st *statusTracker) readDeadLetters(ctx context.Context) error {
 	return nil
 }
 
-// subscriptions returns every subscription the daemon runs, with its
-// counters: plugins, webhooks, native handlers, in config order.
-func (st *statusTracker) subscriptions() []api.SubscriptionStatus {
-	return st.fill(st.o.Subscriptions())
-}
+// backlogWait bounds the wait for the broker's backlog report: past it,
+// the status goes without the ages and warnings.
+const backlogWait = 3 * time.Second
 
-// Fill fills in the pending count, the paused state and the counters of
-// subs (whose names, patterns, kinds and running state are set).
+// Fill fills in the pending count, the paused state, the age of the
+// oldest pending event, the retention warning and the counters of subs
+// (whose names, patterns, kinds and running state are set).
 func (s *Status) Fill(subs []api.SubscriptionStatus) []api.SubscriptionStatus {
-	return s.st.fill(subs)
+	return s.st.fill(context.Background(), subs)
 }
 
-func (st *statusTracker) fill(subs []api.SubscriptionStatus) []api.SubscriptionStatus {
+func (st *statusTracker) fill(ctx context.Context, subs []api.SubscriptionStatus) []api.SubscriptionStatus {
 	o := &st.o
+	var backlog *bus.Backlog
+	if o.Backlog != nil {
+		bctx, cancel := context.WithTimeout(ctx, backlogWait)
+		var err error
+		if backlog, err = o.Backlog(bctx); err != nil {
+			o.Logger.LogAttrs(ctx, slog.LevelWarn, "status: the broker's backlog report", slog.Any("error", err))
+		}
+		cancel()
+	}
+	now := time.Now()
 	var pending map[string]int64
 	if o.Pending != nil {
 		pending = o.Pending()
@@ -352,6 +365,12 @@ func (st *statusTracker) fill(subs []api.SubscriptionStatus) []api.SubscriptionS
 		}
 		s.Paused, s.InFlight = paused[s.Name], inflight[s.Name]
 		s.Handled, s.Failed, s.DeadLettered = o.Counters.Counts(s.Name)
+		if backlog != nil {
+			if old, ok := backlog.Oldest[s.Name]; ok {
+				s.OldestPendingSeconds = max(0, now.Sub(old.Time).Seconds())
+				s.RetentionWarning = backlog.Warning(s.Name, now)
+			}
+		}
 		if s.Patterns == nil {
 			s.Patterns = []string{}
 		}

@@ -171,6 +171,74 @@ type WebhookInfo struct {
 	Disabled       bool      `json:"disabled"`
 	DisabledSince  time.Time `json:"disabled_since,omitzero"`
 	DisabledReason string    `json:"disabled_reason,omitempty"`
+	// Source is WebhookFromConfig (a [[webhooks]] entry, read-only over
+	// the API) or WebhookFromAPI (created with POST /v1/admin/webhooks).
+	Source string `json:"source,omitempty"`
+	// Created is when a webhook of the API was created.
+	Created time.Time `json:"created,omitzero"`
+}
+
+// Sources of a webhook, in WebhookInfo.
+const (
+	WebhookFromConfig = "config"
+	WebhookFromAPI    = "api"
+)
+
+// Bounds of the webhooks created over the API (POST /v1/admin/webhooks).
+const (
+	// MaxRuntimeWebhooks caps the webhooks created over the API, over
+	// the whole cluster.
+	MaxRuntimeWebhooks = 100
+	// MaxNewWebhookBytes caps the body of a creation request.
+	MaxNewWebhookBytes = 16 << 10
+	// MaxWebhookURLBytes caps a webhook's URL, MaxWebhookEvents its list
+	// of event types and patterns, MaxWebhookHeaders its extra headers
+	// (each name and value at most MaxWebhookHeaderBytes), and
+	// MaxWebhookFilterBytes its filter expression.
+	MaxWebhookURLBytes    = 2048
+	MaxWebhookEvents      = 32
+	MaxWebhookHeaders     = 16
+	MaxWebhookHeaderBytes = 1024
+	MaxWebhookFilterBytes = 2048
+	// MaxWebhookTimeout caps a webhook's timeout.
+	MaxWebhookTimeout = 5 * time.Minute
+)
+
+// NewWebhook is the body of POST /v1/admin/webhooks: a webhook
+// subscription created at runtime, kept by the broker and served by every
+// daemon that shares it, with the [defaults] delivery limits.
+type NewWebhook struct {
+	// Name names the webhook and its subscription (1 to 64 of A-Z a-z
+	// 0-9 _ -; not a name of the config's plugins or webhooks).
+	Name string `json:"name"`
+	// URL is the http or https endpoint.
+	URL string `json:"url"`
+	// Events are the event types and patterns delivered.
+	Events []string `json:"events"`
+	// Secret is one or more whsec_ signing secrets separated by spaces;
+	// when empty the daemon makes one and returns it once, in the answer.
+	// It is never returned again.
+	Secret string `json:"secret,omitempty"`
+	// Headers are extra request headers (not webhook-* nor those the
+	// delivery sets).
+	Headers map[string]string `json:"headers,omitempty"`
+	// Timeout bounds one request (a Go duration such as "5s"); empty
+	// means the [defaults] timeout.
+	Timeout string `json:"timeout,omitempty"`
+	// Filter is a CEL filter expression over the event, as a webhook
+	// table's filter key.
+	Filter string `json:"filter,omitempty"`
+}
+
+// CreatedWebhook is the body of a 201 answer to POST /v1/admin/webhooks.
+type CreatedWebhook struct {
+	WebhookInfo
+	// Secret is the signing secret the daemon made, when the request gave
+	// none: shown this once.
+	Secret string `json:"secret,omitempty"`
+	// Warning says what the caller should know: on the memory broker the
+	// webhook lives in this daemon's process only.
+	Warning string `json:"warning,omitempty"`
 }
 
 // Delivery is one attempt of a webhook, as GET
@@ -352,6 +420,13 @@ type SubscriptionStatus struct {
 	// unsettled (waiting, in flight or waiting for a retry); -1 when the
 	// bus does not tell.
 	Pending int64 `json:"pending"`
+	// OldestPendingSeconds is the age of the oldest event the
+	// subscription holds unsettled, from the broker (0 when it holds none,
+	// or the broker does not tell; see Backlog).
+	OldestPendingSeconds float64 `json:"oldest_pending_seconds,omitempty"`
+	// RetentionWarning, when set, says that the stream's retention is
+	// about to drop events the subscription has not handled yet.
+	RetentionWarning string `json:"retention_warning,omitempty"`
 	// Handled, Failed and DeadLettered count deliveries done, attempts
 	// failed (retried or dead-lettered after the last one) and events
 	// dead-lettered, as /metrics does.

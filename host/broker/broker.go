@@ -17,6 +17,7 @@ import (
 	"github.com/evhost/evhost/host/config"
 	"github.com/evhost/evhost/host/kv"
 	"github.com/evhost/evhost/host/runlog"
+	"github.com/evhost/evhost/host/webhooks"
 )
 
 // Open opens the broker that cfg names: the embedded NATS server (its
@@ -197,5 +198,30 @@ func DeployStore(nbus *natsbus.Bus) func(context.Context) (*natsbus.DeployStore,
 			return nil, fmt.Errorf("deploy store: %w", err)
 		}
 		return s, nil
+	}
+}
+
+// webhooksValue and webhooksBytes bound the bucket of the webhooks created over the API.
+const (
+	webhooksValue = 64 << 10
+	webhooksBytes = 16 << 20
+)
+
+// WebhookStore returns the function that opens the store of the webhooks
+// created over the admin API: a KV bucket beside nbus (<prefix>_webhooks,
+// shared by every daemon and kept across restarts), or, on the memory
+// broker (nbus nil), a store in this process only.
+func WebhookStore(nbus *natsbus.Bus) func(context.Context) (webhooks.Store, error) {
+	return func(ctx context.Context) (webhooks.Store, error) {
+		if nbus == nil {
+			return webhooks.NewMemoryStore(), nil
+		}
+		t, err := natsbus.OpenTable(ctx, nbus, "webhooks", natsbus.TableOptions{
+			Description: "evhost: the webhooks created over the admin API", MaxValueSize: webhooksValue, MaxBytes: webhooksBytes,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return t, nil
 	}
 }

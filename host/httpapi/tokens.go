@@ -17,7 +17,7 @@ import (
 //	read     every GET (status, plugins, dead letters, traces, webhooks;
 //	         /metrics when it is not public)
 //	admin    every other method (reload, replay, dead-letter retry,
-//	         webhook enable)
+//	         webhook enable, creation and deletion)
 //
 // A token with admin may also read.
 const (

@@ -52,6 +52,10 @@ type Options struct {
 	Pending func() map[string]int64
 	// Paused says which subscriptions are paused.
 	Paused func() map[string]bool
+	// Backlog, if set, reports each subscription's oldest unsettled event
+	// and the journal's retention (asked of the broker at scrape time,
+	// within backlogWait; the NATS bus reuses a report for 2s).
+	Backlog func(context.Context) (*bus.Backlog, error)
 }
 
 // Metrics are a daemon's Prometheus metrics. They are safe for concurrent
@@ -498,9 +502,16 @@ var (
 		"Calls into the serving version of a plugin.", []string{"plugin"}, nil)
 	descPaused = prometheus.NewDesc("evhost_subscription_paused",
 		"1 while a subscription is paused (its events wait), else 0, as the bus last saw it.", []string{"subscription"}, nil)
+	descOldest = prometheus.NewDesc("evhost_subscription_oldest_pending_seconds",
+		"Age of the oldest event a subscription holds unsettled, from the broker (absent when it holds none).", []string{"subscription"}, nil)
+	descRetention = prometheus.NewDesc("evhost_subscription_retention_warning",
+		"1 when the broker's retention is about to drop events a subscription holds unsettled (see GET /v1/subscriptions), else 0.", []string{"subscription"}, nil)
 	descLag = prometheus.NewDesc("evhost_bus_pending",
 		"Events a subscription holds unsettled on the bus (pending plus awaiting acknowledgement), as the bus last estimated it.", []string{"subscription"}, nil)
 )
+
+// backlogWait bounds a scrape's wait for the broker's backlog report.
+const backlogWait = 3 * time.Second
 
 // pluginCollector reads the plugins' pool statistics, and the bus's
 // per-subscription lag when the bus reports it, at scrape time.
@@ -508,7 +519,7 @@ type pluginCollector struct{ m *Metrics }
 
 // Describe implements prometheus.Collector.
 func (c pluginCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descInstances, descIdle, descInstantiations, descDiscards, descRecycles, descCalls, descLag, descPaused} {
+	for _, d := range []*prometheus.Desc{descInstances, descIdle, descInstantiations, descDiscards, descRecycles, descCalls, descLag, descPaused, descOldest, descRetention} {
 		ch <- d
 	}
 }
@@ -533,6 +544,22 @@ func (c pluginCollector) Collect(ch chan<- prometheus.Metric) {
 				v = 1
 			}
 			ch <- prometheus.MustNewConstMetric(descPaused, prometheus.GaugeValue, v, name)
+		}
+	}
+	if o.Backlog != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), backlogWait)
+		b, err := o.Backlog(ctx)
+		cancel()
+		if err == nil {
+			now := time.Now()
+			for name, old := range b.Oldest {
+				ch <- prometheus.MustNewConstMetric(descOldest, prometheus.GaugeValue, max(0, now.Sub(old.Time).Seconds()), name)
+				v := 0.0
+				if b.Warning(name, now) != "" {
+					v = 1
+				}
+				ch <- prometheus.MustNewConstMetric(descRetention, prometheus.GaugeValue, v, name)
+			}
 		}
 	}
 	if o.Pending != nil {

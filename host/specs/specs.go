@@ -289,3 +289,40 @@ func Subscriptions(cfg *config.Config, snap *registry.Snapshot, all bool) []api.
 	}
 	return subs
 }
+
+// AllWebhooks returns the specs of cfg's [[webhooks]] entries, enabled or
+// not, then those of the webhooks created over the API (dyn), with cfg's
+// [defaults] delivery limits. One of dyn whose name cfg or one of natives
+// uses is left out: the config and the process win (another daemon may
+// have created it), so that applying the routes does not fail on it.
+func AllWebhooks(cfg *config.Config, dyn *webhooks.Runtime, natives ...dispatch.Route) []webhooks.Spec {
+	out := Webhooks(cfg)
+	for _, rec := range dyn.Records() {
+		if cfg.Plugin(rec.Name) != nil || slices.ContainsFunc(cfg.Webhooks, func(w config.Webhook) bool { return w.Name == rec.Name }) ||
+			slices.ContainsFunc(natives, func(r dispatch.Route) bool { return r.Name == rec.Name }) {
+			continue
+		}
+		l := cfg.Defaults.DeliveryLimits
+		if rec.Timeout > 0 {
+			l.Timeout = rec.Timeout
+		}
+		out = append(out, webhooks.Spec{
+			Name: rec.Name, URL: rec.URL, Secret: rec.Secret, Headers: rec.Headers, Timeout: l.Timeout,
+			Events: rec.Events, Enabled: true, FromAPI: true, Created: rec.Created,
+			Route: subscription(Route(rec.Name, rec.Events, l), false, rec.Filter),
+		})
+	}
+	return out
+}
+
+// RuntimeSubscriptions returns the subscriptions of the webhooks created
+// over the API that the daemon runs (see AllWebhooks).
+func RuntimeSubscriptions(cfg *config.Config, dyn *webhooks.Runtime) []api.SubscriptionStatus {
+	var subs []api.SubscriptionStatus
+	for _, w := range AllWebhooks(cfg, dyn) {
+		if w.FromAPI {
+			subs = append(subs, api.SubscriptionStatus{Name: w.Name, Patterns: w.Events, Kind: api.KindWebhook, Running: true})
+		}
+	}
+	return subs
+}

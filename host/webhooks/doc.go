@@ -5,7 +5,14 @@
 // record, and offers the webhook routes of the admin API: the list, the
 // enabling of a disabled endpoint, and each endpoint's delivery log.
 //
+// Runtime holds the webhooks created over the admin API (POST
+// /v1/admin/webhooks, DELETE /v1/admin/webhooks/{name}): validated as the
+// config validates an entry, kept in a Store (a KV bucket of the broker,
+// shared by the daemons of a cluster and kept across restarts) that each
+// daemon watches, applying every change as a route change.
+//
 // It imports host/webhook, host/netguard, host/runlog, host/dispatch,
-// host/httpapi and host/api; it must not import host/config: the daemon
+// host/httpapi, host/api, host/bus (names), host/event (patterns) and
+// host/filter; it must not import host/config: the daemon
 // maps each entry to a Spec.
 package webhooks

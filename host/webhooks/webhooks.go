@@ -25,7 +25,7 @@ import (
 // its status is seen, and a 2xx with a large body is still a delivery.
 const maxResponse = 1 << 50
 
-// Spec is one [[webhooks]] entry.
+// Spec is one [[webhooks]] entry, or a webhook created over the API.
 type Spec struct {
 	Name    string
 	URL     string
@@ -34,6 +34,10 @@ type Spec struct {
 	Timeout time.Duration
 	Events  []string
 	Enabled bool
+	// FromAPI is true for a webhook created over the API, made at
+	// Created; false for a [[webhooks]] entry.
+	FromAPI bool
+	Created time.Time
 	// Route is the subscription's delivery settings; Subscriptions sets
 	// its Name, Patterns, Kind and Handler.
 	Route dispatch.Route
@@ -200,7 +204,10 @@ func (s *Set) Webhooks() []api.WebhookInfo {
 	out := make([]api.WebhookInfo, 0, len(specs))
 	for i := range specs {
 		w := &specs[i]
-		info := api.WebhookInfo{Name: w.Name, URL: api.RedactURL(w.URL), Events: w.Events, Enabled: w.Enabled}
+		info := api.WebhookInfo{Name: w.Name, URL: api.RedactURL(w.URL), Events: w.Events, Enabled: w.Enabled, Source: api.WebhookFromConfig}
+		if w.FromAPI {
+			info.Source, info.Created = api.WebhookFromAPI, w.Created
+		}
 		if ep := s.endpoint(w.Name); ep != nil && w.Enabled {
 			st := ep.State()
 			info.Disabled, info.DisabledSince, info.DisabledReason = st.Disabled, st.DisabledSince, st.DisabledReason

@@ -72,6 +72,9 @@ type Bus struct {
 	kick        chan struct{}
 
 	members members // the processes consuming each subscription (Join)
+	// backlogMu serializes the backlog reports; backlog is the last one.
+	backlogMu sync.Mutex
+	backlog   *bus.Backlog
 }
 
 var _ bus.Bus = (*Bus)(nil)

@@ -120,11 +120,19 @@
       num(rate(r.failed)), num(rate(r.dead_lettered)))], "");
 
     // A paused subscription says so beside its pending count: its events
-    // wait (evhost subscriptions resume NAME).
-    fill("subscriptions", st.subscriptions.map((s) => el("tr", s.paused ? { "data-name": s.name, class: "paused" } : { "data-name": s.name },
-      el("th", { scope: "row" }, s.name), td(s.kind), td(s.patterns.join(", ")),
-      num((s.pending < 0 ? "?" : s.pending) + (s.paused ? " (paused)" : "")), num(s.handled), num(s.failed), num(s.dead_lettered),
-    )), "No subscriptions.");
+    // wait (evhost subscriptions resume NAME). The age of the oldest
+    // pending event follows, and a warning when the broker's retention is
+    // about to drop pending events.
+    fill("subscriptions", st.subscriptions.map((s) => {
+      const pending = num((s.pending < 0 ? "?" : s.pending) + (s.paused ? " (paused)" : "") +
+        (s.oldest_pending_seconds ? ", oldest " + fmtUptime(s.oldest_pending_seconds) : ""));
+      if (s.retention_warning) {
+        pending.append(el("div", { class: "reason retention-warning", role: "alert" }, "Events about to be lost: " + s.retention_warning));
+      }
+      return el("tr", s.paused ? { "data-name": s.name, class: "paused" } : { "data-name": s.name },
+        el("th", { scope: "row" }, s.name), td(s.kind), td(s.patterns.join(", ")),
+        pending, num(s.handled), num(s.failed), num(s.dead_lettered));
+    }), "No subscriptions.");
 
     fill("plugins", st.plugins.map((p) => {
       const last = el("td", { class: "last-error" });
