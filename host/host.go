@@ -28,6 +28,7 @@ import (
 	"github.com/evhost/evhost/host/registry"
 	"github.com/evhost/evhost/host/replay"
 	"github.com/evhost/evhost/host/runlog"
+	"github.com/evhost/evhost/host/sources"
 	"github.com/evhost/evhost/host/specs"
 	"github.com/evhost/evhost/host/telemetry"
 	"github.com/evhost/evhost/host/wasm"
@@ -72,6 +73,7 @@ type Host struct {
 	rt       *wasm.Runtime
 	reg      *registry.Registry // plugins and routes
 	hooks    *webhooks.Set      // [[webhooks]] endpoints
+	srcs     *sources.Set       // [sources]: inbound webhooks, NATS subjects
 	disp     *dispatch.Dispatcher
 	metrics  *metrics.Metrics
 	tracer   *telemetry.Tracer // nil: tracing off
@@ -163,6 +165,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Host, err er
 		Specs: func() []webhooks.Spec { return specs.Webhooks(h.cfg.Load()) }, Runs: h.runs, Recorder: h.recorder,
 		Counted: h.metrics.Webhook, Logger: h.log,
 	})
+	h.srcs = sources.New(sources.Options{Broker: h.nbus.Endpoint(), Ready: readiness{h}.Ready, Registerer: h.metrics.Registry(), Logger: h.log,
+		Publisher: func(kind string) bus.Publisher { return h.metrics.Publisher(kind, h.tracer.Publisher(kind, h.bus)) }})
+	h.srcs.Apply(specs.Sources(cfg))
 	h.replayer = &replay.Replayer{Publisher: h.bus, Registry: h.reg, Runs: h.runs, Recorder: h.recorder, Logger: h.log}
 	if h.nbus != nil {
 		h.replayer.Journal = h.nbus
@@ -264,6 +269,7 @@ func (h *Host) Start(ctx context.Context) error {
 		return err
 	}
 	h.started = true
+	h.srcs.Start()
 	return nil
 }
 
@@ -352,7 +358,7 @@ func (h *Host) Close(ctx context.Context) error {
 	h.mu.Unlock()
 	h.watcher.Close()
 	h.follower.Stop()
-	var errs []error
+	errs := []error{h.srcs.Close(ctx)} // no new events first
 	if h.disp != nil {
 		errs = append(errs, h.disp.Close(ctx))
 	}

@@ -38,6 +38,7 @@ func (h *Host) Handler() http.Handler {
 		status := admin.NewStatus(admin.StatusOptions{
 			Version: buildinfo.Version(), Broker: h.brokerKind(), Runs: h.runs, Flush: h.FlushRuns,
 			DeadLetters: h.bus, Subscriptions: func() []api.SubscriptionStatus { return h.subscriptions(false) },
+			Sources: h.srcs.Status,
 			Plugins: h.Plugins, Counters: h.metrics, Pending: pending, Paused: paused, InFlight: h.disp.InFlight, Logger: h.log,
 		})
 		var metricsRoutes httpapi.Routes = h.metrics
@@ -50,6 +51,7 @@ func (h *Host) Handler() http.Handler {
 			&admin.DeadLetters{Bus: h.bus, Logger: h.log},
 			h.replayer,
 			h.hooks,
+			h.srcs,
 			&admin.Traces{Runs: h.runs, DeadLetters: h.bus, Flush: h.FlushRuns, Logger: h.log},
 			status,
 			&admin.Subscriptions{

@@ -77,7 +77,9 @@ type StatusOptions struct {
 	Paused  func() map[string]bool
 	// InFlight, if set, counts the deliveries being handled now.
 	InFlight func() map[string]int64
-	Logger   *slog.Logger
+	// Sources, if set, returns the [sources] entries and their counters.
+	Sources func() []api.SourceStatus
+	Logger  *slog.Logger
 }
 
 // statusTracker serves GET /v1/status and keeps what it needs between
@@ -196,6 +198,10 @@ func (st *statusTracker) status(ctx context.Context) (*api.Status, error) {
 
 	if err := st.readDeadLetters(ctx); err != nil {
 		return nil, err
+	}
+	s.Sources = []api.SourceStatus{}
+	if o.Sources != nil {
+		s.Sources = o.Sources()
 	}
 	s.DeadLetters.Latest = make([]api.DeadLetterInfo, 0, len(st.latestDL))
 	for i := len(st.latestDL) - 1; i >= 0; i-- {

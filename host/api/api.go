@@ -310,6 +310,8 @@ type Status struct {
 	// newest first.
 	RecentRuns  []RunSummary      `json:"recent_runs"`
 	DeadLetters DeadLetterSummary `json:"dead_letters"`
+	// Sources are the [[sources.webhooks]] and [[sources.nats]] entries.
+	Sources []SourceStatus `json:"sources"`
 }
 
 // HostStatus describes the daemon.

@@ -30,6 +30,7 @@ type Config struct {
 	Defaults Limits   // [defaults]
 	Plugins  []Plugin // [plugins.NAME], in the order the file first names them
 	Webhooks []Webhook
+	Sources  Sources // [sources]: inbound webhooks, other applications' NATS subjects
 
 	Deploy Deploy // [deploy]: what deploy mode trusts of a release
 }

@@ -86,6 +86,8 @@ func (c *Config) validate() ErrorList {
 		}
 		v.webhook(path, w, defaults)
 	}
+	v.sources(&c.Sources)
+	v.natsBrokerSubjects(c)
 	return v.errs
 }
 
