@@ -39,11 +39,19 @@ type sink struct {
 	mu     sync.Mutex
 	events []*event.Event
 	seen   chan struct{}
+	gate   chan struct{} // if not nil, each call waits for it to be closed
 }
 
 func newSink() *sink { return &sink{seen: make(chan struct{}, 1024)} }
 
-func (s *sink) handle(_ context.Context, ev *event.Event, _ func(*event.Event)) error {
+func (s *sink) handle(ctx context.Context, ev *event.Event, _ func(*event.Event)) error {
+	if s.gate != nil {
+		select {
+		case <-s.gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	s.mu.Lock()
 	s.events = append(s.events, ev)
 	s.mu.Unlock()

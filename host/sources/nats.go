@@ -202,7 +202,10 @@ func (r *reader) handle(subject string, hdr nats.Header, data []byte, sm *stream
 	r.busy.RLock()
 	defer r.busy.RUnlock()
 	if r.stopping.Load() {
-		return // not settled: delivered again (stream) or lost (core)
+		if sm != nil {
+			sm.Nak() // delivered again at once, to the next reader
+		}
+		return // a core message is lost: at most once
 	}
 	var meta *jetstream.MsgMetadata
 	if sm != nil {
