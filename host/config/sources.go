@@ -234,6 +234,7 @@ func (d *decoder) secrets(t *table, dst *[]Secret) {
 		})
 		d.fail(keyPath(t.path, given[1]), true, newProblem(ErrInvalid,
 			"only one of secret, secret_env, secret_file, secrets, secrets_env and secrets_file may be set"))
+		d.failed[keyPath(t.path, "secret")] = true // no "missing" on top of this
 		return
 	}
 	var one Secret
