@@ -393,3 +393,55 @@ func TestHookSourcesRefuseTampering(t *testing.T) {
 		}
 	}
 }
+
+// A config reload adds, changes and removes webhook sources: the new path
+// is served at once, a removed one answers 404, a changed secret is the
+// only one accepted.
+func TestHookSourcesReload(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.toml")
+	write := func(sources string) {
+		os.WriteFile(path, []byte("[host]\ndata_dir = \"data\"\n"+sources), 0o644)
+	}
+	write(`[[sources.webhooks]]
+name = "gh"
+verify = "github"
+secret = "` + srcGitHubSecret + `"
+`)
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := host.New(context.Background(), cfg, host.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeHost(h) })
+	if err := h.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h.Handler())
+	t.Cleanup(srv.Close)
+	body := `{"zen":"Keep it logically awesome."}`
+	if status, _, text := hookPost(t, srv.URL, "gh", ghHeaders(srcGitHubSecret, "d1", "ping", body), body); status != 202 {
+		t.Fatalf("before: %d %s", status, text)
+	}
+	write(`[[sources.webhooks]]
+name = "gh2"
+path = "github"
+verify = "github"
+secret = "` + srcGitHubOld + `"
+`)
+	if err := h.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if status, _, _ := hookPost(t, srv.URL, "gh", ghHeaders(srcGitHubSecret, "d2", "ping", body), body); status != 404 {
+		t.Errorf("removed source: %d, want 404", status)
+	}
+	if status, _, _ := hookPost(t, srv.URL, "github", ghHeaders(srcGitHubSecret, "d3", "ping", body), body); status != 401 {
+		t.Errorf("the old secret on the new source: %d, want 401", status)
+	}
+	if status, _, text := hookPost(t, srv.URL, "github", ghHeaders(srcGitHubOld, "d4", "ping", body), body); status != 202 {
+		t.Errorf("new source: %d %s", status, text)
+	}
+}

@@ -188,6 +188,13 @@ func (r *reader) once() error {
 	}
 }
 
+// warn logs a per-message warning, at most one a second.
+func (r *reader) warn(msg string, attrs ...any) {
+	if r.st.warnable() {
+		r.log.Warn(msg, attrs...)
+	}
+}
+
 // streamMsg is a stream message and its metadata.
 type streamMsg struct {
 	jetstream.Msg
@@ -221,7 +228,7 @@ func (r *reader) handle(subject string, hdr nats.Header, data []byte, sm *stream
 	ev, reason, err := r.event(subject, hdr, data, meta)
 	if err != nil {
 		r.st.refuse(reason, err)
-		r.log.Warn("NATS source: message refused", slog.String("subject", subject), slog.String("reason", reason), slog.Any("error", err))
+		r.warn("NATS source: message refused", slog.String("subject", subject), slog.String("reason", reason), slog.Any("error", err))
 		settle(jetstream.Msg.Term)
 		return
 	}
@@ -234,11 +241,11 @@ func (r *reader) handle(subject string, hdr nats.Header, data []byte, sm *stream
 		settle(jetstream.Msg.Ack)
 	case errors.Is(err, bus.ErrInvalidEvent):
 		r.st.refuse(ReasonInvalid, err)
-		r.log.Warn("NATS source: the bus refused the event", slog.String("event_id", ev.ID), slog.Any("error", err))
+		r.warn("NATS source: the bus refused the event", slog.String("event_id", ev.ID), slog.Any("error", err))
 		settle(jetstream.Msg.Term)
 	default:
 		r.st.refuse(ReasonBus, err)
-		r.log.Warn("NATS source: publishing failed; a stream message is delivered again", slog.String("event_id", ev.ID), slog.Any("error", err))
+		r.warn("NATS source: publishing failed; a stream message is delivered again", slog.String("event_id", ev.ID), slog.Any("error", err))
 		settle(func(m jetstream.Msg) error { return m.NakWithDelay(nakDelay) })
 	}
 }

@@ -100,11 +100,20 @@ type stats struct {
 	produced, duplicates atomic.Uint64
 	refused              [7]atomic.Uint64 // by index in reasons
 	running              atomic.Bool
+	lastLog              atomic.Int64 // unix nanoseconds of the last per-message warning
 
 	mu        sync.Mutex
 	lastErr   string
 	lastErrAt time.Time
 	lastEvent time.Time
+}
+
+// warnable reports whether a per-message warning may be logged now: at
+// most one a second per source, so that a publisher of bad messages cannot
+// flood the log (the counters and the last error say the rest).
+func (s *stats) warnable() bool {
+	now, last := time.Now().UnixNano(), s.lastLog.Load()
+	return now-last >= int64(time.Second) && s.lastLog.CompareAndSwap(last, now)
 }
 
 func (s *stats) refuse(reason string, err error) {
