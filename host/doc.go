@@ -17,6 +17,7 @@
 //	 ├ admin      admin and status routes: dead letters, traces, status, plugins
 //	 ├ replay     replay and shadow replay over bus.Journal; POST /v1/admin/replay
 //	 ├ webhooks   the [[webhooks]] endpoints across reloads; their admin routes
+//	 ├ sources    [sources]: inbound webhooks (sources/verify: their signatures), NATS subjects -> events
 //	 ├ metrics    Prometheus: a dispatch observer, a publisher middleware, /metrics
 //	 ├ registry   plugin sources -> loaded versions; the running Snapshot
 //	 ├ httpapi    the HTTP server: ingest, health, token, one JSON writer, Routes

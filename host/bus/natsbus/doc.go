@@ -7,7 +7,9 @@
 // run log (Runs), and the deploy store of the modules and releases that
 // every daemon of a cluster runs (Deploys, DialDeploys; see deploy.go).
 //
-// It is the one package of evhost that imports the NATS server and client;
+// It is the one package of evhost that imports the NATS server, and with
+// host/sources (which reads other applications' subjects, reaching the
+// embedded server through Endpoint) the one that imports the client;
 // nothing it exports exposes a NATS type. It imports host/bus, host/event,
 // host/kv, host/runlog and the standard library besides, and must not
 // import config, dispatch or the daemon: it takes its settings as Options.
