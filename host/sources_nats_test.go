@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -243,5 +244,84 @@ func TestNATSSourceStreamAtLeastOnceAcrossRestart(t *testing.T) {
 	waitFor(t, "every message acknowledged", func() bool {
 		info, err := cons.Info(ctx)
 		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
+	})
+}
+
+// A NATS source reads another server (url), with its own credentials
+// (user and password_env), beside a daemon whose broker is not NATS at
+// all; wrong credentials leave the source not running, with the server's
+// refusal as its last error.
+func TestNATSSourceOtherServer(t *testing.T) {
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, Username: "app", Password: "s3cret-of-the-app",
+		NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	t.Cleanup(srv.Shutdown)
+	if !srv.ReadyForConnections(waitLimit) {
+		t.Fatal("server not ready")
+	}
+	t.Setenv("TEST_APP_NATS_PASSWORD", "s3cret-of-the-app")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.toml")
+	os.WriteFile(path, []byte(`[host]
+data_dir = "data"
+token = "`+srcToken+`"
+[broker]
+kind = "memory"
+[[sources.nats]]
+name = "app"
+subject = "app.>"
+url = "`+srv.ClientURL()+`"
+user = "app"
+password_env = "TEST_APP_NATS_PASSWORD"
+type_from_subject = true
+[[sources.nats]]
+name = "intruder"
+subject = "app.>"
+url = "`+srv.ClientURL()+`"
+user = "app"
+password = "not the password"
+type = "x.y"
+`), 0o644)
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := host.New(context.Background(), cfg, host.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeHost(h) })
+	s := newSink()
+	if err := h.Handle("sink", []string{">"}, s.handle); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	api := httptest.NewServer(h.Handler())
+	t.Cleanup(api.Close)
+	waitRunning(t, api.URL, "app")
+
+	nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo("app", "s3cret-of-the-app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	msg := nats.NewMsg("app.user.signed_up")
+	msg.Header.Set("Nats-Msg-Id", "u-1")
+	msg.Data = []byte(`{"user":"ada"}`)
+	if err := nc.PublishMsg(msg); err != nil {
+		t.Fatal(err)
+	}
+	ev, _ := s.waitID(t, "u-1")
+	if ev.Type != "app.user.signed_up" || string(ev.Data) != `{"user":"ada"}` {
+		t.Fatalf("event: %+v", ev)
+	}
+	waitFor(t, "the intruder's refusal", func() bool {
+		st := sourceStatus(t, api.URL, "intruder")
+		return !st.Running && strings.Contains(strings.ToLower(st.LastError), "authorization")
 	})
 }
