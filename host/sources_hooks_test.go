@@ -394,9 +394,9 @@ func TestHookSourcesRefuseTampering(t *testing.T) {
 	}
 }
 
-// A config reload adds, changes and removes webhook sources: the new path
-// is served at once, a removed one answers 404, a changed secret is the
-// only one accepted.
+// A daemon that is not ready answers 503; a config reload adds, changes
+// and removes webhook sources: the new path is served at once, a removed
+// one answers 404, a changed secret is the only one accepted.
 func TestHookSourcesReload(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "config.toml")
@@ -417,12 +417,16 @@ secret = "` + srcGitHubSecret + `"
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { closeHost(h) })
-	if err := h.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
 	srv := httptest.NewServer(h.Handler())
 	t.Cleanup(srv.Close)
 	body := `{"zen":"Keep it logically awesome."}`
+	// Before Start, the daemon takes no events: 503, for the provider to retry.
+	if status, _, text := hookPost(t, srv.URL, "gh", ghHeaders(srcGitHubSecret, "d0", "ping", body), body); status != 503 {
+		t.Fatalf("before Start: %d %s", status, text)
+	}
+	if err := h.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	if status, _, text := hookPost(t, srv.URL, "gh", ghHeaders(srcGitHubSecret, "d1", "ping", body), body); status != 202 {
 		t.Fatalf("before: %d %s", status, text)
 	}
