@@ -318,8 +318,13 @@ func (v *checker) hookSource(path string, w *HookSource) {
 	}
 	switch w.Verify {
 	case VerifyStandardWebhooks, VerifyGitHub, VerifyStripe:
-		if w.Header != "" || w.Prefix != "" || w.Encoding != "hex" {
-			v.invalid(at("header"), "header, encoding and prefix are used only with verify = %q", VerifyHMACSHA256)
+		for _, k := range []struct {
+			key string
+			set bool
+		}{{"header", w.Header != ""}, {"encoding", w.Encoding != "hex"}, {"prefix", w.Prefix != ""}} {
+			if k.set {
+				v.invalid(at(k.key), "%s is used only with verify = %q (verify = %q has its own)", k.key, VerifyHMACSHA256, w.Verify)
+			}
 		}
 	case VerifyHMACSHA256:
 		if w.Header == "" {

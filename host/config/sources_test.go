@@ -109,6 +109,8 @@ func TestSourcesErrors(t *testing.T) {
 			`t.toml:6:8: sources.webhooks[1].name: name "h" is already used by sources.webhooks[0]`},
 		{"same path", hook + "verify = \"github\"\nsecret = \"a secret of 16+ bytes\"\n[[sources.webhooks]]\nname = \"h2\"\npath = \"h\"\nverify = \"github\"\nsecret = \"a secret of 16+ bytes\"",
 			`t.toml:7:8: sources.webhooks[1].path: path "h" is already used by sources.webhooks[0]`},
+		{"header with github", hook + "verify = \"github\"\nsecret = \"a secret of 16+ bytes\"\nprefix = \"sha1=\"",
+			`t.toml:5:10: sources.webhooks[0].prefix: prefix is used only with verify = "hmac-sha256" (verify = "github" has its own)`},
 		{"nats missing subject", nats + "type = \"a\"", `t.toml:1:11: sources.nats[0].subject: missing: the subject to read`},
 		{"nats no type", nats + "subject = \"a.b\"", `t.toml:1:11: sources.nats[0].type: missing: the events' type: set type, or type_from_subject = true`},
 		{"nats broker's subjects", nats + "subject = \"evhost.events.>\"\ntype = \"a\"",
