@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -100,8 +101,8 @@ func client(t *testing.T, url string) (*nats.Conn, jetstream.JetStream) {
 	return nc, js
 }
 
-// Another application publishes plain messages on a core NATS subject
-// with nats.go: each becomes an event whose type is the subject (after the
+// Other applications (a client here, and another process) publish plain
+// messages on a core NATS subject with nats.go: each becomes an event whose type is the subject (after the
 // prefix), whose data is the payload, whose id is the Nats-Msg-Id, and
 // whose extensions are the headers (their names made valid).
 func TestNATSSourceCoreSubject(t *testing.T) {
@@ -139,8 +140,46 @@ func TestNATSSourceCoreSubject(t *testing.T) {
 		}
 		return false
 	})
-	if st := sourceStatus(t, base, "orders"); st.Produced != 2 || st.Kind != api.SourceNATS || st.Where != "orders.>" {
+	// Another process (this test binary, run as TestNATSPublisherProcess)
+	// publishes with nats.go too.
+	cmd := exec.Command(os.Args[0], "-test.run=^TestNATSPublisherProcess$")
+	cmd.Env = append(os.Environ(), "EVHOST_TEST_PUBLISH_URL="+brokerURL)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("publisher process: %v\n%s", err, out)
+	}
+	for i := range 5 {
+		if ev, n := s.waitID(t, "paid-"+strconv.Itoa(i)); ev.Type != "ext.orders.paid" || n != 1 {
+			t.Fatalf("event of the other process: %+v, %d times", ev, n)
+		}
+	}
+	if st := sourceStatus(t, base, "orders"); st.Produced != 7 || st.Kind != api.SourceNATS || st.Where != "orders.>" {
 		t.Fatalf("status: %+v", st)
+	}
+}
+
+// TestNATSPublisherProcess is the other application of
+// TestNATSSourceCoreSubject: run as a process of its own, it publishes
+// five plain messages with nats.go to the URL it is given.
+func TestNATSPublisherProcess(t *testing.T) {
+	url := os.Getenv("EVHOST_TEST_PUBLISH_URL")
+	if url == "" {
+		t.Skip("the publisher process of TestNATSSourceCoreSubject")
+	}
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	for i := range 5 {
+		m := nats.NewMsg("orders.paid")
+		m.Header.Set("Nats-Msg-Id", "paid-"+strconv.Itoa(i))
+		m.Data = []byte(`{"paid":` + strconv.Itoa(i) + `}`)
+		if err := nc.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
 	}
 }
 
