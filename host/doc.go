@@ -20,6 +20,7 @@
 //	 ├ replay     replay and shadow replay over bus.Journal; POST /v1/admin/replay
 //	 ├ webhooks   the [[webhooks]] endpoints across reloads, and those created over the API; their admin routes
 //	 ├ schedule   the [[schedules]]: one event per tick across daemons; GET /v1/schedules
+//	 ├ sources    [sources]: inbound webhooks (sources/verify: their signatures), NATS subjects -> events
 //	 ├ metrics    Prometheus: a dispatch observer, a publisher middleware, /metrics
 //	 ├ registry   plugin sources -> loaded versions; the running Snapshot
 //	 ├ httpapi    the HTTP server: ingest, health, token, one JSON writer, Routes

@@ -31,6 +31,7 @@ import (
 	"github.com/evhost/evhost/host/replay"
 	"github.com/evhost/evhost/host/runlog"
 	"github.com/evhost/evhost/host/schedule"
+	"github.com/evhost/evhost/host/sources"
 	"github.com/evhost/evhost/host/specs"
 	"github.com/evhost/evhost/host/telemetry"
 	"github.com/evhost/evhost/host/wasm"
@@ -76,6 +77,7 @@ type Host struct {
 	reg      *registry.Registry // plugins and routes
 	hooks    *webhooks.Set      // [[webhooks]] endpoints
 	dyn      *webhooks.Runtime  // the webhooks created over the admin API
+	srcs     *sources.Set       // [sources]: inbound webhooks, NATS subjects
 	disp     *dispatch.Dispatcher
 	metrics  *metrics.Metrics
 	tracer   *telemetry.Tracer // nil: tracing off
@@ -177,6 +179,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Host, err er
 		Allow: func() []netip.Prefix { return h.cfg.Load().Host.AllowNetworks }, Logger: h.log}); err != nil {
 		return nil, err
 	}
+	h.srcs = sources.New(sources.Options{Broker: h.nbus.Endpoint(), Ready: readiness{h}.Ready, Registerer: h.metrics.Registry(), Logger: h.log,
+		Publisher: func(kind string) bus.Publisher { return h.metrics.Publisher(kind, h.tracer.Publisher(kind, h.bus)) }})
+	h.srcs.Apply(specs.Sources(cfg))
 	h.replayer = &replay.Replayer{Publisher: h.bus, Registry: h.reg, Runs: h.runs, Recorder: h.recorder, Logger: h.log}
 	if h.nbus != nil {
 		h.replayer.Journal = h.nbus
@@ -284,6 +289,7 @@ func (h *Host) Start(ctx context.Context) error {
 	}
 	h.started = true
 	h.sched.Start()
+	h.srcs.Start()
 	return nil
 }
 
@@ -375,7 +381,7 @@ func (h *Host) Close(ctx context.Context) error {
 	h.follower.Stop()
 	h.sched.Close()
 	h.history.Stop()
-	var errs []error
+	errs := []error{h.srcs.Close(ctx)} // no new events first
 	if h.disp != nil {
 		errs = append(errs, h.disp.Close(ctx))
 	}

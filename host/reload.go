@@ -81,6 +81,7 @@ func (h *Host) apply(ctx context.Context, cfg *config.Config) error {
 	}
 	h.cfg.Store(cfg)
 	h.sched.Apply(specs.Schedules(cfg))
+	h.srcs.Apply(specs.Sources(cfg))
 	h.watcher.Update()
 	h.log.Info("config reloaded", slog.Int("plugins", len(h.reg.Snapshot().Specs())), slog.Int("before", before))
 	return nil

@@ -84,6 +84,8 @@ type StatusOptions struct {
 	Logger  *slog.Logger
 	// Schedules, if set, lists the schedules and their counters.
 	Schedules func() []api.ScheduleInfo
+	// Sources, if set, returns the [sources] entries and their counters.
+	Sources func() []api.SourceStatus
 }
 
 // statusTracker serves GET /v1/status and keeps what it needs between
@@ -205,6 +207,10 @@ func (st *statusTracker) status(ctx context.Context) (*api.Status, error) {
 
 	if err := st.readDeadLetters(ctx); err != nil {
 		return nil, err
+	}
+	s.Sources = []api.SourceStatus{}
+	if o.Sources != nil {
+		s.Sources = o.Sources()
 	}
 	s.DeadLetters.Latest = make([]api.DeadLetterInfo, 0, len(st.latestDL))
 	for i := len(st.latestDL) - 1; i >= 0; i-- {

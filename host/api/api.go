@@ -383,6 +383,8 @@ type Status struct {
 	DeadLetters DeadLetterSummary `json:"dead_letters"`
 	// Schedules are the [[schedules]] and what this daemon did with them.
 	Schedules []ScheduleInfo `json:"schedules,omitempty"`
+	// Sources are the [[sources.webhooks]] and [[sources.nats]] entries.
+	Sources []SourceStatus `json:"sources"`
 }
 
 // HostStatus describes the daemon.

@@ -33,6 +33,7 @@ type Config struct {
 	// Schedules are the [[schedules]] entries; Delayed the [delayed] table.
 	Schedules []Schedule
 	Delayed   Delayed
+	Sources   Sources // [sources]: inbound webhooks, other applications' NATS subjects
 
 	Deploy Deploy // [deploy]: what deploy mode trusts of a release
 }

@@ -91,6 +91,12 @@ func TestReferenceExamples(t *testing.T) {
 	t.Setenv("EVHOST_TOKEN", "t")
 	t.Setenv("PAYMENT_API_KEY", "k")
 	t.Setenv("CRM_WEBHOOK_SECRET", whsec)
+	for _, env := range []string{"GITHUB_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET", "STRIPE_WEBHOOK_SECRET_OLD"} {
+		t.Setenv(env, "a secret of at least 16 bytes")
+	}
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "secrets"), 0o755)
+	os.WriteFile(filepath.Join(dir, "secrets", "shop"), []byte("a secret of at least 16 bytes"), 0o600)
 	lines := strings.Split(string(data), "\n")
 	example := regexp.MustCompile(`^# ([a-z_]+ = .*)$`)
 	tomlLine := regexp.MustCompile(`^# (\[|[a-z_]+ = )`)
@@ -104,8 +110,11 @@ func TestReferenceExamples(t *testing.T) {
 					edited[j] = strings.TrimPrefix(edited[j], "# ")
 				}
 			}
-			if _, err := Parse("config.toml", []byte(strings.Join(edited, "\n"))); err != nil {
-				t.Errorf("the examples of config.toml from [[webhooks]] on are refused:\n%v", err)
+			c, err := Parse(filepath.Join(dir, "config.toml"), []byte(strings.Join(edited, "\n")))
+			if err != nil {
+				t.Errorf("the examples from [[webhooks]] on of config.toml are refused:\n%v", err)
+			} else if len(c.Sources.Webhooks) != 3 || len(c.Sources.NATS) != 1 || len(c.Schedules) != 2 {
+				t.Errorf("the examples give %d webhook and %d NATS sources and %d schedules, want 3, 1 and 2", len(c.Sources.Webhooks), len(c.Sources.NATS), len(c.Schedules))
 			}
 			tried++
 			break

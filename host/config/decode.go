@@ -453,6 +453,9 @@ func (d *decoder) config(tree map[string]any) *Config {
 	}
 	d.webhooks(c, root)
 	d.schedules(c, root)
+	if t := root.sub("sources"); t != nil {
+		d.sources(c, t)
+	}
 	if t := root.sub("deploy"); t != nil {
 		d.deploy(c, t, &c.Deploy)
 	}

@@ -91,3 +91,58 @@ func (c *Config) NewWebhook(name string) Webhook {
 		DeliveryLimits: c.Defaults.DeliveryLimits,
 	}
 }
+
+// NewHookSource returns a [[sources.webhooks]] entry called name with the
+// defaults filled in; hookDefaults adds those that depend on its verify.
+func (c *Config) NewHookSource(name string) HookSource {
+	return HookSource{Name: name, Enabled: true, Encoding: "hex", Tolerance: 5 * time.Minute, MaxBody: c.Host.MaxBody}
+}
+
+// hookDefaults fills in the keys of w that the file does not give (has
+// says which it gives) and whose default depends on its name or scheme:
+// the path, the source, and where the type and the id come from.
+func hookDefaults(w *HookSource, has func(key string) bool) {
+	if w.Path == "" && !has("path") {
+		w.Path = w.Name
+	}
+	if w.Source == "" && !has("source") && w.Name != "" {
+		w.Source = "evhost://hooks/" + w.Name
+	}
+	typed := has("type") || has("type_header") || has("type_field")
+	ided := has("id_header") || has("id_field")
+	switch w.Verify {
+	case VerifyStandardWebhooks:
+		if !typed {
+			w.TypeField = "type"
+		}
+		if !ided {
+			w.IDHeader = "webhook-id"
+		}
+	case VerifyGitHub:
+		if !typed {
+			w.TypeHeader = "X-GitHub-Event"
+			if !has("type_prefix") {
+				w.TypePrefix = "github."
+			}
+		}
+		if !ided {
+			w.IDHeader = "X-GitHub-Delivery"
+		}
+	case VerifyStripe:
+		if !typed {
+			w.TypeField = "type"
+			if !has("type_prefix") {
+				w.TypePrefix = "stripe."
+			}
+		}
+		if !ided {
+			w.IDField = "id"
+		}
+	}
+}
+
+// NewNATSSource returns a [[sources.nats]] entry called name with the
+// defaults filled in.
+func (c *Config) NewNATSSource(name string) NATSSource {
+	return NATSSource{Name: name, Enabled: true, Deliver: DeliverNew, AckWait: 30 * time.Second, MaxMessage: 1 * MiB}
+}

@@ -87,6 +87,8 @@ func (c *Config) validate() ErrorList {
 		v.webhook(path, w, defaults)
 	}
 	v.schedules(c)
+	v.sources(&c.Sources)
+	v.natsBrokerSubjects(c)
 	return v.errs
 }
 

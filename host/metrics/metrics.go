@@ -118,7 +118,7 @@ func New(opts Options) *Metrics {
 		opts: opts,
 		ingested: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "evhost_events_ingested_total",
-			Help: "Events offered to the host through HTTP or the Go API, by source (http, go) and result (accepted, duplicate, or the reason of a refusal: invalid, backpressure, unavailable, closed, error; and for HTTP requests refused before their events were read, one per request: malformed, unauthorized, forbidden, too_large, not_ready).",
+			Help: "Events offered to the host through HTTP or the Go API, by source (http, go; webhook and nats: the [sources]) and result (accepted, duplicate, or the reason of a refusal: invalid, backpressure, unavailable, closed, error; and for HTTP requests refused before their events were read, one per request: malformed, unauthorized, forbidden, too_large, not_ready).",
 		}, []string{"source", "result"}),
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "evhost_events_published_total",

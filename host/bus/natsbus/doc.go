@@ -9,7 +9,9 @@
 // and the snapshots and restores of its streams for backups (Snapshots,
 // DialSnapshots; see backup.go).
 //
-// It is the one package of evhost that imports the NATS server and client;
+// It is the one package of evhost that imports the NATS server, and with
+// host/sources (which reads other applications' subjects, reaching the
+// embedded server through Endpoint) the one that imports the client;
 // nothing it exports exposes a NATS type. It imports host/bus, host/event,
 // host/kv, host/runlog and the standard library besides, and must not
 // import config, dispatch or the daemon: it takes its settings as Options.

@@ -134,6 +134,15 @@
         pending, num(s.handled), num(s.failed), num(s.dead_lettered));
     }), "No subscriptions.");
 
+    // Sources: inbound webhooks and NATS subjects, with what they refused
+    // by reason (signature, timestamp, too_large, ...).
+    fill("sources", (st.sources || []).map((s) => el("tr", { "data-name": s.name },
+      el("th", { scope: "row" }, s.name), td(s.kind), td(s.where),
+      td(s.running ? "yes" : (s.enabled ? "no" : "disabled")), num(s.produced), num(s.duplicates),
+      td(Object.entries(s.refused || {}).map(([k, n]) => k + " " + n).join(", ")),
+      td(s.last_error ? fmtTime(s.last_error_time) + ": " + s.last_error : "", "reason"),
+    )), "No sources.");
+
     fill("plugins", st.plugins.map((p) => {
       const last = el("td", { class: "last-error" });
       if (p.last_refusal) {
