@@ -56,6 +56,7 @@ func (c *Config) Effective() *Document {
 	}
 	d.setArray("schedules", scheds)
 	d.setTable("delayed", effectiveDelayed(c))
+	d.setTable("sources", effectiveSources(&c.Sources))
 	return d
 }
 
@@ -571,4 +572,92 @@ func tomlString(s string) string {
 	enc.SetEscapeHTML(false)
 	enc.Encode(s)
 	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// effectiveSources is [sources] with its secrets, passwords and tokens
+// shown by where they come from, never their values.
+func effectiveSources(s *Sources) *Document {
+	d := &Document{}
+	hooks := make([]*Document, 0, len(s.Webhooks))
+	for i := range s.Webhooks {
+		w := &s.Webhooks[i]
+		h := &Document{}
+		h.set("name", w.Name)
+		h.set("enabled", w.Enabled)
+		h.set("path", w.Path)
+		h.set("verify", w.Verify)
+		h.secretList(w.Secrets)
+		h.setIf("header", w.Header)
+		h.setIf("encoding", w.Encoding)
+		h.setIf("prefix", w.Prefix)
+		if w.Tolerance > 0 {
+			h.set("tolerance", dur(w.Tolerance))
+		}
+		for _, kv := range [][2]string{{"type", w.Type}, {"type_header", w.TypeHeader}, {"type_field", w.TypeField},
+			{"type_prefix", w.TypePrefix}, {"id_header", w.IDHeader}, {"id_field", w.IDField}, {"source", w.Source}} {
+			h.setIf(kv[0], kv[1])
+		}
+		h.set("extension_headers", orEmpty(w.ExtensionHeaders))
+		h.set("max_body", w.MaxBody.String())
+		hooks = append(hooks, h)
+	}
+	d.setArray("webhooks", hooks)
+	subs := make([]*Document, 0, len(s.NATS))
+	for i := range s.NATS {
+		n := &s.NATS[i]
+		t := &Document{}
+		t.set("name", n.Name)
+		t.set("enabled", n.Enabled)
+		t.set("subject", n.Subject)
+		t.setIf("url", api.RedactURL(n.URL))
+		t.setIf("creds_file", n.CredsFile)
+		t.setIf("user", n.User)
+		t.secret("password", n.Password)
+		t.secret("token", n.Token)
+		if n.TLS != (BrokerTLS{}) {
+			tls := &Document{}
+			tls.setIf("ca_file", n.TLS.CAFile)
+			tls.setIf("cert_file", n.TLS.CertFile)
+			tls.setIf("key_file", n.TLS.KeyFile)
+			t.setTable("tls", tls)
+		}
+		t.setIf("stream", n.Stream)
+		t.setIf("deliver", n.Deliver)
+		if n.AckWait > 0 {
+			t.set("ack_wait", dur(n.AckWait))
+		}
+		t.setIf("type", n.Type)
+		t.set("type_from_subject", n.TypeFromSubject)
+		t.setIf("type_prefix", n.TypePrefix)
+		t.setIf("source", n.Source)
+		t.setIf("content_type", n.ContentType)
+		t.set("max_message", n.MaxMessage.String())
+		subs = append(subs, t)
+	}
+	d.setArray("nats", subs)
+	return d
+}
+
+// secretList sets the key of ss that says where its secrets come from: one
+// as secret (see secret), several as secrets, secrets_env or secrets_file
+// (one kind: the config takes one of them).
+func (d *Document) secretList(ss []Secret) {
+	if len(ss) == 1 {
+		d.secret("secret", ss[0])
+		return
+	}
+	key, vals := "secrets", make([]string, 0, len(ss))
+	for _, s := range ss {
+		switch kind, ref, _ := strings.Cut(s.Source(), " "); kind {
+		case "env":
+			key, vals = "secrets_env", append(vals, ref)
+		case "file":
+			key, vals = "secrets_file", append(vals, ref)
+		default:
+			vals = append(vals, redacted)
+		}
+	}
+	if len(vals) > 0 {
+		d.set(key, vals)
+	}
 }

@@ -73,6 +73,10 @@ func TestEffectiveRedactsSecrets(t *testing.T) {
 		"plugin config_env":   "s3cret-plugin-env",
 		"plugin config_file":  "s3cret-plugin-file",
 		"tracing url userpwd": "s3cret-otlp-password",
+		"hook secret 1":       "s3cret-inbound-hook-one",
+		"hook secret 2":       "s3cret-inbound-hook-two",
+		"source password":     "s3cret-source-nats-password",
+		"source token":        "s3cret-source-nats-token",
 	}
 	t.Setenv("EVHOST_TEST_EFFECTIVE_TOKEN", secrets["env token"])
 	t.Setenv("EVHOST_TEST_PLUGIN_KEY", secrets["plugin config_env"])
@@ -123,6 +127,30 @@ events = ["user.created"]
 url = "https://crm.example.com/hooks?token=` + secrets["webhook url token"] + `"
 secret = "` + secrets["webhook secret"] + `"
 headers = { Authorization = "` + secrets["webhook header"] + `" }
+
+[[sources.webhooks]]
+name = "shop"
+verify = "hmac-sha256"
+header = "X-Sig"
+type = "shop.order"
+secrets = ["` + secrets["hook secret 1"] + `", "` + secrets["hook secret 2"] + `"]
+[[sources.webhooks]]
+name = "gh"
+verify = "github"
+secret_env = "EVHOST_TEST_EFFECTIVE_TOKEN"
+[[sources.nats]]
+name = "legacy"
+subject = "orders.>"
+type = "legacy.order"
+url = "nats://other:4222"
+user = "evhost"
+password = "` + secrets["source password"] + `"
+[[sources.nats]]
+name = "legacy2"
+subject = "more.>"
+type = "legacy.more"
+url = "nats://other:4222"
+token = "` + secrets["source token"] + `"
 `
 	c, err := Load(write("config.toml", src))
 	if err != nil {
@@ -146,6 +174,8 @@ headers = { Authorization = "` + secrets["webhook header"] + `" }
 		`url = "https://crm.example.com/hooks?token=redacted"`, `config = { currency = "EUR" }`,
 		`config_env = { api_key = "EVHOST_TEST_PLUGIN_KEY" }`, `config_file = { signing_key = ` + tomlString(pluginFile) + ` }`,
 		`endpoint = "https://otel:redacted@collector.example.com/v1/traces"`,
+		`secrets = ["[redacted]", "[redacted]"]`, `secret_env = "EVHOST_TEST_EFFECTIVE_TOKEN"`,
+		"[[sources.nats]]\nname = \"legacy\"",
 	} {
 		if !strings.Contains(string(text), want) {
 			t.Errorf("the effective config lacks %s:\n%s", want, text)
