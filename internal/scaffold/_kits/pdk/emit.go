@@ -3,6 +3,7 @@ package pdk
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/evhost/evhost/plugins/pdk/internal/envelope"
 )
@@ -41,6 +42,21 @@ func WithDataSchema(uri string) EmitOption {
 // causationid, depth, traceparent); giving the same name twice is an error.
 func WithExtension(name, value string) EmitOption {
 	return func(a *emitAttrs) { a.ext = append(a.ext, envelope.Field{Name: name, Value: value}) }
+}
+
+// WithDelay makes the emitted event a delayed event: the host publishes it
+// when the handler returns, and the broker delivers it d later (the
+// extension delay, which the host turns into deliverat). d must be
+// positive and within the daemon's [delayed] max_delay; the broker keeps
+// it across restarts (embedded and nats brokers).
+func WithDelay(d time.Duration) EmitOption {
+	return WithExtension("delay", d.String())
+}
+
+// WithDeliverAt makes the emitted event a delayed event delivered at t (the
+// extension deliverat, RFC 3339); a t in the past delivers it at once.
+func WithDeliverAt(t time.Time) EmitOption {
+	return WithExtension("deliverat", t.UTC().Format(time.RFC3339Nano))
 }
 
 var emitBuf []byte // reused: the host copies an emit before emit returns
