@@ -110,8 +110,23 @@ export function error(msg: string): void {
 
 let blocks = new Array<usize>();
 
-/** The evhost_alloc export: size bytes valid until evhost_handle returns. */
+/** Whether evhost_handle is running: an evhost_alloc before it is the event's envelope. */
+let inCall = false;
+/** The envelope's buffer, from evhost_alloc until evhost_handle takes it. */
+let envelope: ArrayBuffer | null = null;
+
+/**
+ * The evhost_alloc export: size bytes valid until evhost_handle returns.
+ * The block for the event's envelope, asked for before evhost_handle, is a
+ * buffer the GC owns, which the Event keeps without copying it; blocks
+ * asked for during a call (host function results) are freed when it returns.
+ */
 export function evhost_alloc(size: usize): usize {
+  if (!inCall) {
+    const b = new ArrayBuffer(<i32>size);
+    envelope = b;
+    return changetype<usize>(b);
+  }
   const p = heap.alloc(size > 0 ? size : 1);
   blocks.push(p);
   return p;
@@ -290,9 +305,7 @@ export class Event {
   private payload: Uint8Array | null = null;
 
   /** An event from an envelope already checked by scanEnvelope (count attributes). */
-  constructor(p: usize, n: usize, count: i32) {
-    const buf = new ArrayBuffer(<i32>n);
-    memory.copy(changetype<usize>(buf), p, n);
+  constructor(buf: ArrayBuffer, count: i32) {
     this.buf = buf;
     this.count = count;
   }
@@ -422,14 +435,23 @@ export class Event {
  * runs handler, frees the call's blocks and returns the status.
  */
 export function handle(ptr: usize, len: usize, handler: (e: Event) => i32): i32 {
+  inCall = true;
+  let buf = envelope;
+  envelope = null;
   const count = scanEnvelope(ptr, len);
   let status: i32;
   if (count < 0) {
     status = reject("evhost: malformed event envelope");
   } else {
-    status = handler(new Event(ptr, len, count));
+    if (buf === null || changetype<usize>(buf) != ptr || <usize>buf.byteLength != len) {
+      // Not the block evhost_alloc gave: copy it.
+      buf = new ArrayBuffer(<i32>len);
+      memory.copy(changetype<usize>(buf), ptr, len);
+    }
+    status = handler(new Event(buf, count));
   }
   freeBlocks();
+  inCall = false;
   return status;
 }
 
@@ -455,11 +477,15 @@ export function evhostAbort(message: string | null, fileName: string | null, lin
  * and traceparent. Emits take effect only if the handler returns done.
  */
 export class Emit {
-  private names: string[] = [];
-  private values: string[] = [];
+  /** The attributes set so far, encoded (ABI section 4), in a buffer the GC owns. */
+  private buf: ArrayBuffer;
+  private len: i32 = 0;
+  /** An attribute name was not 1 to 255 bytes: send returns ERR_MALFORMED. */
+  private bad: bool = false;
   private payload: Uint8Array | null = null;
 
   constructor(type: string) {
+    this.buf = new ArrayBuffer(128 + type.length);
     this.set("type", type);
   }
 
@@ -490,24 +516,42 @@ export class Emit {
 
   /** Emits it: 0, or the host's negative error code (ERR_LIMIT dead-letters the event). */
   send(): i32 {
+    if (this.bad) return ERR_MALFORMED;
     const d = this.payload;
-    const b = new Writer(64 + (d !== null ? <usize>d.byteLength : 0));
-    for (let i = 0; i < this.names.length; i++) {
-      if (!b.attr(this.names[i], this.values[i])) {
-        b.free();
-        return ERR_MALFORMED;
-      }
-    }
-    b.data(d);
-    const rc = hostEmit(b.ptr, b.len);
-    b.free();
-    return rc;
+    const dn = d !== null ? d.byteLength : 0;
+    this.reserve(1 + dn);
+    const p = changetype<usize>(this.buf) + <usize>this.len;
+    store<u8>(p, 0);
+    if (d !== null) memory.copy(p + 1, d.dataStart, <usize>dn);
+    return hostEmit(changetype<usize>(this.buf), <usize>(this.len + 1 + dn));
   }
 
   private set(name: string, value: string): Emit {
-    this.names.push(name);
-    this.values.push(value);
+    const nl = String.UTF8.byteLength(name);
+    if (nl < 1 || nl > 255) {
+      this.bad = true;
+      return this;
+    }
+    const vl = String.UTF8.byteLength(value);
+    this.reserve(5 + nl + vl);
+    const p = changetype<usize>(this.buf) + <usize>this.len;
+    store<u8>(p, <u8>nl);
+    String.UTF8.encodeUnsafe(changetype<usize>(name), name.length, p + 1);
+    store<u32>(p + 1 + <usize>nl, <u32>vl);
+    String.UTF8.encodeUnsafe(changetype<usize>(value), value.length, p + 5 + <usize>nl);
+    this.len += 5 + nl + vl;
     return this;
+  }
+
+  /** Makes room for n more bytes. */
+  private reserve(n: i32): void {
+    const cap = this.buf.byteLength;
+    if (this.len + n <= cap) return;
+    let c = cap * 2;
+    if (c < this.len + n) c = this.len + n;
+    const nb = new ArrayBuffer(c);
+    memory.copy(changetype<usize>(nb), changetype<usize>(this.buf), <usize>this.len);
+    this.buf = nb;
   }
 }
 
