@@ -110,8 +110,23 @@ export function error(msg: string): void {
 
 let blocks = new Array<usize>();
 
-/** The evhost_alloc export: size bytes valid until evhost_handle returns. */
+/** Whether evhost_handle is running: an evhost_alloc before it is the event's envelope. */
+let inCall = false;
+/** The envelope's buffer, from evhost_alloc until evhost_handle takes it. */
+let envelope: ArrayBuffer | null = null;
+
+/**
+ * The evhost_alloc export: size bytes valid until evhost_handle returns.
+ * The block for the event's envelope, asked for before evhost_handle, is a
+ * buffer the GC owns, which the Event keeps without copying it; blocks
+ * asked for during a call (host function results) are freed when it returns.
+ */
 export function evhost_alloc(size: usize): usize {
+  if (!inCall) {
+    const b = new ArrayBuffer(<i32>size);
+    envelope = b;
+    return changetype<usize>(b);
+  }
   const p = heap.alloc(size > 0 ? size : 1);
   blocks.push(p);
   return p;
@@ -230,9 +245,70 @@ export function decodeEnvelope(p: usize, n: usize): Envelope | null {
 
 // ---- the event
 
-/** The event being handled: its attributes (copied) and its data. */
+/**
+ * Scans the envelope at [p, p+n) without decoding it: the number of
+ * attributes, or -1 when malformed (no terminator, a length past the end).
+ */
+function scanEnvelope(p: usize, n: usize): i32 {
+  let i: usize = 0;
+  let count = 0;
+  while (true) {
+    if (i >= n) return -1; // no terminator
+    const nl = <usize>load<u8>(p + i);
+    if (nl == 0) return count;
+    if (n - i - 1 < nl + 4) return -1;
+    i += 1 + nl;
+    const vl = <usize>load<u32>(p + i);
+    i += 4;
+    if (vl > n - i) return -1;
+    i += vl;
+    count++;
+  }
+}
+
+/** Whether the n bytes at p are the UTF-8 encoding of name. */
+function nameIs(p: usize, n: usize, name: string): bool {
+  const k = name.length;
+  if (<usize>k > n) return false; // UTF-8 takes at least a byte per UTF-16 unit
+  let ascii = true;
+  for (let c = 0; c < k; c++) {
+    if (<u32>name.charCodeAt(c) >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  if (ascii) {
+    if (<usize>k != n) return false;
+    for (let c = 0; c < k; c++) {
+      if (<u32>load<u8>(p + <usize>c) != <u32>name.charCodeAt(c)) return false;
+    }
+    return true;
+  }
+  const b = String.UTF8.encode(name);
+  return <usize>b.byteLength == n && memory.compare(p, changetype<usize>(b), n) == 0;
+}
+
+/**
+ * The event being handled: its attributes and its data. It keeps a copy of
+ * the envelope's bytes and decodes an attribute, or copies the data, only
+ * when the handler first reads it.
+ */
 export class Event {
-  constructor(private env: Envelope) {}
+  /** The envelope's bytes (attributes, terminator, data), outside the host's block. */
+  private buf: ArrayBuffer;
+  /** How many attributes the envelope has. */
+  private count: i32;
+  /** The decoded values, by attribute index, once read. */
+  private values: StaticArray<string | null> | null = null;
+  private names: string[] | null = null;
+  private valueList: string[] | null = null;
+  private payload: Uint8Array | null = null;
+
+  /** An event from an envelope already checked by scanEnvelope (count attributes). */
+  constructor(buf: ArrayBuffer, count: i32) {
+    this.buf = buf;
+    this.count = count;
+  }
 
   get id(): string {
     return this.attrOr("id");
@@ -251,53 +327,131 @@ export class Event {
     return this.attrOr("time");
   }
   get subject(): string | null {
-    return this.env.attr("subject");
+    return this.attr("subject");
   }
   get dataContentType(): string | null {
-    return this.env.attr("datacontenttype");
+    return this.attr("datacontenttype");
   }
   get dataSchema(): string | null {
-    return this.env.attr("dataschema");
+    return this.attr("dataschema");
   }
   /** Every attribute's name, in order (values in attrValues). */
   get attrNames(): string[] {
-    return this.env.names;
+    let names = this.names;
+    if (names === null) {
+      names = new Array<string>(this.count);
+      const p = changetype<usize>(this.buf);
+      let i: usize = 0;
+      for (let a = 0; a < this.count; a++) {
+        const nl = <usize>load<u8>(p + i);
+        unchecked((names[a] = String.UTF8.decodeUnsafe(p + i + 1, nl)));
+        i += 1 + nl;
+        i += 4 + <usize>load<u32>(p + i);
+      }
+      this.names = names;
+    }
+    return names;
   }
   get attrValues(): string[] {
-    return this.env.values;
+    let out = this.valueList;
+    if (out === null) {
+      out = new Array<string>(this.count);
+      const p = changetype<usize>(this.buf);
+      let i: usize = 0;
+      for (let a = 0; a < this.count; a++) {
+        i += 1 + <usize>load<u8>(p + i);
+        unchecked((out[a] = this.value(a, p + i)));
+        i += 4 + <usize>load<u32>(p + i);
+      }
+      this.valueList = out;
+    }
+    return out;
   }
   /** The attribute called name (extensions too), or null. */
   attr(name: string): string | null {
-    return this.env.attr(name);
+    const p = changetype<usize>(this.buf);
+    let i: usize = 0;
+    for (let a = 0; a < this.count; a++) {
+      const nl = <usize>load<u8>(p + i);
+      if (nameIs(p + i + 1, nl, name)) return this.value(a, p + i + 1 + nl);
+      i += 1 + nl;
+      i += 4 + <usize>load<u32>(p + i);
+    }
+    return null;
   }
   /** The payload (possibly empty). */
   get data(): Uint8Array {
-    return this.env.data;
+    let d = this.payload;
+    if (d === null) {
+      const p = changetype<usize>(this.buf);
+      const start = this.dataStart();
+      const n = <usize>this.buf.byteLength - start;
+      d = new Uint8Array(<i32>n);
+      memory.copy(d.dataStart, p + start, n);
+      this.payload = d;
+    }
+    return d;
   }
   /** The payload as UTF-8 text. */
   dataString(): string {
-    return String.UTF8.decodeUnsafe(this.env.data.dataStart, <usize>this.env.data.byteLength);
+    const start = this.dataStart();
+    return String.UTF8.decodeUnsafe(changetype<usize>(this.buf) + start, <usize>this.buf.byteLength - start);
+  }
+
+  /** The value of attribute a, whose length is at q: decoded on first read. */
+  private value(a: i32, q: usize): string {
+    let vals = this.values;
+    if (vals === null) {
+      vals = new StaticArray<string | null>(this.count);
+      this.values = vals;
+    }
+    let v = unchecked(vals[a]);
+    if (v === null) {
+      v = String.UTF8.decodeUnsafe(q + 4, <usize>load<u32>(q));
+      unchecked((vals[a] = v));
+    }
+    return v;
+  }
+
+  /** The offset of the data, after the terminator. */
+  private dataStart(): usize {
+    const p = changetype<usize>(this.buf);
+    let i: usize = 0;
+    for (let a = 0; a < this.count; a++) {
+      i += 1 + <usize>load<u8>(p + i);
+      i += 4 + <usize>load<u32>(p + i);
+    }
+    return i + 1;
   }
 
   private attrOr(name: string): string {
-    const v = this.env.attr(name);
+    const v = this.attr(name);
     return v !== null ? v : "";
   }
 }
 
 /**
- * The body of the evhost_handle export: decodes the event at [ptr, ptr+len),
+ * The body of the evhost_handle export: checks the event at [ptr, ptr+len),
  * runs handler, frees the call's blocks and returns the status.
  */
 export function handle(ptr: usize, len: usize, handler: (e: Event) => i32): i32 {
-  const env = decodeEnvelope(ptr, len);
+  inCall = true;
+  let buf = envelope;
+  envelope = null;
+  const count = scanEnvelope(ptr, len);
   let status: i32;
-  if (env === null) {
+  if (count < 0) {
     status = reject("evhost: malformed event envelope");
   } else {
-    status = handler(new Event(env));
+    if (buf === null || changetype<usize>(buf) != ptr || <usize>buf.byteLength != len) {
+      // Not the block evhost_alloc gave: copy it.
+      buf = new ArrayBuffer(<i32>len);
+      memory.copy(changetype<usize>(buf), ptr, len);
+    }
+    status = handler(new Event(buf, count));
   }
   freeBlocks();
+  inCall = false;
   return status;
 }
 
@@ -323,11 +477,15 @@ export function evhostAbort(message: string | null, fileName: string | null, lin
  * and traceparent. Emits take effect only if the handler returns done.
  */
 export class Emit {
-  private names: string[] = [];
-  private values: string[] = [];
+  /** The attributes set so far, encoded (ABI section 4), in a buffer the GC owns. */
+  private buf: ArrayBuffer;
+  private len: i32 = 0;
+  /** An attribute name was not 1 to 255 bytes: send returns ERR_MALFORMED. */
+  private bad: bool = false;
   private payload: Uint8Array | null = null;
 
   constructor(type: string) {
+    this.buf = new ArrayBuffer(128 + type.length);
     this.set("type", type);
   }
 
@@ -358,24 +516,42 @@ export class Emit {
 
   /** Emits it: 0, or the host's negative error code (ERR_LIMIT dead-letters the event). */
   send(): i32 {
+    if (this.bad) return ERR_MALFORMED;
     const d = this.payload;
-    const b = new Writer(64 + (d !== null ? <usize>d.byteLength : 0));
-    for (let i = 0; i < this.names.length; i++) {
-      if (!b.attr(this.names[i], this.values[i])) {
-        b.free();
-        return ERR_MALFORMED;
-      }
-    }
-    b.data(d);
-    const rc = hostEmit(b.ptr, b.len);
-    b.free();
-    return rc;
+    const dn = d !== null ? d.byteLength : 0;
+    this.reserve(1 + dn);
+    const p = changetype<usize>(this.buf) + <usize>this.len;
+    store<u8>(p, 0);
+    if (d !== null) memory.copy(p + 1, d.dataStart, <usize>dn);
+    return hostEmit(changetype<usize>(this.buf), <usize>(this.len + 1 + dn));
   }
 
   private set(name: string, value: string): Emit {
-    this.names.push(name);
-    this.values.push(value);
+    const nl = String.UTF8.byteLength(name);
+    if (nl < 1 || nl > 255) {
+      this.bad = true;
+      return this;
+    }
+    const vl = String.UTF8.byteLength(value);
+    this.reserve(5 + nl + vl);
+    const p = changetype<usize>(this.buf) + <usize>this.len;
+    store<u8>(p, <u8>nl);
+    String.UTF8.encodeUnsafe(changetype<usize>(name), name.length, p + 1);
+    store<u32>(p + 1 + <usize>nl, <u32>vl);
+    String.UTF8.encodeUnsafe(changetype<usize>(value), value.length, p + 5 + <usize>nl);
+    this.len += 5 + nl + vl;
     return this;
+  }
+
+  /** Makes room for n more bytes. */
+  private reserve(n: i32): void {
+    const cap = this.buf.byteLength;
+    if (this.len + n <= cap) return;
+    let c = cap * 2;
+    if (c < this.len + n) c = this.len + n;
+    const nb = new ArrayBuffer(c);
+    memory.copy(changetype<usize>(nb), changetype<usize>(this.buf), <usize>this.len);
+    this.buf = nb;
   }
 }
 
