@@ -394,6 +394,8 @@ export class Event {
   }
   /** The payload as UTF-8 text. */
   dataString(): string {
+    const d = this.payload;
+    if (d !== null) return String.UTF8.decodeUnsafe(d.dataStart, <usize>d.byteLength); // as changed through e.data
     const start = this.dataStart();
     return String.UTF8.decodeUnsafe(changetype<usize>(this.buf) + start, <usize>this.buf.byteLength - start);
   }

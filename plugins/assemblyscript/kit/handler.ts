@@ -34,6 +34,7 @@ function onEvent(e: Event): i32 {
     for (let i = 0; i < names.length; i++) s += ";" + names[i] + "=" + values[i];
     const accented = e.attr("ünï");
     const again = e.id == e.id && e.attrNames === names && e.data === e.data;
+    e.data[0] = 0x48; // dataString reads the data as changed through e.data
     return new Emit("attrs.out")
       .extension("missing", e.attr("nosuch") === null && e.dataSchema === null ? "null" : "set")
       .extension("accented", accented !== null ? accented : "null")
