@@ -203,3 +203,42 @@ func (d *apiClient) refused(what string, resp *http.Response, body []byte) int {
 		return exitError
 	}
 }
+
+// getList is the body of a `... list` command: it parses the daemon flags
+// and --json, GETs path from the daemon, and prints the answer as it is
+// with --json, or decodes it into dst (what, as "a list of schedules",
+// names it in the error) for the caller's table. done is true when the
+// command has ended, with code: usage, an unreachable or refusing daemon,
+// --json printed, or an answer that is not what.
+func getList(ctx context.Context, args []string, e *env, name, about, path, what string, dst any) (code int, done bool) {
+	fs := newFlags(e, name, "", about)
+	df := addDaemonFlags(fs)
+	asJSON := fs.Bool("json", false, "print the API's JSON instead of a table")
+	if code, ok := parse(fs, args); !ok {
+		return code, true
+	}
+	if fs.NArg() != 0 {
+		fs.Usage()
+		return exitUsage, true
+	}
+	d, ok := df.client(e, fs, "evhost "+name)
+	if !ok {
+		return exitError, true
+	}
+	resp, body, code, ok := d.do(ctx, http.MethodGet, path)
+	if !ok {
+		return code, true
+	}
+	if resp.StatusCode != http.StatusOK {
+		return d.refused("", resp, body), true
+	}
+	if *asJSON {
+		fprintf(e.stdout, "%s\n", bytes.TrimSpace(body))
+		return exitOK, true
+	}
+	if err := json.Unmarshal(body, dst); err != nil {
+		fprintf(e.stderr, "evhost %s: the daemon's answer is not %s: %v\n", name, what, err)
+		return exitError, true
+	}
+	return exitOK, false
+}

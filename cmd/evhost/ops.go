@@ -118,36 +118,15 @@ func cmdPlugins(ctx context.Context, args []string, e *env) int {
 }
 
 func cmdPluginsList(ctx context.Context, args []string, e *env) int {
-	fs := newFlags(e, "plugins list", "", "List the plugins of a running daemon (GET /v1/plugins): each one's version (the\n"+
-		"SHA-256 of its module), kind, when that version was loaded, its calls and\n"+
-		"instances, and its last refused reload; in deploy mode, the release.")
-	df := addDaemonFlags(fs)
-	asJSON := fs.Bool("json", false, "print the answer as JSON")
-	if code, ok := parse(fs, args); !ok {
-		return code
-	}
-	c, ok := df.client(e, fs, "evhost plugins list")
-	if !ok {
-		return exitError
-	}
-	resp, body, code, ok := c.do(ctx, http.MethodGet, "/v1/plugins")
-	if !ok {
-		return code
-	}
-	if resp.StatusCode != http.StatusOK {
-		return c.refused("", resp, body)
-	}
-	if *asJSON {
-		fprintf(e.stdout, "%s\n", strings.TrimSpace(string(body)))
-		return exitOK
-	}
 	var list struct {
 		Plugins []api.PluginInfo `json:"plugins"`
 		Release *api.ReleaseInfo `json:"release"`
 	}
-	if err := json.Unmarshal(body, &list); err != nil {
-		fprintf(e.stderr, "evhost plugins list: the daemon's answer: %v\n", err)
-		return exitError
+	if code, done := getList(ctx, args, e, "plugins list", "List the plugins of a running daemon (GET /v1/plugins): each one's version (the\n"+
+		"SHA-256 of its module), kind, when that version was loaded, its calls and\n"+
+		"instances, and its last refused reload; in deploy mode, the release.",
+		"/v1/plugins", "a list of plugins", &list); done {
+		return code
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PLUGIN\tSTATE\tKIND\tVERSION\tLOADED\tCALLS\tINSTANCES\tLAST REFUSAL")

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -28,36 +26,11 @@ func cmdSchedules(ctx context.Context, args []string, e *env) int {
 }
 
 func cmdSchedulesList(ctx context.Context, args []string, e *env) int {
-	fs := newFlags(e, "schedules list", "",
-		"List the schedules: NAME, TIMETABLE, TYPE, NEXT tick, LAST tick published, PUBLISHED\n(by this daemon), DUPLICATES (ticks another daemon published first), LAST ERROR.")
-	df := addDaemonFlags(fs)
-	asJSON := fs.Bool("json", false, "print the API's JSON instead of a table")
-	if code, ok := parse(fs, args); !ok {
-		return code
-	}
-	if fs.NArg() != 0 {
-		fs.Usage()
-		return exitUsage
-	}
-	d, ok := df.client(e, fs, "evhost schedules list")
-	if !ok {
-		return exitError
-	}
-	resp, body, code, ok := d.do(ctx, http.MethodGet, "/v1/schedules")
-	if !ok {
-		return code
-	}
-	if resp.StatusCode != http.StatusOK {
-		return d.refused("", resp, body)
-	}
-	if *asJSON {
-		e.stdout.Write(body)
-		return exitOK
-	}
 	var list api.ScheduleList
-	if err := json.Unmarshal(body, &list); err != nil {
-		fprintf(e.stderr, "evhost schedules list: the daemon's answer is not a list of schedules: %v\n", err)
-		return exitError
+	if code, done := getList(ctx, args, e, "schedules list",
+		"List the schedules: NAME, TIMETABLE, TYPE, NEXT tick, LAST tick published, PUBLISHED\n(by this daemon), DUPLICATES (ticks another daemon published first), LAST ERROR.",
+		"/v1/schedules", "a list of schedules", &list); done {
+		return code
 	}
 	if len(list.Schedules) == 0 {
 		fprintf(e.stderr, "no schedules\n")

@@ -88,36 +88,11 @@ func cmdSubscriptionsDelete(ctx context.Context, args []string, e *env) int {
 }
 
 func cmdSubscriptionsList(ctx context.Context, args []string, e *env) int {
-	fs := newFlags(e, "subscriptions list", "",
-		"List the subscriptions: NAME, KIND, STATE (running, paused, off: disabled in the config),\nPENDING (events held), OLDEST (the age of the oldest pending event, from the broker; \"!\"\nwhen the broker's retention is about to drop pending events, said on stderr), IN FLIGHT\n(being handled by this daemon), HANDLED, FAILED, DEAD (dead-lettered), RATE (the rate\nlimit shared by the daemons) and PATTERNS.")
-	df := addDaemonFlags(fs)
-	asJSON := fs.Bool("json", false, "print the API's JSON instead of a table")
-	if code, ok := parse(fs, args); !ok {
-		return code
-	}
-	if fs.NArg() != 0 {
-		fs.Usage()
-		return exitUsage
-	}
-	d, ok := df.client(e, fs, "evhost subscriptions list")
-	if !ok {
-		return exitError
-	}
-	resp, body, code, ok := d.do(ctx, http.MethodGet, "/v1/subscriptions")
-	if !ok {
-		return code
-	}
-	if resp.StatusCode != http.StatusOK {
-		return d.refused("", resp, body)
-	}
-	if *asJSON {
-		e.stdout.Write(body)
-		return exitOK
-	}
 	var list struct{ Subscriptions []api.SubscriptionStatus }
-	if err := json.Unmarshal(body, &list); err != nil {
-		fprintf(e.stderr, "evhost subscriptions list: the daemon's answer is not a list of subscriptions: %v\n", err)
-		return exitError
+	if code, done := getList(ctx, args, e, "subscriptions list",
+		"List the subscriptions: NAME, KIND, STATE (running, paused, off: disabled in the config),\nPENDING (events held), OLDEST (the age of the oldest pending event, from the broker; \"!\"\nwhen the broker's retention is about to drop pending events, said on stderr), IN FLIGHT\n(being handled by this daemon), HANDLED, FAILED, DEAD (dead-lettered), RATE (the rate\nlimit shared by the daemons) and PATTERNS.",
+		"/v1/subscriptions", "a list of subscriptions", &list); done {
+		return code
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fprintf(tw, "NAME\tKIND\tSTATE\tPENDING\tOLDEST\tIN FLIGHT\tHANDLED\tFAILED\tDEAD\tRATE\tPATTERNS\n")

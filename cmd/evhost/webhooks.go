@@ -34,36 +34,11 @@ func cmdWebhooks(ctx context.Context, args []string, e *env) int {
 }
 
 func cmdWebhooksList(ctx context.Context, args []string, e *env) int {
-	fs := newFlags(e, "webhooks list", "",
-		"List the webhooks: NAME, SOURCE (config, or api: created at runtime), STATE (active,\ndisabled since a 410, or off in the config), EVENTS and URL.")
-	df := addDaemonFlags(fs)
-	asJSON := fs.Bool("json", false, "print the API's JSON instead of a table")
-	if code, ok := parse(fs, args); !ok {
-		return code
-	}
-	if fs.NArg() != 0 {
-		fs.Usage()
-		return exitUsage
-	}
-	d, ok := df.client(e, fs, "evhost webhooks list")
-	if !ok {
-		return exitError
-	}
-	resp, body, code, ok := d.do(ctx, http.MethodGet, "/v1/webhooks")
-	if !ok {
-		return code
-	}
-	if resp.StatusCode != http.StatusOK {
-		return d.refused("", resp, body)
-	}
-	if *asJSON {
-		e.stdout.Write(body)
-		return exitOK
-	}
 	var list struct{ Webhooks []api.WebhookInfo }
-	if err := json.Unmarshal(body, &list); err != nil {
-		fprintf(e.stderr, "evhost webhooks list: the daemon's answer is not a list of webhooks: %v\n", err)
-		return exitError
+	if code, done := getList(ctx, args, e, "webhooks list",
+		"List the webhooks: NAME, SOURCE (config, or api: created at runtime), STATE (active,\ndisabled since a 410, or off in the config), EVENTS and URL.",
+		"/v1/webhooks", "a list of webhooks", &list); done {
+		return code
 	}
 	if len(list.Webhooks) == 0 {
 		fprintf(e.stderr, "no webhooks\n")
