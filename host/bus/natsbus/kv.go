@@ -41,8 +41,6 @@ func KV(ctx context.Context, b *Bus, plugin string, opts KVOptions) (kv.Store, e
 	if b.closed.Load() {
 		return nil, errClosed
 	}
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
 	cfg := jetstream.KeyValueConfig{
 		Bucket:       b.opts.Prefix + "_kv_" + plugin,
 		Description:  "evhost: key-value space of plugin " + plugin,
@@ -58,7 +56,7 @@ func KV(ctx context.Context, b *Bus, plugin string, opts KVOptions) (kv.Store, e
 	if cfg.MaxBytes == 0 {
 		cfg.MaxBytes = -1
 	}
-	bucket, err := b.js.CreateOrUpdateKeyValue(ctx, cfg)
+	bucket, err := b.createKV(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: kv bucket %s: %w", cfg.Bucket, err)
 	}

@@ -299,6 +299,32 @@ func (b *Bus) createStream(ctx context.Context, cfg jetstream.StreamConfig) (jet
 	return st, err
 }
 
+// createKV creates or updates a KV bucket as createStream creates a
+// stream: an attempt that times out is tried again while ctx lasts, at most
+// kvSetup when ctx has no deadline. Two daemons creating the same
+// replicated bucket at once on a fresh cluster can both wait for an answer
+// that never comes, and one attempt bounded by apiTimeout failed a
+// daemon's start (TestClusterSurvivesADaemonAndANode, with the webhooks'
+// bucket).
+func (b *Bus) createKV(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, kvSetup)
+		defer cancel()
+	}
+	var kv jetstream.KeyValue
+	err := b.retryTimeouts(ctx, streamAttempt, "a kv bucket", slog.String("bucket", cfg.Bucket), func(actx context.Context) error {
+		var err error
+		kv, err = b.js.CreateOrUpdateKeyValue(actx, cfg)
+		return err
+	})
+	return kv, err
+}
+
+// kvSetup bounds createKV when its caller sets no deadline: several
+// attempts of streamAttempt.
+const kvSetup = 6 * streamAttempt
+
 // retryTimeouts calls attempt with a context bounded by per and, while an
 // attempt times out (its context expires, or an answer never comes) and
 // ctx lasts, calls it again after a growing pause with jitter, logging that

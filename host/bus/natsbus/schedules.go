@@ -16,8 +16,6 @@ func ScheduleStore(ctx context.Context, b *Bus) (kv.Store, error) {
 	if b.closed.Load() {
 		return nil, errClosed
 	}
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
 	cfg := jetstream.KeyValueConfig{
 		Bucket:      b.opts.Prefix + "_schedules",
 		Description: "evhost: the latest tick of each schedule",
@@ -25,7 +23,7 @@ func ScheduleStore(ctx context.Context, b *Bus) (kv.Store, error) {
 		Storage:     jetstream.FileStorage,
 		Replicas:    b.replicas,
 	}
-	bucket, err := b.js.CreateOrUpdateKeyValue(ctx, cfg)
+	bucket, err := b.createKV(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: kv bucket %s: %w", cfg.Bucket, err)
 	}

@@ -37,8 +37,6 @@ func OpenTable(ctx context.Context, b *Bus, name string, o TableOptions) (*Table
 	if o.MaxValueSize <= 0 || o.MaxBytes <= 0 {
 		return nil, fmt.Errorf("natsbus: table %q: quotas out of range: %+v", name, o)
 	}
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
 	cfg := jetstream.KeyValueConfig{
 		Bucket:       b.opts.Prefix + "_" + name,
 		Description:  o.Description,
@@ -48,7 +46,7 @@ func OpenTable(ctx context.Context, b *Bus, name string, o TableOptions) (*Table
 		Storage:      jetstream.FileStorage,
 		Replicas:     b.replicas,
 	}
-	kv, err := b.js.CreateOrUpdateKeyValue(ctx, cfg)
+	kv, err := b.createKV(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("natsbus: kv bucket %s: %w", cfg.Bucket, err)
 	}
