@@ -56,12 +56,29 @@ type observer struct {
 	next dispatch.Observer
 }
 
-// Handled implements dispatch.Observer.
+// Handled implements dispatch.Observer (the dispatcher calls Ran instead).
 func (o observer) Handled(route string, ev *event.Event, attempt int, out dispatch.Outcome, took time.Duration) {
-	o.m.Handled(route, ev, attempt, out, took)
-	o.rec.Handled(route, ev, attempt, out.Status.String(), out.Reason, out.Emits, took)
+	o.Route(route).Ran(ev, attempt, out, time.Now().Add(-took), took)
+}
+
+// Route implements dispatch.RouteObserver: the route's metrics, resolved
+// once, and the dispatcher's reading of the clock for the run record.
+func (o observer) Route(name string) dispatch.RunObserver {
+	return &routeObserver{o, name, o.m.Route(name)}
+}
+
+type routeObserver struct {
+	observer
+	name string
+	m    *metrics.Route
+}
+
+// Ran implements dispatch.RunObserver.
+func (o *routeObserver) Ran(ev *event.Event, attempt int, out dispatch.Outcome, start time.Time, took time.Duration) {
+	o.m.Handled(ev, attempt, out, took)
+	o.rec.HandledAt(o.name, ev, attempt, out.Status.String(), out.Reason, out.Emits, start, took)
 	if o.next != nil {
-		o.next.Handled(route, ev, attempt, out, took)
+		o.next.Handled(o.name, ev, attempt, out, took)
 	}
 }
 

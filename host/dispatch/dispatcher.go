@@ -84,6 +84,25 @@ type Observer interface {
 	Handled(route string, ev *event.Event, attempt int, out Outcome, took time.Duration)
 }
 
+// RouteObserver is an Observer that keeps what it needs per route (the
+// label children of its metrics, say). When a route's workers start, the
+// dispatcher asks it once for that route's RunObserver, and tells that one
+// about each handled delivery instead of calling Handled, with the time the
+// run started as the dispatcher read it: the observer reads no clock and
+// looks no route up per delivery.
+type RouteObserver interface {
+	Observer
+	Route(name string) RunObserver
+}
+
+// RunObserver is told about the handled deliveries of one route (see
+// RouteObserver): start is when the run started (wall and monotonic time,
+// as time.Now gives), took how long it lasted. Its method is called from
+// the route's workers and must be safe for concurrent use and quick.
+type RunObserver interface {
+	Ran(ev *event.Event, attempt int, out Outcome, start time.Time, took time.Duration)
+}
+
 // FilterObserver is an Observer that is also told about the deliveries a
 // route's Filter acknowledged without a call; err is the filter's error,
 // if it could not be evaluated.
@@ -126,6 +145,8 @@ type Dispatcher struct {
 	mu     sync.Mutex
 	routes map[string]*runner
 	closed bool
+
+	clock clock // the runs' start times
 }
 
 // New returns a dispatcher over b with no routes.
@@ -334,6 +355,8 @@ type runner struct {
 	stopping chan struct{} // closed by stop: a worker waiting on backpressure gives up
 	inflight atomic.Int64  // deliveries being handled now
 	rate     *rateShare    // the route's rate limit, or nil
+	obs      Observer      // Options.Observer, or nil
+	run      RunObserver   // the route's, when obs is a RouteObserver
 }
 
 // start subscribes r and starts its workers, pausing the subscription
@@ -355,7 +378,10 @@ func (d *Dispatcher) start(ctx context.Context, r Route, pause bool) (*runner, e
 			return nil, err
 		}
 	}
-	run := &runner{d: d, route: r, sub: sub, log: d.log.With(slog.String("subscription", r.Name)), stopping: make(chan struct{})}
+	run := &runner{d: d, route: r, sub: sub, log: d.log.With(slog.String("subscription", r.Name)), stopping: make(chan struct{}), obs: d.opts.Observer}
+	if ro, ok := run.obs.(RouteObserver); ok {
+		run.run = ro.Route(r.Name)
+	}
 	if r.Rate > 0 {
 		run.rate = d.shareRate(&r, run.stopping)
 	}
@@ -427,9 +453,9 @@ func (r *runner) handle(dl bus.Delivery, held []bus.Delivery) {
 	defer r.inflight.Add(-1)
 	ev := dl.Event()
 	var start time.Time
-	obs := r.d.opts.Observer
+	obs := r.obs
 	if obs != nil {
-		start = time.Now()
+		start = r.d.clock.now()
 	}
 	box := r.handler.Load()
 	if box.filter != nil {
@@ -487,7 +513,10 @@ func (r *runner) handle(dl bus.Delivery, held []bus.Delivery) {
 	if err != nil && !errors.Is(err, bus.ErrClosed) {
 		r.failed(slog.LevelWarn, "settling delivery", ev, dl.Attempt(), err.Error())
 	}
-	if obs != nil {
+	switch {
+	case r.run != nil:
+		r.run.Ran(ev, dl.Attempt(), out, start, time.Since(start))
+	case obs != nil:
 		obs.Handled(r.route.Name, ev, dl.Attempt(), out, time.Since(start))
 	}
 }

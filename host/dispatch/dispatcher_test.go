@@ -685,3 +685,91 @@ func TestRetryDelayOverridesBackoff(t *testing.T) {
 		t.Fatalf("redelivered after %v, want at least %v", got, delay)
 	}
 }
+
+// routeObserver is a dispatch.RouteObserver that counts the RunObservers
+// it makes per route and passes on every run.
+type routeObserver struct {
+	mu     sync.Mutex
+	routes map[string]int
+	runs   chan observedRun
+}
+
+type observedRun struct {
+	route       string
+	id          string
+	out         dispatch.Outcome
+	start, seen time.Time
+	took        time.Duration
+}
+
+func (o *routeObserver) Handled(route string, e *event.Event, _ int, out dispatch.Outcome, took time.Duration) {
+	panic("Handled called on a RouteObserver")
+}
+
+func (o *routeObserver) Route(name string) dispatch.RunObserver {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.routes[name]++
+	return runObserverFunc(func(e *event.Event, _ int, out dispatch.Outcome, start time.Time, took time.Duration) {
+		o.runs <- observedRun{route: name, id: e.ID, out: out, start: start, seen: time.Now(), took: took}
+	})
+}
+
+type runObserverFunc func(e *event.Event, attempt int, out dispatch.Outcome, start time.Time, took time.Duration)
+
+func (f runObserverFunc) Ran(e *event.Event, attempt int, out dispatch.Outcome, start time.Time, took time.Duration) {
+	f(e, attempt, out, start, took)
+}
+
+// A RouteObserver is asked for a route's RunObserver once when the route
+// starts (again when it restarts), and that one is told about every run,
+// with when it started and how long it took.
+func TestRouteObserverGetsEveryRunWithItsStart(t *testing.T) {
+	b := membus.New(membus.Options{})
+	obs := &routeObserver{routes: map[string]int{}, runs: make(chan observedRun, 10)}
+	d := dispatch.New(b, dispatch.Options{Logger: slog.New(slog.DiscardHandler), Observer: obs})
+	t.Cleanup(func() {
+		d.Close(context.Background())
+		b.Close(context.Background())
+	})
+	var called atomic.Int64 // Unix nanoseconds of the last call's start
+	h := dispatch.HandlerFunc(func(_ context.Context, e *event.Event, _ int) dispatch.Outcome {
+		called.Store(time.Now().UnixNano())
+		time.Sleep(2 * time.Millisecond) // a call that lasts, for took
+		if e.Type == "bad" {
+			return dispatch.Outcome{Status: dispatch.Reject, Reason: "bad"}
+		}
+		return dispatch.Outcome{}
+	})
+	routes := []dispatch.Route{{Name: "a", Patterns: []string{"t", "bad"}, Handler: h, Concurrency: 2}}
+	if err := d.Apply(context.Background(), routes); err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []string{"t", "bad"} {
+		before := time.Now()
+		e := ev(typ)
+		publish(t, b, e)
+		r := recv(t, obs.runs)
+		if r.route != "a" || r.id != e.ID {
+			t.Fatalf("run of %s/%s, want a/%s", r.route, r.id, e.ID)
+		}
+		if want := map[string]dispatch.Status{"t": dispatch.Done, "bad": dispatch.Reject}[typ]; r.out.Status != want {
+			t.Fatalf("%s: status %v, want %v", typ, r.out.Status, want)
+		}
+		if r.start.Before(before.Add(-time.Millisecond)) || r.start.UnixNano() > called.Load()+int64(time.Millisecond) {
+			t.Fatalf("%s: start %v, not between the publication (%v) and the call (%v)", typ, r.start, before, time.Unix(0, called.Load()))
+		}
+		if r.took < 2*time.Millisecond || r.start.Add(r.took).After(r.seen) {
+			t.Fatalf("%s: took %v (the call slept 2ms), ended %v, after the observer saw it (%v)", typ, r.took, r.start.Add(r.took), r.seen)
+		}
+	}
+	routes[0].Concurrency = 3 // a restart
+	if err := d.Apply(context.Background(), routes); err != nil {
+		t.Fatal(err)
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	if obs.routes["a"] != 2 || len(obs.routes) != 1 {
+		t.Fatalf("RunObservers made: %v, want a: 2 (a start and a restart)", obs.routes)
+	}
+}

@@ -105,6 +105,7 @@ type routeMetrics struct {
 
 // typeMetrics are the label children of one event type.
 type typeMetrics struct {
+	name                                       string // the type label
 	ingested, published, handled, failed, dead prometheus.Counter
 }
 
@@ -244,6 +245,7 @@ func (m *Metrics) typ(t string) *typeMetrics {
 	}
 	mk := func(label string) *typeMetrics {
 		return &typeMetrics{
+			name:      label,
 			ingested:  m.byType.WithLabelValues(label, "ingested"),
 			published: m.byType.WithLabelValues(label, "published"),
 			handled:   m.byType.WithLabelValues(label, "handled"),
@@ -279,8 +281,38 @@ func (m *Metrics) Applied(routes []dispatch.Route) {
 // Handled counts one handled delivery; it allocates nothing once the
 // route's children exist.
 func (m *Metrics) Handled(route string, ev *event.Event, attempt int, out dispatch.Outcome, took time.Duration) {
-	rm := m.route(route)
-	tm := m.typ(ev.Type)
+	m.handledBy(m.route(route), m.typ(ev.Type), attempt, out, took)
+}
+
+// Route returns the counters of the subscription name, resolved once, for
+// an observer that keeps them per route (dispatch.RouteObserver): its
+// Handled looks up neither the route nor, when it is the same as the last
+// delivery's, the event type.
+func (m *Metrics) Route(name string) *Route {
+	return &Route{m: m, rm: m.route(name)}
+}
+
+// Route is the counters of one subscription (see Metrics.Route). It is
+// safe for concurrent use.
+type Route struct {
+	m    *Metrics
+	rm   *routeMetrics
+	last atomic.Pointer[typeMetrics] // of the last delivery's event type
+}
+
+// Handled counts one handled delivery of the route, as Metrics.Handled.
+func (r *Route) Handled(ev *event.Event, attempt int, out dispatch.Outcome, took time.Duration) {
+	tm := r.last.Load()
+	if tm == nil || tm.name != ev.Type {
+		tm = r.m.typ(ev.Type) // children are never removed: tm stays right
+		r.last.Store(tm)
+	}
+	r.m.handledBy(r.rm, tm, attempt, out, took)
+}
+
+// handledBy counts one handled delivery with the children of its route
+// and event type.
+func (m *Metrics) handledBy(rm *routeMetrics, tm *typeMetrics, attempt int, out dispatch.Outcome, took time.Duration) {
 	rm.latency.Observe(took.Seconds())
 	switch out.Status {
 	case dispatch.Done:

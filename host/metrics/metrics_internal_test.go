@@ -112,3 +112,47 @@ func BenchmarkMetricsObserver(b *testing.B) {
 		m.Handled("orders", ev, 1, out, time.Millisecond)
 	}
 }
+
+// A Route counts as Metrics.Handled does, whichever types its deliveries
+// have and in whatever order (its cached type is only a shortcut), and
+// allocates nothing per event, the type changing or not.
+func TestRouteCountsAsHandled(t *testing.T) {
+	byRoute, byName := New(Options{}), New(Options{})
+	for _, m := range []*Metrics{byRoute, byName} {
+		m.Applied([]dispatch.Route{{Name: "a", MaxAttempts: 2}})
+	}
+	r := byRoute.Route("a")
+	types := []string{"x", "x", "y", "x", "y", "y", "z"}
+	outs := []dispatch.Outcome{{Status: dispatch.Done}, {Status: dispatch.Retry}, {Status: dispatch.Reject}}
+	for i, typ := range types {
+		ev := &event.Event{ID: fmt.Sprint(i), Source: "test", Type: typ}
+		out := outs[i%len(outs)]
+		r.Handled(ev, 2, out, time.Millisecond)
+		byName.Handled("a", ev, 2, out, time.Millisecond)
+	}
+	for _, typ := range []string{"x", "y", "z"} {
+		for _, stage := range []string{"handled", "failed", "dead_lettered"} {
+			got := testutil.ToFloat64(byRoute.byType.WithLabelValues(typ, stage))
+			if want := testutil.ToFloat64(byName.byType.WithLabelValues(typ, stage)); got != want {
+				t.Errorf("%s/%s: %v through a Route, %v through Handled", typ, stage, got, want)
+			}
+		}
+	}
+	for name, vec := range map[string]func(*Metrics) float64{
+		"handled":  func(m *Metrics) float64 { return testutil.ToFloat64(m.handled.WithLabelValues("a")) },
+		"failed":   func(m *Metrics) float64 { return testutil.ToFloat64(m.failed.WithLabelValues("a")) },
+		"rejected": func(m *Metrics) float64 { return testutil.ToFloat64(m.rejected.WithLabelValues("a")) },
+		"dead":     func(m *Metrics) float64 { return testutil.ToFloat64(m.dead.WithLabelValues("a")) },
+	} {
+		if got, want := vec(byRoute), vec(byName); got != want || got == 0 {
+			t.Errorf("%s: %v through a Route, %v through Handled (want equal, not 0)", name, got, want)
+		}
+	}
+	x, y := &event.Event{ID: "1", Source: "test", Type: "x"}, &event.Event{ID: "2", Source: "test", Type: "y"}
+	if n := testing.AllocsPerRun(1000, func() {
+		r.Handled(x, 1, dispatch.Outcome{}, time.Millisecond)
+		r.Handled(y, 1, dispatch.Outcome{}, time.Millisecond)
+	}); n != 0 {
+		t.Errorf("%v allocations per pair of events, want 0", n)
+	}
+}

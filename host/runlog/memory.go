@@ -12,6 +12,11 @@ import (
 // NewMemory is given no bound.
 const DefaultMemoryRecords = 100_000
 
+// memChunk is the number of records in each chunk of a Memory's ring: the
+// ring grows a chunk at a time, so that growing never copies the records
+// kept (nor leaves the garbage collector the arrays it outgrew).
+const memChunk = 1024
+
 // Memory is a Store in memory that keeps the last records appended, up to
 // its bound, indexed by event id: the run log of the `memory` broker, and
 // of tests. It is safe for concurrent use.
@@ -24,9 +29,9 @@ const DefaultMemoryRecords = 100_000
 type Memory struct {
 	mu      sync.RWMutex
 	max     int
-	ring    []Record // the record of Seq s at (s-1) % max; grows to max
-	prev    []uint64 // prev[i]: the Seq of the previous record in ring[i]'s bucket, 0 for none
-	last    uint64   // the Seq of the last record appended
+	chunks  [][]memEntry // the ring: the record of Seq s at i = (s-1) % max, in chunks[i/memChunk][i%memChunk]
+	n       int          // the records kept: up to max
+	last    uint64       // the Seq of the last record appended
 	seed    maphash.Seed
 	buckets []uint64 // by hash of an event id & mask: the Seq of the newest record, 0 for none
 	mask    uint64
@@ -34,6 +39,13 @@ type Memory struct {
 }
 
 var _ Store = (*Memory)(nil)
+
+// memEntry is a record kept and the Seq of the previous record in its
+// bucket, 0 for none.
+type memEntry struct {
+	rec  Record
+	prev uint64
+}
 
 // NewMemory returns an empty Memory that keeps the last max records (the
 // oldest are forgotten first); max <= 0 means DefaultMemoryRecords. Its
@@ -67,14 +79,15 @@ func (m *Memory) Append(ctx context.Context, recs ...*Record) error {
 		m.last++
 		r.Seq = m.last
 		b := m.bucket(r.EventID)
-		if len(m.ring) < m.max {
-			m.ring = append(m.ring, *r)
-			m.prev = append(m.prev, *b)
-		} else {
-			i := m.index(r.Seq)
-			m.ring[i] = *r
-			m.prev[i] = *b
+		i := m.index(r.Seq)
+		if m.n < m.max {
+			if i/memChunk == len(m.chunks) { // i == m.n: the ring grows
+				m.chunks = append(m.chunks, make([]memEntry, min(memChunk, m.max-i)))
+			}
+			m.n++
 		}
+		e := &m.chunks[i/memChunk][i%memChunk]
+		e.rec, e.prev = *r, *b
 		*b = r.Seq
 	}
 	return nil
@@ -88,13 +101,17 @@ func (m *Memory) bucket(eventID string) *uint64 {
 // index returns the position in the ring of the record of Seq s.
 func (m *Memory) index(s uint64) int { return int((s - 1) % uint64(m.max)) }
 
-// at returns the record of Seq s, which must be kept.
-func (m *Memory) at(s uint64) *Record {
-	return &m.ring[m.index(s)]
+// entry returns the entry of Seq s, which must be kept.
+func (m *Memory) entry(s uint64) *memEntry {
+	i := m.index(s)
+	return &m.chunks[i/memChunk][i%memChunk]
 }
 
+// at returns the record of Seq s, which must be kept.
+func (m *Memory) at(s uint64) *Record { return &m.entry(s).rec }
+
 // first returns the Seq of the oldest record kept.
-func (m *Memory) first() uint64 { return m.last - uint64(len(m.ring)) + 1 }
+func (m *Memory) first() uint64 { return m.last - uint64(m.n) + 1 }
 
 // ByEvent implements Store.
 func (m *Memory) ByEvent(ctx context.Context, eventID string) ([]Record, error) {
@@ -110,7 +127,7 @@ func (m *Memory) ByEvent(ctx context.Context, eventID string) ([]Record, error) 
 	first := m.first()
 	// Seqs decrease along a chain; one older than the oldest record kept
 	// ends it (its slot holds a newer record now).
-	for s := *m.bucket(eventID); s != 0 && s >= first; s = m.prev[m.index(s)] {
+	for s := *m.bucket(eventID); s != 0 && s >= first; s = m.entry(s).prev {
 		if r := m.at(s); r.EventID == eventID {
 			out = append(out, *r)
 		}
@@ -144,7 +161,7 @@ func (m *Memory) List(ctx context.Context, f Filter) ([]Record, error) {
 func (m *Memory) Len() int {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return len(m.ring)
+	return m.n
 }
 
 // Close implements Store: it forgets every record.
@@ -152,6 +169,6 @@ func (m *Memory) Close(context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.closed = true
-	m.ring, m.prev, m.buckets = nil, nil, nil
+	m.chunks, m.n, m.buckets = nil, 0, nil
 	return nil
 }

@@ -137,3 +137,46 @@ func TestMemoryHammer(t *testing.T) {
 		t.Errorf("the index holds %d records, want the 100 kept", n)
 	}
 }
+
+// TestMemoryAcrossChunks: a bound past several of the ring's chunks (the
+// last one partial), wrapped twice, keeps exactly the last bound records,
+// in order, each found by its id.
+func TestMemoryAcrossChunks(t *testing.T) {
+	ctx := context.Background()
+	const bound = 2500 // 1024 + 1024 + 452
+	m := runlog.NewMemory(bound)
+	const appended = 2*bound + 700
+	for i := 0; i < appended; i += 100 { // in batches, as the Recorder appends
+		var batch []*runlog.Record
+		for j := i; j < min(i+100, appended); j++ {
+			batch = append(batch, runlogtest.Rec(fmt.Sprint("id", j), "sub", j+1))
+		}
+		if err := m.Append(ctx, batch...); err != nil {
+			t.Fatal(err)
+		}
+		if want := min(i+100, appended, bound); m.Len() != want {
+			t.Fatalf("after %d appends, Len = %d, want %d", min(i+100, appended), m.Len(), want)
+		}
+	}
+	all, err := m.List(ctx, runlog.Filter{Limit: bound})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != bound || all[0].Attempt != appended-bound+1 || all[bound-1].Attempt != appended {
+		t.Fatalf("List = %d records, attempts %d..%d; want %d, %d..%d", len(all), all[0].Attempt, all[len(all)-1].Attempt, bound, appended-bound+1, appended)
+	}
+	for i, r := range all {
+		if r.Attempt != appended-bound+1+i || r.Seq != uint64(r.Attempt) {
+			t.Fatalf("List[%d] = attempt %d, seq %d; want attempt and seq %d", i, r.Attempt, r.Seq, appended-bound+1+i)
+		}
+	}
+	for _, j := range []int{appended - bound - 1, appended - bound, appended - bound + 1023, appended - bound + 1024, appended - 1} {
+		got, err := m.ByEvent(ctx, fmt.Sprint("id", j))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kept := j >= appended-bound; kept != (len(got) == 1) || kept && got[0].Attempt != j+1 {
+			t.Errorf("ByEvent(id%d) = %+v; kept: %v", j, got, kept)
+		}
+	}
+}

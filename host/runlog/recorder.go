@@ -127,6 +127,12 @@ func NewRecorder(s Store, opts RecorderOptions) *Recorder {
 // events themselves are kept, not copied (a published event is never
 // modified).
 func (r *Recorder) Handled(route string, ev *event.Event, attempt int, status, reason string, emits []*event.Event, took time.Duration) {
+	r.HandledAt(route, ev, attempt, status, reason, emits, time.Now().Add(-took), took)
+}
+
+// HandledAt is Handled for a caller that knows when the run started: it
+// reads no clock.
+func (r *Recorder) HandledAt(route string, ev *event.Event, attempt int, status, reason string, emits []*event.Event, start time.Time, took time.Duration) {
 	rec := Record{
 		Kind:         KindDelivery,
 		Subscription: route,
@@ -137,7 +143,7 @@ func (r *Recorder) Handled(route string, ev *event.Event, attempt int, status, r
 		Attempt:      attempt,
 		Status:       status,
 		Reason:       reason,
-		Start:        time.Now().Add(-took),
+		Start:        start,
 		Duration:     took,
 	}
 	if status == StatusDone && len(emits) > 0 {

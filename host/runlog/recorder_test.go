@@ -251,3 +251,24 @@ func BenchmarkRecorderHandled(b *testing.B) {
 	})
 	b.ReportMetric(float64(rec.Dropped()), "dropped")
 }
+
+// HandledAt records the start it is given, as it is: the dispatcher's
+// reading of the clock.
+func TestRecorderHandledAt(t *testing.T) {
+	s := newGateStore(true)
+	rec := runlog.NewRecorder(s, runlog.RecorderOptions{})
+	defer rec.Close(ctxT(t))
+	ev := &event.Event{ID: "e1", Source: "/shop", Type: "order.placed", SpecVersion: "1.0"}
+	start := time.Date(2026, 12, 7, 6, 0, 0, 123456789, time.UTC)
+	rec.HandledAt("payment", ev, 3, "reject", "bad", nil, start, 5*time.Millisecond)
+	if err := rec.Flush(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ByEvent(ctxT(t), "e1")
+	if err != nil || len(got) != 1 {
+		t.Fatalf("ByEvent = %+v, %v; want 1 record", got, err)
+	}
+	if r := got[0]; !r.Start.Equal(start) || r.Duration != 5*time.Millisecond || r.Attempt != 3 || r.Status != "reject" || r.Reason != "bad" || r.Subscription != "payment" {
+		t.Errorf("record = %+v", r)
+	}
+}
