@@ -209,11 +209,18 @@ func (s *runStore) Append(ctx context.Context, recs ...*runlog.Record) error {
 // to publish again: when every failure was a stream not answering, those
 // of the batches that failed; otherwise none.
 func (s *runStore) publish(ctx context.Context, recs []*runlog.Record) (retry []*runlog.Record, err error) {
-	batches := encodeBatches(recs, s.maxPayload)
-	n := len(batches)
-	results := make([]pubResult, n)
-	tokens := make([]uint64, 0, n)
-	ch := make(chan pubResult, min(n, batchWindow))
+	// The batches sent: the records of batches[i] are recs[lo:hi] with
+	// lo the previous batch's hi.
+	type sentBatch struct {
+		hi  int
+		fps []uint32
+	}
+	var batches []sentBatch
+	enc := encoders.Get().(*batchEncoder)
+	defer encoders.Put(enc)
+	results := make([]pubResult, 0, 1)
+	var tokens []uint64
+	ch := make(chan pubResult, batchWindow)
 	timer := time.NewTimer(apiTimeout)
 	defer timer.Stop()
 	subject := s.batchSubject()
@@ -233,13 +240,18 @@ func (s *runStore) publish(ctx context.Context, recs []*runlog.Record) (retry []
 			waitErr = nats.ErrTimeout
 		}
 	}
-	for i := range batches {
+	for lo := 0; lo < len(recs); {
+		n, body, hdr, fps := enc.next(recs[lo:], s.maxPayload)
+		i := len(batches)
+		batches = append(batches, sentBatch{lo + n, fps})
+		results = append(results, pubResult{})
+		lo += n
 		t := s.b.acks.register(ch, i)
 		msg := nats.Msg{
 			Subject: subject,
 			Reply:   s.b.acks.prefix + strconv.FormatUint(t, 10),
-			Header:  nats.Header{runsHeader: {batches[i].hdr}},
-			Data:    batches[i].body,
+			Header:  nats.Header{runsHeader: {hdr}},
+			Data:    body,
 		}
 		if err := s.b.nc.PublishMsg(&msg); err != nil {
 			s.b.acks.cancel(t)
@@ -264,18 +276,23 @@ func (s *runStore) publish(ctx context.Context, recs []*runlog.Record) (retry []
 	onlyNoStream := sendErr == nil && waitErr == nil
 	for i := 0; i < sent; i++ {
 		res := results[i]
+		lo := 0
+		if i > 0 {
+			lo = batches[i-1].hi
+		}
+		brecs := recs[lo:batches[i].hi]
 		switch {
 		case res.err != nil:
 			if err == nil {
 				err = fmt.Errorf("natsbus: runs: append: %w", res.err)
 			}
 			if errors.Is(res.err, errNoStream) {
-				retry = append(retry, batches[i].recs...)
+				retry = append(retry, brecs...)
 			} else {
 				onlyNoStream = false
 			}
 		case res.seq != 0:
-			for j, r := range batches[i].recs {
+			for j, r := range brecs {
 				r.Seq = recordSeq(res.seq, j)
 			}
 			s.idx.add(res.seq, batches[i].fps, true)

@@ -102,64 +102,42 @@ func parseBatch(hdr string, body []byte, checkBody bool) ([]batchEntry, error) {
 	return out, nil
 }
 
-// batchBuilder encodes records into batches.
-type batchBuilder struct {
-	body, idx []byte
-	recs      []*runlog.Record
+// batchEncoder encodes records into batches, one at a time, in buffers
+// it reuses (PublishMsg copies what it sends).
+type batchEncoder struct {
+	body, idx, js []byte
 }
 
-// size returns the size of the batch's message with rec's entry added
-// (its JSON form n bytes long): body, header, and a bound of the header's
-// framing.
-func (bb *batchBuilder) size(n int) int {
-	return len(bb.body) + n + 1 + b64.EncodedLen(len(bb.idx)+4+binary.MaxVarintLen32) + len(runsHeader) + 64
-}
+var encoders = sync.Pool{New: func() any { return new(batchEncoder) }}
 
-// add appends rec, whose JSON form is js.
-func (bb *batchBuilder) add(rec *runlog.Record, js []byte) {
-	bb.body = append(append(bb.body, js...), '\n')
-	bb.idx = binary.BigEndian.AppendUint32(bb.idx, fingerprint(rec.EventID))
-	bb.idx = binary.AppendUvarint(bb.idx, uint64(len(js)))
-	bb.recs = append(bb.recs, rec)
-}
-
-// runBatch is an encoded batch, ready to publish.
-type runBatch struct {
-	body []byte
-	hdr  string
-	recs []*runlog.Record
-	fps  []uint32 // sorted
-}
-
-// encodeBatches splits recs into batches that fit in maxPayload bytes and
-// hold at most maxBatchRecords records each; a record too large for a
+// next encodes the batch of the first records of recs (at least one) that
+// fit in a message of maxPayload bytes, at most maxBatchRecords, and
+// returns how many it took, the batch's body and header (valid until the
+// next call), and their fingerprints, sorted. A record too large for a
 // message of its own is shortened (runlog.AppendJSONLimit).
-func encodeBatches(recs []*runlog.Record, maxPayload int) []runBatch {
-	var out []runBatch
-	var bb batchBuilder
-	var js []byte
-	flush := func() {
-		if len(bb.recs) == 0 {
-			return
-		}
-		fps := make([]uint32, len(bb.recs))
-		for i, r := range bb.recs {
-			fps[i] = fingerprint(r.EventID)
-		}
-		slices.Sort(fps)
-		out = append(out, runBatch{body: bb.body, hdr: b64.EncodeToString(bb.idx), recs: bb.recs, fps: fps})
-		bb = batchBuilder{}
-	}
+func (e *batchEncoder) next(recs []*runlog.Record, maxPayload int) (n int, body []byte, hdr string, fps []uint32) {
+	e.body, e.idx = e.body[:0], e.idx[:0]
 	single := maxPayload - len(runsHeader) - 96 // a batch of one
 	for _, r := range recs {
-		js = runlog.AppendJSONLimit(js[:0], r, single)
-		if len(bb.recs) == maxBatchRecords || len(bb.recs) > 0 && bb.size(len(js)) > maxPayload {
-			flush()
+		if n == maxBatchRecords {
+			break
 		}
-		bb.add(r, js)
+		e.js = runlog.AppendJSONLimit(e.js[:0], r, single)
+		size := len(e.body) + len(e.js) + 1 + b64.EncodedLen(len(e.idx)+4+binary.MaxVarintLen32) + len(runsHeader) + 64
+		if n > 0 && size > maxPayload {
+			break // encoded again by the next call: once per batch
+		}
+		e.body = append(append(e.body, e.js...), '\n')
+		e.idx = binary.BigEndian.AppendUint32(e.idx, fingerprint(r.EventID))
+		e.idx = binary.AppendUvarint(e.idx, uint64(len(e.js)))
+		n++
 	}
-	flush()
-	return out
+	fps = make([]uint32, n)
+	for i, r := range recs[:n] {
+		fps[i] = fingerprint(r.EventID)
+	}
+	slices.Sort(fps)
+	return n, e.body, b64.EncodeToString(e.idx), fps
 }
 
 // runIndex is the in-memory index of the batches: their sorted
