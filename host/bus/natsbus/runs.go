@@ -49,6 +49,12 @@ import (
 // RunsOptions.MaxAge is zero.
 const DefaultRunsMaxAge = 7 * 24 * time.Hour
 
+// RunsLinger is how long the daemon's runlog.Recorder waits for a batch
+// to fill before appending to the run log (RecorderOptions.Linger): every
+// Append costs at least one message, so a Recorder appending as soon as it
+// can would write one message per few records under load.
+const RunsLinger = 10 * time.Millisecond
+
 // RunsOptions configure the run log's stream.
 type RunsOptions struct {
 	// MaxAge is how long a record is kept; zero means DefaultRunsMaxAge.
