@@ -131,8 +131,23 @@ func Runs(ctx context.Context, b *Bus, opts RunsOptions) (runlog.Store, error) {
 	if err != nil {
 		return nil, streamErr(s.name, b.replicas, err)
 	}
+	// Read the index of the batches stored before (a restart) now, not
+	// on the first lookup.
+	wctx, stop := context.WithTimeout(context.Background(), warmTimeout)
+	s.stopWarm, s.warmed = stop, make(chan struct{})
+	go func() {
+		defer close(s.warmed)
+		defer stop()
+		if err := s.catchUp(wctx); err != nil && wctx.Err() == nil && !s.closed.Load() && !b.closed.Load() {
+			b.log.Warn("natsbus: runs: reading the index of the run log", slog.Any("error", err))
+		}
+	}()
 	return s, nil
 }
+
+// warmTimeout bounds the reading of the index when the run log opens;
+// lookups read what is left.
+const warmTimeout = 10 * time.Minute
 
 // runStore is a runlog.Store on the stream <prefix>_runs.
 type runStore struct {
@@ -142,6 +157,8 @@ type runStore struct {
 	prefix     string // <prefix>.runs.
 	maxPayload int
 	idx        *runIndex
+	stopWarm   context.CancelFunc // ends the first reading of the index
+	warmed     chan struct{}      // closed when it has ended
 	closed     atomic.Bool
 }
 
@@ -570,5 +587,7 @@ func (s *runStore) List(ctx context.Context, f runlog.Filter) ([]runlog.Record, 
 // are.
 func (s *runStore) Close(context.Context) error {
 	s.closed.Store(true)
+	s.stopWarm()
+	<-s.warmed
 	return nil
 }
