@@ -138,7 +138,7 @@ func Runs(ctx context.Context, b *Bus, opts RunsOptions) (runlog.Store, error) {
 	go func() {
 		defer close(s.warmed)
 		defer stop()
-		if err := s.catchUp(wctx); err != nil && wctx.Err() == nil && !s.closed.Load() && !b.closed.Load() {
+		if _, err := s.catchUp(wctx); err != nil && wctx.Err() == nil && !s.closed.Load() && !b.closed.Load() {
 			b.log.Warn("natsbus: runs: reading the index of the run log", slog.Any("error", err))
 		}
 	}()
@@ -350,13 +350,14 @@ func (s *runStore) ByEvent(ctx context.Context, eventID string) ([]runlog.Record
 	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	if err := s.catchUp(ctx); err != nil {
+	olderLayout, err := s.catchUp(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("natsbus: runs: records of event %q: %w", eventID, err)
 	}
 	var out []runlog.Record
 	// The older layout: one message per record, on the event's subject.
 	subject := s.subject(eventID)
-	for seq := uint64(1); ; {
+	for seq := uint64(1); olderLayout; {
 		m, err := s.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			break
@@ -430,20 +431,23 @@ func (s *runStore) appendBatch(out []runlog.Record, seq uint64, hdr string, body
 
 // catchUp brings the index up to date with the stream: it reads the
 // headers of the batches stored since the last one indexed (all of them
-// after a restart), and forgets those the stream removed.
-func (s *runStore) catchUp(ctx context.Context) error {
+// after a restart), and forgets those the stream removed. It reports
+// whether the stream may hold records of the older layout: unless its
+// one subject is the batches' (nothing else has a message).
+func (s *runStore) catchUp(ctx context.Context) (olderLayout bool, err error) {
 	x := s.idx
 	x.sync.Lock()
 	defer x.sync.Unlock()
 	info, err := s.stream.Info(ctx)
 	if err != nil {
-		return err
+		return true, err
 	}
 	first, last := info.State.FirstSeq, info.State.LastSeq
+	defer func() { olderLayout = info.State.NumSubjects > 1 || info.State.NumSubjects == 1 && !x.any() }()
 	from := max(x.next(), first)
 	if from > last {
 		x.reached(last, first)
-		return nil
+		return true, nil
 	}
 	cons, err := s.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
 		Description:       "evhost: run log index",
@@ -456,7 +460,7 @@ func (s *runStore) catchUp(ctx context.Context) error {
 		InactiveThreshold: time.Minute, // should its deletion below fail
 	})
 	if err != nil {
-		return err
+		return true, err
 	}
 	defer func() {
 		dctx, cancel := withTimeout(context.WithoutCancel(ctx))
@@ -466,7 +470,7 @@ func (s *runStore) catchUp(ctx context.Context) error {
 	for pending := cons.CachedInfo().NumPending; pending > 0; {
 		batch, err := cons.FetchNoWait(int(min(pending, 1024)))
 		if err != nil {
-			return err
+			return true, err
 		}
 		got := 0
 		for m := range batch.Messages() {
@@ -484,14 +488,14 @@ func (s *runStore) catchUp(ctx context.Context) error {
 			x.add(md.Sequence.Stream, sortedFingerprints(entries), false)
 		}
 		if err := batch.Error(); err != nil {
-			return err
+			return true, err
 		}
 		if got == 0 {
 			break // the batches pending were removed meanwhile
 		}
 	}
 	x.reached(last, first)
-	return nil
+	return true, nil
 }
 
 // listBatch is how many messages List asks the server for at once (a

@@ -207,6 +207,13 @@ func (x *runIndex) next() uint64 {
 	return x.upTo + 1
 }
 
+// any reports whether a batch is indexed.
+func (x *runIndex) any() bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return len(x.batches) > 0
+}
+
 // find returns the sequences of the batches that may hold records of the
 // fingerprint fp, in increasing order.
 func (x *runIndex) find(fp uint32) []uint64 {

@@ -276,3 +276,18 @@ func TestRunsRecorder(t *testing.T) {
 		t.Errorf("%d records took %d messages", workers*per, n)
 	}
 }
+
+// TestRunsOldLayoutOnly: a stream with the records of one event in the
+// older layout only (one subject, no batch) is read.
+func TestRunsOldLayoutOnly(t *testing.T) {
+	ctx := context.Background()
+	b := open(t, embedded(t))
+	defer closeBus(t, b)
+	s := runs(t, b, natsbus.RunsOptions{})
+	if err := natsbus.AppendOneEach(ctx, s, runlogtest.Rec("a", "payment", 1), runlogtest.Rec("a", "email", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.ByEvent(ctx, "a"); err != nil || fmt.Sprint(subs(got)) != "[payment email]" {
+		t.Errorf("ByEvent(a) = %v, %v", subs(got), err)
+	}
+}
