@@ -22,6 +22,7 @@ func (h *Host) openRuns(ctx context.Context, cfg *config.Config) (err error) {
 	}
 	h.recorder = runlog.NewRecorder(h.runs, runlog.RecorderOptions{
 		Describe: h.describeRoute,
+		Linger:   broker.RunsLinger(h.nbus),
 		Logger:   h.log.With(slog.String("component", "runlog")),
 	})
 	return nil

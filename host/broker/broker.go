@@ -185,6 +185,16 @@ func Runs(ctx context.Context, nbus *natsbus.Bus, cfg *config.Config) (runlog.St
 	return s, nil
 }
 
+// RunsLinger returns the runlog.RecorderOptions.Linger for the store Runs
+// opens: natsbus.RunsLinger on a NATS bus, where every Append costs a
+// message, and none for the store in memory.
+func RunsLinger(nbus *natsbus.Bus) time.Duration {
+	if nbus == nil {
+		return 0
+	}
+	return natsbus.RunsLinger
+}
+
 // DeployStore returns the function that opens the deploy store beside
 // nbus: modules pinned by digest and releases. Without a NATS bus it
 // returns an error saying why.

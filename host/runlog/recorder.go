@@ -35,6 +35,13 @@ type RecorderOptions struct {
 	// AppendTimeout bounds each Store.Append. Zero means
 	// DefaultAppendTimeout.
 	AppendTimeout time.Duration
+	// Linger, if positive, is how long the Recorder waits, once a record
+	// is waiting, for more to fill a batch (Batch records) before it
+	// appends what it has; a Flush or Close appends at once. For a store
+	// whose Append costs per call (natsbus.Runs: one message per call):
+	// fuller batches, records readable up to Linger later without a
+	// Flush. Zero appends as soon as the previous Append has returned.
+	Linger time.Duration
 	// Describe, if set, names the plugin and version serving a route, for
 	// the records Handled makes. It is called on the caller's goroutine
 	// and must be quick (an atomic load).
@@ -176,9 +183,9 @@ func (r *Recorder) add(rec *Record) bool {
 		return false
 	}
 	r.pending = append(r.pending, *rec)
-	first := len(r.pending) == 1
+	wake := len(r.pending) == 1 || len(r.pending) == r.opts.Batch // first, or a batch full (see linger)
 	r.mu.Unlock()
-	if first {
+	if wake {
 		r.signal()
 	}
 	return true
@@ -254,7 +261,11 @@ func (r *Recorder) drain() {
 	var lastLog time.Time
 	var loggedDropped, loggedFailed uint64
 	var lastErr error
+	var timer *time.Timer
 	for range r.wake {
+		if r.opts.Linger > 0 {
+			timer = r.linger(timer)
+		}
 		r.mu.Lock()
 		taken, r.pending = r.pending, taken[:0]
 		flushes, r.flushes = r.flushes, flushes[:0]
@@ -318,4 +329,33 @@ func (r *Recorder) append(batch []*Record) error {
 	}
 	r.appended.Add(uint64(len(batch)))
 	return nil
+}
+
+// linger waits until a batch is pending, a Flush or Close is asked, or
+// opts.Linger has passed, and returns the timer it used (reused).
+func (r *Recorder) linger(t *time.Timer) *time.Timer {
+	ready := func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.closed || len(r.flushes) > 0 || len(r.pending) >= r.opts.Batch
+	}
+	if ready() {
+		return t
+	}
+	if t == nil {
+		t = time.NewTimer(r.opts.Linger)
+	} else {
+		t.Reset(r.opts.Linger)
+	}
+	for {
+		select {
+		case <-t.C:
+			return t
+		case <-r.wake:
+			if ready() {
+				t.Stop()
+				return t
+			}
+		}
+	}
 }

@@ -24,7 +24,8 @@
 //	                                evhost.redrive.<subscription>.<type> events redriven to one subscription
 //	                                evhost.delayed.<msg id>            delayed events until their time (delayed.go)
 //	stream evhost_dlq      subjects evhost.dlq.<subscription>          dead letters
-//	stream evhost_runs     subjects evhost.runs.<hash of event id>     handler runs and outcomes (Runs; limits: RunsOptions)
+//	stream evhost_runs     subjects evhost.runs.batch                  handler runs and outcomes, batched (Runs; limits: RunsOptions)
+//	                                evhost.runs.<hash of event id>     the same, one per message, from versions before the batches
 //	consumer <subscription> on evhost_events                           one durable pull consumer per subscription
 //	consumer <subscription>~<k> on evhost_events                       partition k of a partitioned one (see partition.go)
 //	stream evhost_members  subjects evhost.members.<subscription>.<id> the processes running each subscription (Join; memory, 3 s)

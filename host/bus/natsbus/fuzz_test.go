@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/evhost/evhost/host/runlog"
 )
 
 // Fuzzers of the decoders of what arrives from the broker: releases,
@@ -144,6 +146,40 @@ func FuzzParseAckReply(f *testing.F) {
 			if !ok2 || d2 != d || s2 != s {
 				t.Fatalf("%q: %d %d %v, want %d %d", again, d2, s2, ok2, d, s)
 			}
+		}
+	})
+}
+
+// FuzzParseBatch: a batch of the run log read back whole (its header and
+// body from anyone who can write to the stream) is parsed without
+// panicking, and when accepted its entries describe the body exactly; the
+// records the encoder writes parse back.
+func FuzzParseBatch(f *testing.F) {
+	recs := []*runlog.Record{
+		{EventID: "a", Subscription: "s", Status: runlog.StatusDone, Attempt: 1},
+		{EventID: "b\n\"c", Subscription: "s", Status: runlog.StatusRetry, Reason: "x\ny", Attempt: 2},
+	}
+	_, body, hdr, _ := new(batchEncoder).next(recs, 1<<20)
+	f.Add(hdr, body)
+	f.Add("", []byte{})
+	f.Add("AAAAAAE", []byte("{}\n"))
+	f.Fuzz(func(t *testing.T, hdr string, body []byte) {
+		entries, err := parseBatch(hdr, body, true)
+		if err != nil {
+			return
+		}
+		total := 0
+		for _, e := range entries {
+			if e.len < 0 {
+				t.Fatalf("negative length %d", e.len)
+			}
+			total += e.len + 1
+		}
+		if total != len(body) || len(entries) > maxBatchRecords {
+			t.Fatalf("%d entries of %d bytes for a body of %d", len(entries), total, len(body))
+		}
+		if _, err := parseBatch(hdr, nil, false); err != nil {
+			t.Fatalf("the header alone: %v", err)
 		}
 	})
 }
