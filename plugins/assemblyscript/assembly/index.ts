@@ -529,17 +529,29 @@ export function evhostAbort(message: string | null, fileName: string | null, lin
  * given: an id makes the emit idempotent), causationid, correlationid, depth
  * and traceparent. Emits take effect only if the handler returns done.
  */
+@final
 export class Emit {
-  /** The attributes set so far, encoded (ABI section 4), in a buffer the GC owns. */
-  private buf: ArrayBuffer;
-  private len: i32 = 0;
+  /**
+   * The attributes set so far, encoded (ABI section 4): at base, cap bytes
+   * long, the object's own tail until they outgrow it, then owner's.
+   */
+  private base: usize;
+  private cap: i32;
+  private len: i32;
   /** An attribute name was not 1 to 255 bytes: send returns ERR_MALFORMED. */
-  private bad: bool = false;
-  private payload: Uint8Array | null = null;
+  private bad: bool;
+  private owner: ArrayBuffer | null;
+  private payload: Uint8Array | null;
 
   constructor(type: string) {
-    this.buf = new ArrayBuffer(128 + type.length);
-    this.set("type", type);
+    // One managed object: the fields, then room for the attributes (the
+    // fields start zero: no owner, no payload).
+    const cap = 128 + 3 * type.length;
+    const self = changetype<Emit>(__new(offsetof<Emit>() + <usize>cap, idof<Emit>()));
+    self.base = changetype<usize>(self) + offsetof<Emit>();
+    self.cap = cap;
+    self.set("type", type);
+    return self;
   }
 
   id(v: string): Emit {
@@ -573,38 +585,40 @@ export class Emit {
     const d = this.payload;
     const dn = d !== null ? d.byteLength : 0;
     this.reserve(1 + dn);
-    const p = changetype<usize>(this.buf) + <usize>this.len;
+    const p = this.base + <usize>this.len;
     store<u8>(p, 0);
     if (d !== null) memory.copy(p + 1, d.dataStart, <usize>dn);
-    return hostEmit(changetype<usize>(this.buf), <usize>(this.len + 1 + dn));
+    return hostEmit(this.base, <usize>(this.len + 1 + dn));
   }
 
   private set(name: string, value: string): Emit {
-    const nl = String.UTF8.byteLength(name);
+    // One pass over each string: room for the longest encoding (3 bytes a
+    // UTF-16 unit), then the lengths the encoder wrote.
+    this.reserve(5 + 3 * (name.length + value.length));
+    const p = this.base + <usize>this.len;
+    const nl = String.UTF8.encodeUnsafe(changetype<usize>(name), name.length, p + 1);
     if (nl < 1 || nl > 255) {
       this.bad = true;
       return this;
     }
-    const vl = String.UTF8.byteLength(value);
-    this.reserve(5 + nl + vl);
-    const p = changetype<usize>(this.buf) + <usize>this.len;
     store<u8>(p, <u8>nl);
-    String.UTF8.encodeUnsafe(changetype<usize>(name), name.length, p + 1);
-    store<u32>(p + 1 + <usize>nl, <u32>vl);
-    String.UTF8.encodeUnsafe(changetype<usize>(value), value.length, p + 5 + <usize>nl);
-    this.len += 5 + nl + vl;
+    const vl = String.UTF8.encodeUnsafe(changetype<usize>(value), value.length, p + 5 + nl);
+    store<u32>(p + 1 + nl, <u32>vl);
+    this.len += 5 + <i32>nl + <i32>vl;
     return this;
   }
 
   /** Makes room for n more bytes. */
   private reserve(n: i32): void {
-    const cap = this.buf.byteLength;
+    const cap = this.cap;
     if (this.len + n <= cap) return;
     let c = cap * 2;
     if (c < this.len + n) c = this.len + n;
-    const nb = new ArrayBuffer(c);
-    memory.copy(changetype<usize>(nb), changetype<usize>(this.buf), <usize>this.len);
-    this.buf = nb;
+    const nb = changetype<ArrayBuffer>(__new(<usize>c, idof<ArrayBuffer>()));
+    memory.copy(changetype<usize>(nb), this.base, <usize>this.len);
+    this.owner = nb;
+    this.base = changetype<usize>(nb);
+    this.cap = c;
   }
 }
 

@@ -13,6 +13,8 @@ export function evhost_handle(ptr: usize, len: usize): i32 {
 
 const HEAD = String.UTF8.encode('{"id":');
 const MID = String.UTF8.encode(',"product":');
+/** The emitted data is built here, and sent as a view of its first bytes. */
+let scratch = new Uint8Array(256);
 
 // find returns the offset just after "key": in the n bytes at p, or -1.
 function find(p: usize, n: i32, key: string): i32 {
@@ -45,7 +47,9 @@ function onEvent(e: Event): i32 {
   while (je < n && load<u8>(p + <usize>je) != 0x22) je++;
   if (je >= n) je = n - 1;
   const h = HEAD.byteLength, m = MID.byteLength;
-  const out = new Uint8Array(h + (ie - i) + m + (je + 1 - j) + 1);
+  const size = h + (ie - i) + m + (je + 1 - j) + 1;
+  if (size > scratch.length) scratch = new Uint8Array(size);
+  const out = scratch.subarray(0, size);
   let o = out.dataStart;
   memory.copy(o, changetype<usize>(HEAD), h);
   o += h;
