@@ -542,6 +542,9 @@ export class Emit {
   private bad: bool;
   private owner: ArrayBuffer | null;
   private payload: Uint8Array | null;
+  /** The data given by dataAt, when payload is null. */
+  private rawPtr: usize;
+  private rawLen: i32;
 
   constructor(type: string) {
     // One managed object: the fields, then room for the attributes (the
@@ -578,16 +581,28 @@ export class Emit {
     this.payload = Uint8Array.wrap(String.UTF8.encode(s));
     return this;
   }
+  /**
+   * The data: the len bytes at ptr, with no array made for them (such as a
+   * buffer the handler keeps, or an event's e.dataPtr). They are read when
+   * send runs, so they must stay valid and unchanged until then.
+   */
+  dataAt(ptr: usize, len: i32): Emit {
+    this.payload = null;
+    this.rawPtr = ptr;
+    this.rawLen = len > 0 ? len : 0;
+    return this;
+  }
 
   /** Emits it: 0, or the host's negative error code (ERR_LIMIT dead-letters the event). */
   send(): i32 {
     if (this.bad) return ERR_MALFORMED;
     const d = this.payload;
-    const dn = d !== null ? d.byteLength : 0;
+    const src = d !== null ? d.dataStart : this.rawPtr;
+    const dn = d !== null ? d.byteLength : this.rawLen;
     this.reserve(1 + dn);
     const p = this.base + <usize>this.len;
     store<u8>(p, 0);
-    if (d !== null) memory.copy(p + 1, d.dataStart, <usize>dn);
+    if (dn > 0) memory.copy(p + 1, src, <usize>dn);
     return hostEmit(this.base, <usize>(this.len + 1 + dn));
   }
 

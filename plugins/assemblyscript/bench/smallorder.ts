@@ -13,7 +13,7 @@ export function evhost_handle(ptr: usize, len: usize): i32 {
 
 const HEAD = String.UTF8.encode('{"id":');
 const MID = String.UTF8.encode(',"product":');
-/** The emitted data is built here, and sent as a view of its first bytes. */
+/** The emitted data is built here, and sent with Emit.dataAt. */
 let scratch = new Uint8Array(256);
 
 // find returns the offset just after "key": in the n bytes at p, or -1.
@@ -49,8 +49,7 @@ function onEvent(e: Event): i32 {
   const h = HEAD.byteLength, m = MID.byteLength;
   const size = h + (ie - i) + m + (je + 1 - j) + 1;
   if (size > scratch.length) scratch = new Uint8Array(size);
-  const out = scratch.subarray(0, size);
-  let o = out.dataStart;
+  let o = scratch.dataStart;
   memory.copy(o, changetype<usize>(HEAD), h);
   o += h;
   memory.copy(o, p + <usize>i, ie - i);
@@ -60,6 +59,6 @@ function onEvent(e: Event): i32 {
   memory.copy(o, p + <usize>j, je + 1 - j);
   o += je + 1 - j;
   store<u8>(o, 0x7d);
-  const rc = new Emit("order.seen").dataContentType("application/json").data(out).send();
+  const rc = new Emit("order.seen").dataContentType("application/json").dataAt(scratch.dataStart, size).send();
   return rc == 0 ? done() : retry("emit failed");
 }

@@ -52,6 +52,7 @@ test("the data in place: e.dataPtr and e.dataLength, and a change through e.data
   assert.equal(out.attr("length"), "3");
   assert.equal(out.attr("first"), "abc");
   assert.equal(out.attr("after"), "Jbc");
+  assert.equal(out.text(), "Jbc"); // Emit.dataAt(e.dataPtr, e.dataLength), after a dataString
   out = host.run({ type: "inplace" }).emits[0];
   assert.equal(out.attr("length"), "0");
   assert.equal(out.attr("first") ?? "", ""); // an empty extension may be left out

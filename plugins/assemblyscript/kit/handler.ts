@@ -56,6 +56,8 @@ function onEvent(e: Event): i32 {
       .extension("length", n.toString())
       .extension("first", first)
       .extension("after", String.UTF8.decodeUnsafe(e.dataPtr, <usize>e.dataLength))
+      .dataString("replaced by dataAt")
+      .dataAt(e.dataPtr, e.dataLength)
       .send() == 0 ? done() : retry("emit failed");
   }
   if (t == "emit.edges") {
