@@ -61,6 +61,10 @@ var kitHandlers = map[string][]kitHandler{
 		{"as", func(b *testing.B) []byte {
 			return wasmbuild.AssemblyScript(b, filepath.Join(plugins, "assemblyscript"), "bench/bytecount.ts")
 		}, nil},
+		// as-data reads e.data, a copy of the data, where as reads it in place.
+		{"as-data", func(b *testing.B) []byte {
+			return wasmbuild.AssemblyScript(b, filepath.Join(plugins, "assemblyscript"), "bench/bytecount_data.ts")
+		}, nil},
 		{"go", func(b *testing.B) []byte { return wasmbuild.Go(b, filepath.Join("testdata", "goplugins", "bytecount")) }, nil},
 		{"js", jsEngine, map[string]string{"source": bytesJS}},
 	},

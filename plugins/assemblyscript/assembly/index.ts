@@ -112,20 +112,25 @@ let blocks = new Array<usize>();
 
 /** Whether evhost_handle is running: an evhost_alloc before it is the event's envelope. */
 let inCall = false;
-/** The envelope's buffer, from evhost_alloc until evhost_handle takes it. */
-let envelope: ArrayBuffer | null = null;
+/** The event whose bytes evhost_alloc gave the host, until evhost_handle takes it. */
+let envelope: Event | null = null;
+/** The size evhost_alloc gave envelope. */
+let envelopeSize: usize = 0;
 
 /**
  * The evhost_alloc export: size bytes valid until evhost_handle returns.
- * The block for the event's envelope, asked for before evhost_handle, is a
- * buffer the GC owns, which the Event keeps without copying it; blocks
- * asked for during a call (host function results) are freed when it returns.
+ * The block for the event's envelope, asked for before evhost_handle, is
+ * the tail of the Event itself: one managed object holds the event's
+ * fields and its bytes, which the GC frees together once the handler no
+ * longer holds the event. Blocks asked for during a call (host function
+ * results) are freed when it returns.
  */
 export function evhost_alloc(size: usize): usize {
   if (!inCall) {
-    const b = new ArrayBuffer(<i32>size);
-    envelope = b;
-    return changetype<usize>(b);
+    const e = changetype<Event>(__new(offsetof<Event>() + size, idof<Event>()));
+    envelope = e;
+    envelopeSize = size;
+    return changetype<usize>(e) + offsetof<Event>();
   }
   const p = heap.alloc(size > 0 ? size : 1);
   blocks.push(p);
@@ -138,7 +143,9 @@ export function evhost_abi_version(): i32 {
 }
 
 function freeBlocks(): void {
-  for (let i = 0; i < blocks.length; i++) heap.free(blocks[i]);
+  const n = blocks.length;
+  if (n == 0) return;
+  for (let i = 0; i < n; i++) heap.free(unchecked(blocks[i]));
   blocks.length = 0;
 }
 
@@ -245,9 +252,13 @@ export function decodeEnvelope(p: usize, n: usize): Envelope | null {
 
 // ---- the event
 
+/** The offset of the data in the envelope scanEnvelope last checked. */
+let scannedData: usize = 0;
+
 /**
  * Scans the envelope at [p, p+n) without decoding it: the number of
  * attributes, or -1 when malformed (no terminator, a length past the end).
+ * It leaves the offset of the data, after the terminator, in scannedData.
  */
 function scanEnvelope(p: usize, n: usize): i32 {
   let i: usize = 0;
@@ -255,7 +266,10 @@ function scanEnvelope(p: usize, n: usize): i32 {
   while (true) {
     if (i >= n) return -1; // no terminator
     const nl = <usize>load<u8>(p + i);
-    if (nl == 0) return count;
+    if (nl == 0) {
+      scannedData = i + 1;
+      return count;
+    }
     if (n - i - 1 < nl + 4) return -1;
     i += 1 + nl;
     const vl = <usize>load<u32>(p + i);
@@ -289,25 +303,39 @@ function nameIs(p: usize, n: usize, name: string): bool {
 }
 
 /**
- * The event being handled: its attributes and its data. It keeps a copy of
- * the envelope's bytes and decodes an attribute, or copies the data, only
- * when the handler first reads it.
+ * The event being handled: its attributes and its data. It holds the
+ * envelope's bytes (attributes, terminator, data) and decodes an
+ * attribute, or copies the data, only when the handler first reads it. An
+ * Event kept past its call stays valid: the bytes are its own.
  */
+@final
 export class Event {
-  /** The envelope's bytes (attributes, terminator, data), outside the host's block. */
-  private buf: ArrayBuffer;
+  /** The address of the envelope's bytes: this object's tail, or owner's. */
+  private base: usize;
+  /** The envelope's length. */
+  private size: i32;
   /** How many attributes the envelope has. */
   private count: i32;
+  /** The offset of the data, after the terminator; -1 until known. */
+  private start: i32;
+  /** The buffer base is in, when the bytes are not this object's tail. */
+  private owner: ArrayBuffer | null;
   /** The decoded values, by attribute index, once read. */
   private values: StaticArray<string | null> | null = null;
   private names: string[] | null = null;
   private valueList: string[] | null = null;
   private payload: Uint8Array | null = null;
 
-  /** An event from an envelope already checked by scanEnvelope (count attributes). */
-  constructor(buf: ArrayBuffer, count: i32) {
-    this.buf = buf;
+  /**
+   * An event from an envelope already checked by scanEnvelope (count
+   * attributes), whose data starts at start (-1: find it).
+   */
+  constructor(buf: ArrayBuffer, count: i32, start: i32 = -1) {
+    this.owner = buf;
+    this.base = changetype<usize>(buf);
+    this.size = buf.byteLength;
     this.count = count;
+    this.start = start;
   }
 
   get id(): string {
@@ -340,7 +368,7 @@ export class Event {
     let names = this.names;
     if (names === null) {
       names = new Array<string>(this.count);
-      const p = changetype<usize>(this.buf);
+      const p = this.base;
       let i: usize = 0;
       for (let a = 0; a < this.count; a++) {
         const nl = <usize>load<u8>(p + i);
@@ -356,7 +384,7 @@ export class Event {
     let out = this.valueList;
     if (out === null) {
       out = new Array<string>(this.count);
-      const p = changetype<usize>(this.buf);
+      const p = this.base;
       let i: usize = 0;
       for (let a = 0; a < this.count; a++) {
         i += 1 + <usize>load<u8>(p + i);
@@ -369,7 +397,7 @@ export class Event {
   }
   /** The attribute called name (extensions too), or null. */
   attr(name: string): string | null {
-    const p = changetype<usize>(this.buf);
+    const p = this.base;
     let i: usize = 0;
     for (let a = 0; a < this.count; a++) {
       const nl = <usize>load<u8>(p + i);
@@ -379,25 +407,36 @@ export class Event {
     }
     return null;
   }
-  /** The payload (possibly empty). */
+  /** The payload (possibly empty): a copy, made on first read (the same array each time). */
   get data(): Uint8Array {
     let d = this.payload;
     if (d === null) {
-      const p = changetype<usize>(this.buf);
       const start = this.dataStart();
-      const n = <usize>this.buf.byteLength - start;
-      d = new Uint8Array(<i32>n);
-      memory.copy(d.dataStart, p + start, n);
+      const n = this.size - start;
+      d = new Uint8Array(n);
+      memory.copy(d.dataStart, this.base + <usize>start, <usize>n);
       this.payload = d;
     }
     return d;
   }
   /** The payload as UTF-8 text. */
   dataString(): string {
+    return String.UTF8.decodeUnsafe(this.dataPtr, <usize>this.dataLength);
+  }
+  /**
+   * The address of the payload's first byte, read with load<u8>(e.dataPtr
+   * + i) for i below dataLength: no copy, no allocation. It stays valid
+   * while the handler holds the Event (the bytes are the Event's own), and
+   * shows a change made through e.data. Writing through it is undefined.
+   */
+  get dataPtr(): usize {
     const d = this.payload;
-    if (d !== null) return String.UTF8.decodeUnsafe(d.dataStart, <usize>d.byteLength); // as changed through e.data
-    const start = this.dataStart();
-    return String.UTF8.decodeUnsafe(changetype<usize>(this.buf) + start, <usize>this.buf.byteLength - start);
+    if (d !== null) return d.dataStart; // as changed through e.data
+    return this.base + <usize>this.dataStart();
+  }
+  /** The payload's length in bytes, for dataPtr. */
+  get dataLength(): i32 {
+    return this.size - this.dataStart();
   }
 
   /** The value of attribute a, whose length is at q: decoded on first read. */
@@ -416,14 +455,16 @@ export class Event {
   }
 
   /** The offset of the data, after the terminator. */
-  private dataStart(): usize {
-    const p = changetype<usize>(this.buf);
+  private dataStart(): i32 {
+    if (this.start >= 0) return this.start;
+    const p = this.base;
     let i: usize = 0;
     for (let a = 0; a < this.count; a++) {
       i += 1 + <usize>load<u8>(p + i);
       i += 4 + <usize>load<u32>(p + i);
     }
-    return i + 1;
+    this.start = <i32>(i + 1);
+    return this.start;
   }
 
   private attrOr(name: string): string {
@@ -438,19 +479,29 @@ export class Event {
  */
 export function handle(ptr: usize, len: usize, handler: (e: Event) => i32): i32 {
   inCall = true;
-  let buf = envelope;
+  const e = envelope;
   envelope = null;
   const count = scanEnvelope(ptr, len);
   let status: i32;
   if (count < 0) {
     status = reject("evhost: malformed event envelope");
   } else {
-    if (buf === null || changetype<usize>(buf) != ptr || <usize>buf.byteLength != len) {
-      // Not the block evhost_alloc gave: copy it.
-      buf = new ArrayBuffer(<i32>len);
+    let ev: Event;
+    if (e !== null && changetype<usize>(e) + offsetof<Event>() == ptr && envelopeSize == len) {
+      // The block evhost_alloc gave: the bytes are already the event's tail.
+      const q = changetype<usize>(e);
+      store<usize>(q + offsetof<Event>("base"), ptr);
+      store<i32>(q + offsetof<Event>("size"), <i32>len);
+      store<i32>(q + offsetof<Event>("count"), count);
+      store<i32>(q + offsetof<Event>("start"), <i32>scannedData);
+      ev = e;
+    } else {
+      // Not that block: copy it.
+      const buf = new ArrayBuffer(<i32>len);
       memory.copy(changetype<usize>(buf), ptr, len);
+      ev = new Event(buf, count, <i32>scannedData);
     }
-    status = handler(new Event(buf, count));
+    status = handler(ev);
   }
   freeBlocks();
   inCall = false;
@@ -478,17 +529,32 @@ export function evhostAbort(message: string | null, fileName: string | null, lin
  * given: an id makes the emit idempotent), causationid, correlationid, depth
  * and traceparent. Emits take effect only if the handler returns done.
  */
+@final
 export class Emit {
-  /** The attributes set so far, encoded (ABI section 4), in a buffer the GC owns. */
-  private buf: ArrayBuffer;
-  private len: i32 = 0;
+  /**
+   * The attributes set so far, encoded (ABI section 4): at base, cap bytes
+   * long, the object's own tail until they outgrow it, then owner's.
+   */
+  private base: usize;
+  private cap: i32;
+  private len: i32;
   /** An attribute name was not 1 to 255 bytes: send returns ERR_MALFORMED. */
-  private bad: bool = false;
-  private payload: Uint8Array | null = null;
+  private bad: bool;
+  private owner: ArrayBuffer | null;
+  private payload: Uint8Array | null;
+  /** The data given by dataAt, when payload is null. */
+  private rawPtr: usize;
+  private rawLen: i32;
 
   constructor(type: string) {
-    this.buf = new ArrayBuffer(128 + type.length);
-    this.set("type", type);
+    // One managed object: the fields, then room for the attributes (the
+    // fields start zero: no owner, no payload).
+    const cap = 128 + 3 * type.length;
+    const self = changetype<Emit>(__new(offsetof<Emit>() + <usize>cap, idof<Emit>()));
+    self.base = changetype<usize>(self) + offsetof<Emit>();
+    self.cap = cap;
+    self.set("type", type);
+    return self;
   }
 
   id(v: string): Emit {
@@ -515,45 +581,59 @@ export class Emit {
     this.payload = Uint8Array.wrap(String.UTF8.encode(s));
     return this;
   }
+  /**
+   * The data: the len bytes at ptr, with no array made for them (such as a
+   * buffer the handler keeps, or an event's e.dataPtr). They are read when
+   * send runs, so they must stay valid and unchanged until then.
+   */
+  dataAt(ptr: usize, len: i32): Emit {
+    this.payload = null;
+    this.rawPtr = ptr;
+    this.rawLen = len > 0 ? len : 0;
+    return this;
+  }
 
   /** Emits it: 0, or the host's negative error code (ERR_LIMIT dead-letters the event). */
   send(): i32 {
     if (this.bad) return ERR_MALFORMED;
     const d = this.payload;
-    const dn = d !== null ? d.byteLength : 0;
+    const src = d !== null ? d.dataStart : this.rawPtr;
+    const dn = d !== null ? d.byteLength : this.rawLen;
     this.reserve(1 + dn);
-    const p = changetype<usize>(this.buf) + <usize>this.len;
+    const p = this.base + <usize>this.len;
     store<u8>(p, 0);
-    if (d !== null) memory.copy(p + 1, d.dataStart, <usize>dn);
-    return hostEmit(changetype<usize>(this.buf), <usize>(this.len + 1 + dn));
+    if (dn > 0) memory.copy(p + 1, src, <usize>dn);
+    return hostEmit(this.base, <usize>(this.len + 1 + dn));
   }
 
   private set(name: string, value: string): Emit {
-    const nl = String.UTF8.byteLength(name);
+    // One pass over each string: room for the longest encoding (3 bytes a
+    // UTF-16 unit), then the lengths the encoder wrote.
+    this.reserve(5 + 3 * (name.length + value.length));
+    const p = this.base + <usize>this.len;
+    const nl = String.UTF8.encodeUnsafe(changetype<usize>(name), name.length, p + 1);
     if (nl < 1 || nl > 255) {
       this.bad = true;
       return this;
     }
-    const vl = String.UTF8.byteLength(value);
-    this.reserve(5 + nl + vl);
-    const p = changetype<usize>(this.buf) + <usize>this.len;
     store<u8>(p, <u8>nl);
-    String.UTF8.encodeUnsafe(changetype<usize>(name), name.length, p + 1);
-    store<u32>(p + 1 + <usize>nl, <u32>vl);
-    String.UTF8.encodeUnsafe(changetype<usize>(value), value.length, p + 5 + <usize>nl);
-    this.len += 5 + nl + vl;
+    const vl = String.UTF8.encodeUnsafe(changetype<usize>(value), value.length, p + 5 + nl);
+    store<u32>(p + 1 + nl, <u32>vl);
+    this.len += 5 + <i32>nl + <i32>vl;
     return this;
   }
 
   /** Makes room for n more bytes. */
   private reserve(n: i32): void {
-    const cap = this.buf.byteLength;
+    const cap = this.cap;
     if (this.len + n <= cap) return;
     let c = cap * 2;
     if (c < this.len + n) c = this.len + n;
-    const nb = new ArrayBuffer(c);
-    memory.copy(changetype<usize>(nb), changetype<usize>(this.buf), <usize>this.len);
-    this.buf = nb;
+    const nb = changetype<ArrayBuffer>(__new(<usize>c, idof<ArrayBuffer>()));
+    memory.copy(changetype<usize>(nb), this.base, <usize>this.len);
+    this.owner = nb;
+    this.base = changetype<usize>(nb);
+    this.cap = c;
   }
 }
 

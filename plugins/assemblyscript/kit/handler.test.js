@@ -23,6 +23,7 @@ test("an event kept past its call still reads as it was", async () => {
   assert.equal(out.attr("prevsubject"), "s/1");
   assert.equal(out.attr("prevtenant"), "acme");
   assert.equal(out.attr("prevtime"), "2026-01-01T00:00:00Z");
+  assert.equal(out.attr("previnplace"), "first");
   assert.equal(out.text(), "first");
   res = host.run({ type: "keep", id: "k-3" });
   assert.equal(res.emits[0].attr("previd"), "k-2");
@@ -42,6 +43,20 @@ test("every attribute, in order, and names by their UTF-8", async () => {
   assert.equal(out.attr("missing"), "null");
   assert.equal(out.attr("again"), "yes");
   assert.equal(out.attr("text"), "Héllo");
+});
+
+test("the data in place: e.dataPtr and e.dataLength, and a change through e.data", async () => {
+  const host = await load();
+  let out = host.run({ type: "inplace", data: "abc" }).emits[0];
+  assert.equal(out.attr("sum"), String(97 + 98 + 99));
+  assert.equal(out.attr("length"), "3");
+  assert.equal(out.attr("first"), "abc");
+  assert.equal(out.attr("after"), "Jbc");
+  assert.equal(out.text(), "Jbc"); // Emit.dataAt(e.dataPtr, e.dataLength), after a dataString
+  out = host.run({ type: "inplace" }).emits[0];
+  assert.equal(out.attr("length"), "0");
+  assert.equal(out.attr("first") ?? "", ""); // an empty extension may be left out
+  assert.equal(out.attr("after") ?? "", "");
 });
 
 test("emit: a bad name, a buffer that grows, a send repeated", async () => {

@@ -25,6 +25,7 @@ function onEvent(e: Event): i32 {
       .extension("prevsubject", prev.subject !== null ? prev.subject! : "null")
       .extension("prevtenant", prev.attr("tenant") !== null ? prev.attr("tenant")! : "null")
       .extension("prevtime", prev.time)
+      .extension("previnplace", String.UTF8.decodeUnsafe(prev.dataPtr, <usize>prev.dataLength))
       .data(prev.data)
       .send() == 0 ? done() : retry("emit failed");
   }
@@ -41,6 +42,22 @@ function onEvent(e: Event): i32 {
       .extension("again", again ? "yes" : "no")
       .extension("text", e.dataString())
       .dataString(s)
+      .send() == 0 ? done() : retry("emit failed");
+  }
+  if (t == "inplace") {
+    // The data read in place, then through e.data after a change to it.
+    const p = e.dataPtr, n = e.dataLength;
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += load<u8>(p + <usize>i);
+    const first = String.UTF8.decodeUnsafe(p, <usize>n);
+    if (n > 0) e.data[0] = 0x4a;
+    return new Emit("inplace.out")
+      .extension("sum", sum.toString())
+      .extension("length", n.toString())
+      .extension("first", first)
+      .extension("after", String.UTF8.decodeUnsafe(e.dataPtr, <usize>e.dataLength))
+      .dataString("replaced by dataAt")
+      .dataAt(e.dataPtr, e.dataLength)
       .send() == 0 ? done() : retry("emit failed");
   }
   if (t == "emit.edges") {

@@ -49,19 +49,32 @@ impl<'a> Envelope<'a> {
             if b.len() - i - 1 < nl + 4 {
                 return Err(Error::Malformed);
             }
-            let name = &b[i + 1..i + 1 + nl];
             i += 1 + nl;
             let vl = u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]) as usize;
             i += 4;
             if vl > b.len() - i {
                 return Err(Error::Malformed);
             }
-            if std::str::from_utf8(name).is_err() || std::str::from_utf8(&b[i..i + vl]).is_err() {
-                return Err(Error::Malformed);
-            }
             i += vl;
         }
-        Ok(Envelope { attrs: &b[..i], data: &b[i + 1..] })
+        let attrs = &b[..i];
+        // UTF-8: one pass over the whole attribute block when it is ASCII
+        // (lengths under 128 included), the usual case; otherwise each name
+        // and value on its own. Checking each short string on its own costs
+        // several times more per call.
+        if !attrs.is_ascii() {
+            let mut rest = attrs;
+            while !rest.is_empty() {
+                let nl = rest[0] as usize;
+                let vl = u32::from_le_bytes([rest[1 + nl], rest[2 + nl], rest[3 + nl], rest[4 + nl]]) as usize;
+                let (name, value) = (&rest[1..1 + nl], &rest[5 + nl..5 + nl + vl]);
+                if std::str::from_utf8(name).is_err() || std::str::from_utf8(value).is_err() {
+                    return Err(Error::Malformed);
+                }
+                rest = &rest[5 + nl + vl..];
+            }
+        }
+        Ok(Envelope { attrs, data: &b[i + 1..] })
     }
 
     /// Fails when a name appears twice, except names starting with
@@ -146,5 +159,30 @@ mod tests {
             assert_eq!(Envelope::decode(b).err(), Some(Error::Malformed), "{:?}", b);
         }
         assert_eq!(put_attr(&mut Vec::new(), "", b""), Err(Error::Malformed));
+    }
+
+    #[test]
+    fn utf8_past_the_ascii_pass() {
+        // Not ASCII: accented text, and a value of 200 bytes (a length byte
+        // of 0xc8); each name and value is then checked on its own.
+        let long = "v".repeat(200);
+        let mut b = Vec::new();
+        put_attr(&mut b, "type", "é".as_bytes()).unwrap();
+        put_attr(&mut b, "long", long.as_bytes()).unwrap();
+        put_data(&mut b, b"\xff");
+        let e = Envelope::decode(&b).unwrap();
+        assert_eq!(e.attr("type"), Some("é"));
+        assert_eq!(e.attr("long"), Some(long.as_str()));
+        assert_eq!(e.data(), b"\xff");
+        // Invalid UTF-8 in a name after a long value, and in a value.
+        let mut bad = Vec::new();
+        put_attr(&mut bad, "long", long.as_bytes()).unwrap();
+        bad.extend_from_slice(b"\x02t\xff\x01\x00\x00\x00x");
+        put_data(&mut bad, b"");
+        assert_eq!(Envelope::decode(&bad).err(), Some(Error::Malformed));
+        let mut bad = Vec::new();
+        put_attr(&mut bad, "type", b"\xc3").unwrap();
+        put_data(&mut bad, b"");
+        assert_eq!(Envelope::decode(&bad).err(), Some(Error::Malformed));
     }
 }

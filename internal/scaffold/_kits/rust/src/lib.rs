@@ -292,7 +292,9 @@ pub struct Emit<'a> {
 impl<'a> Emit<'a> {
     /// An event of the given type, with no data.
     pub fn new(event_type: &'a str) -> Emit<'a> {
-        Emit { attrs: vec![("type", event_type)], data: &[] }
+        let mut attrs = Vec::with_capacity(4); // type and three more without growing
+        attrs.push(("type", event_type));
+        Emit { attrs, data: &[] }
     }
 
     /// Its id (by default the host derives one from the event handled).
@@ -334,12 +336,29 @@ impl<'a> Emit<'a> {
     /// Emits it: Ok, or the host's refusal ([`Error::Limit`] dead-letters
     /// the event whatever the handler returns).
     pub fn send(&self) -> Result<(), Error> {
-        let mut b = Vec::with_capacity(64 + self.data.len());
-        for (n, v) in &self.attrs {
-            envelope::put_attr(&mut b, n, v.as_bytes())?;
+        // The encoding buffer is the instance's, reused by every send (the
+        // host copies the envelope before emit returns).
+        thread_local! {
+            static BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::new());
         }
-        envelope::put_data(&mut b, self.data);
-        check(sys::emit(&b))
+        BUF.with(|b| {
+            let mut b = b.borrow_mut();
+            b.clear();
+            let mut size = 1 + self.data.len();
+            for (n, v) in &self.attrs {
+                size += 5 + n.len() + v.len();
+            }
+            b.reserve(size);
+            for (n, v) in &self.attrs {
+                envelope::put_attr(&mut b, n, v.as_bytes())?;
+            }
+            envelope::put_data(&mut b, self.data);
+            let rc = sys::emit(&b);
+            if b.capacity() > 64 << 10 {
+                *b = Vec::new(); // a large emit's buffer is not kept
+            }
+            check(rc)
+        })
     }
 }
 
@@ -583,8 +602,14 @@ pub mod __rt {
                     v
                 }
             };
-            v.clear();
-            v.resize(size, 0);
+            // A reused block keeps the bytes it had: the host overwrites
+            // them, and only a longer block needs zeroing (no memset per
+            // call for events of a steady size).
+            if v.len() >= size {
+                v.truncate(size);
+            } else {
+                v.resize(size, 0);
+            }
             let p = v.as_mut_ptr();
             a.live.push(v);
             p
@@ -594,11 +619,17 @@ pub mod __rt {
     /// Ends the validity of every block (after the handler returns).
     pub fn reset() {
         ARENA.with(|a| {
-            let mut a = a.borrow_mut();
-            let live = std::mem::take(&mut a.live);
-            a.free.extend(live);
-            a.free.sort_by_key(|v| std::cmp::Reverse(v.capacity()));
-            a.free.truncate(KEEP);
+            let a = &mut *a.borrow_mut();
+            if a.live.is_empty() {
+                return;
+            }
+            // Drained, not taken: the list keeps its capacity, so the next
+            // call's first block allocates nothing.
+            a.free.extend(a.live.drain(..));
+            if a.free.len() > 1 {
+                a.free.sort_by_key(|v| std::cmp::Reverse(v.capacity()));
+                a.free.truncate(KEEP);
+            }
         })
     }
 
