@@ -47,6 +47,9 @@ type PluginStats struct {
 	Discards       uint64 `json:"discards"`       // instances discarded after a failure
 	Recycles       uint64 `json:"recycles"`       // instances retired after MaxCalls or MaxAge
 	Calls          uint64 `json:"calls"`
+	IdleCloses     uint64 `json:"idle_closes"` // instances closed after the idle timeout
+	Evictions      uint64 `json:"evictions"`   // times its compiled module was evicted from memory
+	Compiled       bool   `json:"compiled"`    // its compiled module is in memory
 }
 
 // Kinds of subscription, in SubscriptionStatus and RunSummary.

@@ -39,6 +39,7 @@ type instance struct {
 	allocStack [1]uint64
 	calls      int
 	born       time.Time
+	idleSince  int64 // the runtime's coarse clock when last released
 
 	// State of the current call (or of _initialize).
 	callCtx  context.Context
@@ -80,19 +81,19 @@ func (in *instance) moduleConfig() wazero.ModuleConfig {
 
 // newInstance instantiates and initialises a reactor instance and checks
 // its ABI version.
-func newInstance(ctx context.Context, p *Plugin) (*instance, error) {
+func newInstance(ctx context.Context, p *Plugin, cm wazero.CompiledModule) (*instance, error) {
 	in := &instance{p: p, born: time.Now()}
 	in.ctx = context.WithValue(context.Background(), instKey{}, in)
 	in.begin(ctx, nil, 0)
 	defer in.end()
-	mod, err := p.r.rt.InstantiateModule(in.ctx, p.c.mod, in.moduleConfig())
+	mod, err := p.r.rt.InstantiateModule(in.ctx, cm, in.moduleConfig())
 	if err != nil {
 		return nil, refuse(p.name, err, "cannot instantiate module")
 	}
 	in.mod = mod
 	in.mem = mod.ExportedMemory("memory")
 	if in.mem == nil {
-		for _, def := range p.c.mod.ExportedMemories() {
+		for _, def := range cm.ExportedMemories() {
 			if name := def.ExportNames(); len(name) > 0 {
 				in.mem = mod.ExportedMemory(name[0])
 				break
