@@ -388,6 +388,25 @@ type Status struct {
 	Schedules []ScheduleInfo `json:"schedules,omitempty"`
 	// Sources are the [[sources.webhooks]] and [[sources.nats]] entries.
 	Sources []SourceStatus `json:"sources"`
+	// Wasm counts the compiled modules in memory and what the idle reaper
+	// and the compiled_cache budget did.
+	Wasm *WasmStats `json:"wasm,omitempty"`
+}
+
+// WasmStats are the counters of the daemon's wasm runtime.
+type WasmStats struct {
+	// CompiledModules and CompiledBytes are the compiled modules in
+	// memory and their estimated bytes; CompiledBudget is [host]
+	// compiled_cache (0: no bound).
+	CompiledModules int   `json:"compiled_modules"`
+	CompiledBytes   int64 `json:"compiled_bytes"`
+	CompiledBudget  int64 `json:"compiled_budget"`
+	// Evictions counts compiled modules freed to fit the budget;
+	// Recompiles, evicted modules compiled again for an event.
+	Evictions  uint64 `json:"evictions"`
+	Recompiles uint64 `json:"recompiles"`
+	// IdleCloses counts instances closed after their idle_timeout.
+	IdleCloses uint64 `json:"idle_closes"`
 }
 
 // HostStatus describes the daemon.
