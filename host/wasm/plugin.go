@@ -307,7 +307,8 @@ func (p *Plugin) CallAttempt(ctx context.Context, ev *event.Event, attempt int) 
 	if err != nil {
 		return Result{Status: Retry, Reason: err.Error(), Err: err}
 	}
-	res := in.call(ctx, ev, attempt)
+	var res Result
+	in.callInto(ctx, ev, attempt, &res)
 	p.pool.release(in, res.Err != nil)
 	return res
 }
