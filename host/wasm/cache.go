@@ -116,6 +116,7 @@ func (p *Plugin) module(ctx context.Context) (wazero.CompiledModule, error) {
 		return nil, fmt.Errorf("wasm: plugin %s: compiling its evicted module again: %w", p.name, err)
 	}
 	p.c.mod = cm
+	p.compiled.Store(true)
 	p.r.resident.Add(p.c.size)
 	p.r.residentN.Add(1)
 	p.r.recompiles.Add(1)
@@ -134,6 +135,7 @@ func (p *Plugin) freeModule() bool {
 	}
 	p.c.mod.Close(context.Background())
 	p.c.mod = nil
+	p.compiled.Store(false)
 	p.r.resident.Add(-p.c.size)
 	p.r.residentN.Add(-1)
 	return true

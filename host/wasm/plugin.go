@@ -217,6 +217,7 @@ type Plugin struct {
 	instantiations, discards, recycles atomic.Uint64
 	commandCalls                       atomic.Uint64 // a reactor's calls are counted by its pool
 	idleCloses, evictions              atomic.Uint64
+	compiled                           atomic.Bool // c.mod != nil, for Stats without waiting on cmu
 
 	cmu       sync.Mutex // guards c.mod (see module)
 	closeOnce sync.Once
@@ -236,6 +237,10 @@ func (r *Runtime) Load(ctx context.Context, wasmBytes []byte, opts PluginOptions
 		r: r, name: opts.Name, hash: Hash(wasmBytes), kind: c.kind,
 		opts: opts, c: c, loadedAt: time.Now(),
 	}
+	p.compiled.Store(true)
+	if c.kind == Reactor {
+		p.pool = newPool(p) // before track: the reaper reads it
+	}
 	if err := r.track(p); err != nil {
 		c.mod.Close(ctx)
 		return nil, err
@@ -243,7 +248,6 @@ func (r *Runtime) Load(ctx context.Context, wasmBytes []byte, opts PluginOptions
 	r.resident.Add(c.size)
 	r.residentN.Add(1)
 	if c.kind == Reactor {
-		p.pool = newPool(p)
 		if err := p.pool.prewarm(ctx, max(1, opts.MinInstances)); err != nil {
 			p.Close()
 			p.pool.wait(ctx)
@@ -281,10 +285,7 @@ func (p *Plugin) Stats() Stats {
 	if p.pool != nil {
 		s.Instances, s.Idle, s.Calls = p.pool.counts()
 	}
-	s.IdleCloses, s.Evictions = p.idleCloses.Load(), p.evictions.Load()
-	p.cmu.Lock()
-	s.Compiled = p.c.mod != nil
-	p.cmu.Unlock()
+	s.IdleCloses, s.Evictions, s.Compiled = p.idleCloses.Load(), p.evictions.Load(), p.compiled.Load()
 	return s
 }
 
