@@ -30,8 +30,9 @@ import (
 // its own subscription: every tenth a copy of the Go byte-count plugin,
 // the others copies of the WAT one, each copy with a custom section of
 // its own (its own digest, its own compiled code). They have
-// min_instances = 0 and idle_timeout = "5s", under the default
-// compiled_cache. Metrics:
+// min_instances = 0, idle_timeout = "5s" and concurrency = 1 (one
+// instance each: many small tenants), under the default compiled_cache.
+// Metrics:
 //
 //   - start-s: host.New and Start with a warm compilation cache (a first
 //     daemon, not timed, warmed it);
@@ -120,7 +121,7 @@ func manyPlugins(b *testing.B, n int, goBin, watBin []byte) {
 	var cfgText bytes.Buffer
 	// The data directory (the compilation cache) outlives the run: the
 	// copies compile cold only once.
-	fmt.Fprintf(&cfgText, "[host]\ndata_dir = %q\n[broker]\nkind = \"memory\"\n[defaults]\nmin_instances = 0\nidle_timeout = \"5s\"\n",
+	fmt.Fprintf(&cfgText, "[host]\ndata_dir = %q\n[broker]\nkind = \"memory\"\n[defaults]\nmin_instances = 0\nidle_timeout = \"5s\"\nconcurrency = 1\n",
 		filepath.Join(wasmbuild.CacheDir(), "bench-manyplugins"))
 	for i := range n {
 		bin := watBin
