@@ -134,7 +134,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Host, err er
 	} else if h.tracer, err = telemetry.Open(specs.Tracing(cfg.Tracing)); err != nil {
 		return nil, err
 	}
-	mo := metrics.Options{Plugins: h.pluginStats}
+	mo := metrics.Options{Plugins: h.pluginStats, Wasm: h.wasmStats}
 	mo.Pending, mo.Paused, mo.Backlog = h.busStates()
 	h.metrics = metrics.New(mo)
 	h.pub = h.metrics.Publisher("go", h.tracer.Publisher("go", h.bus))
@@ -152,7 +152,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Host, err er
 		}
 		h.cfg.Store(cfg)
 	}
-	h.rt, err = wasm.NewRuntime(ctx, wasm.RuntimeOptions{CacheDir: filepath.Join(dataDir, "cache", "wazero"), Logger: h.log})
+	h.rt, err = wasm.NewRuntime(ctx, wasm.RuntimeOptions{CacheDir: filepath.Join(dataDir, "cache", "wazero"), Logger: h.log, CompiledCache: int64(cfg.Host.CompiledCache)})
 	if err != nil {
 		return nil, err
 	}
@@ -336,6 +336,9 @@ func (h *Host) pluginStats() map[string]api.PluginStats {
 	}
 	return out
 }
+
+// wasmStats returns the wasm runtime's counters (compiled modules, evictions).
+func (h *Host) wasmStats() api.WasmStats { return api.WasmStats(h.rt.Stats()) }
 
 // Release returns the release the host runs, or nil when it is not in
 // deploy mode.

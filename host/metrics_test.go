@@ -198,6 +198,22 @@ backoff = "1ms"
 	if value(mfs, "evhost_plugin_instances", "plugin=echo") < 1 {
 		t.Error("evhost_plugin_instances{plugin=echo} < 1 after calls")
 	}
+	// Both plugins' modules are in memory, within the default budget;
+	// nothing was idle long enough to be closed or evicted.
+	for name, want := range map[string]float64{
+		"evhost_wasm_compiled_modules": 2, "evhost_wasm_compiled_budget_bytes": 256 << 20,
+		"evhost_wasm_evictions_total": 0, "evhost_wasm_idle_closes_total": 0,
+	} {
+		if got := value(mfs, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	if got := value(mfs, "evhost_wasm_compiled_bytes"); got <= 0 || got > 256<<20 {
+		t.Errorf("evhost_wasm_compiled_bytes = %v", got)
+	}
+	if got := value(mfs, "evhost_plugin_evictions_total", "plugin=echo"); got != 0 {
+		t.Errorf("evhost_plugin_evictions_total{plugin=echo} = %v", got)
+	}
 	if value(mfs, "go_goroutines") <= 0 || value(mfs, "process_start_time_seconds") <= 0 {
 		t.Error("no Go or process metrics")
 	}

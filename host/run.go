@@ -41,7 +41,7 @@ func (h *Host) Handler() http.Handler {
 		status := admin.NewStatus(admin.StatusOptions{
 			Version: buildinfo.Version(), Broker: h.brokerKind(), Runs: h.runs, Flush: h.FlushRuns,
 			DeadLetters: h.bus, Subscriptions: func() []api.SubscriptionStatus { return h.subscriptions(false) },
-			Plugins: h.Plugins, Counters: h.metrics, Pending: pending, Paused: paused, Backlog: backlog, InFlight: h.disp.InFlight, Logger: h.log, Schedules: h.sched.List, Sources: h.srcs.Status,
+			Plugins: h.Plugins, Counters: h.metrics, Pending: pending, Paused: paused, Backlog: backlog, InFlight: h.disp.InFlight, Logger: h.log, Schedules: h.sched.List, Sources: h.srcs.Status, Wasm: h.wasmStats,
 		})
 		var metricsRoutes httpapi.Routes = h.metrics
 		if cfg.Host.ProtectMetrics {

@@ -196,6 +196,9 @@ func TestStatusJSON(t *testing.T) {
 	publishStatusWorkload(t, h)
 	st := waitStatus(t, base)
 
+	if w := st.Wasm; w == nil || w.CompiledModules != 1 || w.CompiledBytes <= 0 || w.CompiledBudget != 256<<20 || w.Evictions != 0 {
+		t.Errorf("wasm: %+v, want the payment plugin's module in memory within the default budget", w)
+	}
 	if st.Host.Broker != "embedded" || st.Host.Version == "" || st.Host.UptimeSeconds <= 0 || st.Host.Started.IsZero() {
 		t.Errorf("host: %+v", st.Host)
 	}

@@ -86,6 +86,8 @@ type StatusOptions struct {
 	Schedules func() []api.ScheduleInfo
 	// Sources, if set, returns the [sources] entries and their counters.
 	Sources func() []api.SourceStatus
+	// Wasm, if set, returns the wasm runtime's counters.
+	Wasm func() api.WasmStats
 }
 
 // statusTracker serves GET /v1/status and keeps what it needs between
@@ -211,6 +213,10 @@ func (st *statusTracker) status(ctx context.Context) (*api.Status, error) {
 	s.Sources = []api.SourceStatus{}
 	if o.Sources != nil {
 		s.Sources = o.Sources()
+	}
+	if o.Wasm != nil {
+		w := o.Wasm()
+		s.Wasm = &w
 	}
 	s.DeadLetters.Latest = make([]api.DeadLetterInfo, 0, len(st.latestDL))
 	for i := len(st.latestDL) - 1; i >= 0; i-- {

@@ -47,6 +47,9 @@ type PluginStats struct {
 	Discards       uint64 `json:"discards"`       // instances discarded after a failure
 	Recycles       uint64 `json:"recycles"`       // instances retired after MaxCalls or MaxAge
 	Calls          uint64 `json:"calls"`
+	IdleCloses     uint64 `json:"idle_closes"` // instances closed after the idle timeout
+	Evictions      uint64 `json:"evictions"`   // times its compiled module was evicted from memory
+	Compiled       bool   `json:"compiled"`    // its compiled module is in memory
 }
 
 // Kinds of subscription, in SubscriptionStatus and RunSummary.
@@ -385,6 +388,25 @@ type Status struct {
 	Schedules []ScheduleInfo `json:"schedules,omitempty"`
 	// Sources are the [[sources.webhooks]] and [[sources.nats]] entries.
 	Sources []SourceStatus `json:"sources"`
+	// Wasm counts the compiled modules in memory and what the idle reaper
+	// and the compiled_cache budget did.
+	Wasm *WasmStats `json:"wasm,omitempty"`
+}
+
+// WasmStats are the counters of the daemon's wasm runtime.
+type WasmStats struct {
+	// CompiledModules and CompiledBytes are the compiled modules in
+	// memory and their estimated bytes; CompiledBudget is [host]
+	// compiled_cache (0: no bound).
+	CompiledModules int   `json:"compiled_modules"`
+	CompiledBytes   int64 `json:"compiled_bytes"`
+	CompiledBudget  int64 `json:"compiled_budget"`
+	// Evictions counts compiled modules freed to fit the budget;
+	// Recompiles, evicted modules compiled again for an event.
+	Evictions  uint64 `json:"evictions"`
+	Recompiles uint64 `json:"recompiles"`
+	// IdleCloses counts instances closed after their idle_timeout.
+	IdleCloses uint64 `json:"idle_closes"`
 }
 
 // HostStatus describes the daemon.

@@ -112,6 +112,13 @@ type Host struct {
 	// [[host.tokens]] entry with "admin"), and every request must present
 	// one whenever the API has tokens.
 	DebugListen string
+	// CompiledCache bounds the memory of the plugins' compiled modules
+	// (key compiled_cache, default "256MiB"; "0" means no bound). Past it,
+	// the compiled code of the least recently active plugins that have no
+	// instance (min_instances = 0, idle past idle_timeout) is freed, and
+	// compiled again from the on-disk compilation cache on their next
+	// event. Read at start: changing it needs a restart.
+	CompiledCache Size
 }
 
 // HostToken is one [[host.tokens]] entry.
@@ -291,7 +298,9 @@ type GuestLimits struct {
 	// MaxLogBytes caps the log output of one call; lines past it are dropped
 	// and counted (key max_log_bytes, default "64KiB").
 	MaxLogBytes Size
-	// MinInstances is the number of instances kept warm (key min_instances, default 1).
+	// MinInstances is the number of instances kept warm (key min_instances,
+	// default 1). With 0, a plugin that receives no events holds no
+	// instance: the first event after idle_timeout instantiates one.
 	MinInstances int
 	// MaxInstances caps the instances of one plugin version; 0 means as many as
 	// Concurrency (key max_instances, default 0).
@@ -302,6 +311,11 @@ type GuestLimits struct {
 	// MaxAge recycles an instance after that long; 0 means never (key max_age,
 	// default "0s").
 	MaxAge time.Duration
+	// IdleTimeout closes an instance that served no call for that long,
+	// down to MinInstances (key idle_timeout, default "5m"; "0s" means
+	// never; otherwise at least 1s). It is closed between IdleTimeout and
+	// 1.5 times it.
+	IdleTimeout time.Duration
 }
 
 // Limits are all the per-plugin limits: the [defaults] table, and the keys of

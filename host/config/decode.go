@@ -512,6 +512,7 @@ func (d *decoder) host(t *table, h *Host) {
 	d.secret(t, "token", &h.Token)
 	t.size("max_body", &h.MaxBody)
 	t.duration("shutdown_timeout", &h.ShutdownTimeout)
+	t.size("compiled_cache", &h.CompiledCache)
 	t.str("log_format", &h.LogFormat)
 	t.level("log_level", &h.LogLevel)
 	t.prefixes("allow_networks", &h.AllowNetworks)
@@ -542,6 +543,7 @@ func (d *decoder) limits(t *table, l *Limits) {
 	t.integer("max_instances", &l.MaxInstances)
 	t.integer("max_calls", &l.MaxCalls)
 	t.duration("max_age", &l.MaxAge)
+	t.duration("idle_timeout", &l.IdleTimeout)
 }
 
 // plugins decodes [plugins.NAME] tables, in the order the file first names them.

@@ -19,6 +19,7 @@ func Default() *Config {
 			DataDir:         "./data",
 			MaxBody:         1 * MiB,
 			ShutdownTimeout: 30 * time.Second,
+			CompiledCache:   256 * MiB,
 			LogFormat:       "text",
 			LogLevel:        slog.LevelInfo,
 		},
@@ -67,6 +68,7 @@ func DefaultLimits() Limits {
 			MaxInstances: 0,
 			MaxCalls:     0,
 			MaxAge:       0,
+			IdleTimeout:  5 * time.Minute,
 		},
 	}
 }

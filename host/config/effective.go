@@ -123,6 +123,7 @@ func effectiveHost(h *Host) *Document {
 	d.set("max_header_bytes", h.HTTP.MaxHeaderBytes.String())
 	d.set("max_batch", h.HTTP.MaxBatch)
 	d.set("shutdown_timeout", dur(h.ShutdownTimeout))
+	d.set("compiled_cache", h.CompiledCache.String())
 	d.set("log_format", h.LogFormat)
 	d.set("log_level", strings.ToLower(h.LogLevel.String()))
 	nets := make([]string, 0, len(h.AllowNetworks))
@@ -252,6 +253,7 @@ func effectiveLimits(d *Document, l Limits) {
 	d.set("max_instances", l.MaxInstances)
 	d.set("max_calls", l.MaxCalls)
 	d.set("max_age", dur(l.MaxAge))
+	d.set("idle_timeout", dur(l.IdleTimeout))
 }
 
 func effectivePlugin(p *Plugin) *Document {

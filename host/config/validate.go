@@ -105,6 +105,9 @@ func (v *checker) host(h *Host) {
 	if h.ShutdownTimeout <= 0 {
 		v.invalid("host.shutdown_timeout", "invalid shutdown_timeout %v: must be positive", h.ShutdownTimeout)
 	}
+	if h.CompiledCache < 0 {
+		v.invalid("host.compiled_cache", "invalid compiled_cache %v: must not be negative (0 means no bound)", h.CompiledCache)
+	}
 	if h.LogFormat != "text" && h.LogFormat != "json" {
 		v.invalid("host.log_format", "invalid log_format %q (want text or json)", h.LogFormat)
 	}
@@ -317,6 +320,9 @@ func checkLimits(l Limits) []limitErr {
 	}
 	atLeast("max_calls", l.MaxCalls, 0)
 	nonNegative("max_age", l.MaxAge)
+	if l.IdleTimeout != 0 && l.IdleTimeout < time.Second {
+		bad("idle_timeout", "invalid idle_timeout %v: must be at least 1s, or 0s for never", l.IdleTimeout)
+	}
 	return errs
 }
 

@@ -47,6 +47,8 @@ const OtherType = "_other"
 type Options struct {
 	// Plugins returns the pool counters of each plugin's serving version.
 	Plugins func() map[string]api.PluginStats
+	// Wasm, if set, returns the wasm runtime's counters.
+	Wasm func() api.WasmStats
 	// Pending returns the bus's estimate of the events each subscription
 	// holds unsettled; nil when the bus does not tell.
 	Pending func() map[string]int64
@@ -532,6 +534,22 @@ var (
 		"Instances retired after their max calls or age, by the serving version of a plugin.", []string{"plugin"}, nil)
 	descCalls = prometheus.NewDesc("evhost_plugin_calls_total",
 		"Calls into the serving version of a plugin.", []string{"plugin"}, nil)
+	descIdleCloses = prometheus.NewDesc("evhost_plugin_idle_closes_total",
+		"Instances of the serving version of a plugin closed after its idle_timeout.", []string{"plugin"}, nil)
+	descPluginEvictions = prometheus.NewDesc("evhost_plugin_evictions_total",
+		"Times the compiled module of the serving version of a plugin was freed to fit [host] compiled_cache.", []string{"plugin"}, nil)
+	descCompiledModules = prometheus.NewDesc("evhost_wasm_compiled_modules",
+		"Compiled plugin modules in memory.", nil, nil)
+	descCompiledBytes = prometheus.NewDesc("evhost_wasm_compiled_bytes",
+		"Estimated bytes of the compiled plugin modules in memory.", nil, nil)
+	descCompiledBudget = prometheus.NewDesc("evhost_wasm_compiled_budget_bytes",
+		"[host] compiled_cache: the bound of evhost_wasm_compiled_bytes (0: none).", nil, nil)
+	descEvictions = prometheus.NewDesc("evhost_wasm_evictions_total",
+		"Compiled modules freed to fit [host] compiled_cache.", nil, nil)
+	descRecompiles = prometheus.NewDesc("evhost_wasm_recompiles_total",
+		"Evicted modules compiled again (from the on-disk cache) for an event.", nil, nil)
+	descWasmIdleCloses = prometheus.NewDesc("evhost_wasm_idle_closes_total",
+		"Instances closed after their plugin's idle_timeout, all plugins and versions.", nil, nil)
 	descPaused = prometheus.NewDesc("evhost_subscription_paused",
 		"1 while a subscription is paused (its events wait), else 0, as the bus last saw it.", []string{"subscription"}, nil)
 	descOldest = prometheus.NewDesc("evhost_subscription_oldest_pending_seconds",
@@ -551,7 +569,8 @@ type pluginCollector struct{ m *Metrics }
 
 // Describe implements prometheus.Collector.
 func (c pluginCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descInstances, descIdle, descInstantiations, descDiscards, descRecycles, descCalls, descLag, descPaused, descOldest, descRetention} {
+	for _, d := range []*prometheus.Desc{descInstances, descIdle, descInstantiations, descDiscards, descRecycles, descCalls, descLag, descPaused, descOldest, descRetention,
+		descIdleCloses, descPluginEvictions, descCompiledModules, descCompiledBytes, descCompiledBudget, descEvictions, descRecompiles, descWasmIdleCloses} {
 		ch <- d
 	}
 }
@@ -567,7 +586,18 @@ func (c pluginCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descDiscards, prometheus.CounterValue, float64(s.Discards), name)
 			ch <- prometheus.MustNewConstMetric(descRecycles, prometheus.CounterValue, float64(s.Recycles), name)
 			ch <- prometheus.MustNewConstMetric(descCalls, prometheus.CounterValue, float64(s.Calls), name)
+			ch <- prometheus.MustNewConstMetric(descIdleCloses, prometheus.CounterValue, float64(s.IdleCloses), name)
+			ch <- prometheus.MustNewConstMetric(descPluginEvictions, prometheus.CounterValue, float64(s.Evictions), name)
 		}
+	}
+	if o.Wasm != nil {
+		w := o.Wasm()
+		ch <- prometheus.MustNewConstMetric(descCompiledModules, prometheus.GaugeValue, float64(w.CompiledModules))
+		ch <- prometheus.MustNewConstMetric(descCompiledBytes, prometheus.GaugeValue, float64(w.CompiledBytes))
+		ch <- prometheus.MustNewConstMetric(descCompiledBudget, prometheus.GaugeValue, float64(w.CompiledBudget))
+		ch <- prometheus.MustNewConstMetric(descEvictions, prometheus.CounterValue, float64(w.Evictions))
+		ch <- prometheus.MustNewConstMetric(descRecompiles, prometheus.CounterValue, float64(w.Recompiles))
+		ch <- prometheus.MustNewConstMetric(descWasmIdleCloses, prometheus.CounterValue, float64(w.IdleCloses))
 	}
 	if o.Paused != nil {
 		for name, p := range o.Paused() {

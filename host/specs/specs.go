@@ -141,6 +141,7 @@ func PluginOptions(p *config.Plugin, env Env) (wasm.PluginOptions, error) {
 		MaxInstances: p.MaxInstances,
 		MaxCalls:     p.MaxCalls,
 		MaxAge:       p.MaxAge,
+		IdleTimeout:  p.IdleTimeout,
 		Env:          p.Env,
 		Logger:       log.With(slog.String("subscription", p.Name)), // the plugin serves the subscription of its name
 		Config:       map[string]string{},
@@ -153,6 +154,9 @@ func PluginOptions(p *config.Plugin, env Env) (wasm.PluginOptions, error) {
 	}
 	if o.MaxAge <= 0 {
 		o.MaxAge = math.MaxInt64
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = -1 // idle_timeout = "0s": never
 	}
 	for k := range p.Config {
 		// A config_file value is read again: a build may have rewritten it

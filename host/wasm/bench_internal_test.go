@@ -31,7 +31,7 @@ func BenchmarkInstantiate(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		in, err := newInstance(ctx, p)
+		in, err := newInstance(ctx, p, p.c.mod)
 		if err != nil {
 			b.Fatal(err)
 		}

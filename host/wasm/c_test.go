@@ -16,7 +16,7 @@ func TestCPlugin(t *testing.T) {
 	bin := wasmbuild.C(t, filepath.Join("..", "..", "examples", "c-plugin"))
 	logs, logger := newLogCapture()
 	p := load(t, newRuntime(t), bin, wasm.PluginOptions{
-		Name: "c", Logger: logger, Config: map[string]string{"greeting": "hello"},
+		Name: "c", MinInstances: 1, Logger: logger, Config: map[string]string{"greeting": "hello"},
 	})
 
 	ev := testEvent("test.count", "hello world")

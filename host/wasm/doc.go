@@ -21,6 +21,16 @@
 // timeout, a trap or an exceeded limit fails that call only, and the
 // instance it ran on is discarded.
 //
+// # Idle plugins
+//
+// A loaded plugin costs little while nobody calls it: one reaper per
+// runtime closes instances idle past their plugin's IdleTimeout (down to
+// MinInstances, which may be 0), and with RuntimeOptions.CompiledCache the
+// compiled modules of plugins with no instance are freed, least recently
+// active first, once the modules in memory pass that budget; the next call
+// instantiates, or compiles again from the on-disk cache, what it needs
+// (cache.go; RATIONALE.md).
+//
 // # Concurrency
 //
 // Runtime and Plugin are safe for concurrent use. An instance serves one

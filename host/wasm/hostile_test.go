@@ -200,7 +200,7 @@ func TestTableGrowthIsCapped(t *testing.T) {
 	r := newRuntime(t)
 	for _, limit := range []uint64{64 << 10, 128 << 10, 0} { // 0: the default, 64 MiB
 		t.Run(fmt.Sprintf("memory=%d", limit), func(t *testing.T) {
-			p := load(t, r, fixture(t, "tablebomb.wat"), wasm.PluginOptions{Name: "tablebomb", MemoryLimit: limit, MaxInstances: 1})
+			p := load(t, r, fixture(t, "tablebomb.wat"), wasm.PluginOptions{Name: "tablebomb", MemoryLimit: limit, MinInstances: 1, MaxInstances: 1})
 			before := heapInuse()
 			for i := range 4 {
 				if res := p.Call(context.Background(), testEvent("t", "")); res.Status != wasm.Done {

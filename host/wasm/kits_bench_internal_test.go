@@ -176,7 +176,7 @@ func benchKit(b *testing.B, ctx context.Context, logic string, h kitHandler) {
 		var mem uint32
 		b.ReportMetric(float64(len(bin))/(1<<10), "module-KiB")
 		for i := 0; i < b.N; i++ {
-			in, err := newInstance(ctx, p)
+			in, err := newInstance(ctx, p, p.c.mod)
 			if err != nil {
 				b.Fatal(err)
 			}

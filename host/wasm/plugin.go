@@ -5,6 +5,7 @@ import (
 	"errors"
 	"github.com/evhost/evhost/host/outcome"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +40,9 @@ const (
 	DefaultMaxEmitBytes = 4 << 20
 	DefaultMaxCalls     = 100_000
 	DefaultMaxAge       = time.Hour
+	// DefaultIdleTimeout is how long an instance may stay idle before
+	// the reaper closes it (down to MinInstances): see RATIONALE.md.
+	DefaultIdleTimeout = 5 * time.Minute
 )
 
 // PluginOptions configures one plugin version. Zero values take the
@@ -70,9 +74,15 @@ type PluginOptions struct {
 	// dropped and counted.
 	MaxLogBytes int
 	// MinInstances are created at load and kept warm; MaxInstances bounds
-	// concurrent calls (callers wait for a free instance).
+	// concurrent calls (callers wait for a free instance). With
+	// MinInstances 0, the instance that checks the module at load is
+	// closed at once, and the first call instantiates one.
 	MinInstances int
 	MaxInstances int
+	// IdleTimeout closes an instance idle for that long (it is closed
+	// between IdleTimeout and 1.5 times it), keeping MinInstances. Zero
+	// means DefaultIdleTimeout; negative, never.
+	IdleTimeout time.Duration
 	// An instance is recycled after MaxCalls calls or MaxAge.
 	MaxCalls int
 	MaxAge   time.Duration
@@ -140,6 +150,9 @@ func (o *PluginOptions) setDefaults(r *Runtime) {
 	if o.MaxAge <= 0 {
 		o.MaxAge = DefaultMaxAge
 	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
 	if o.Logger == nil {
 		o.Logger = r.logger
 	}
@@ -184,6 +197,9 @@ type Stats struct {
 	Discards       uint64 `json:"discards"`       // instances discarded after a failure
 	Recycles       uint64 `json:"recycles"`       // instances retired after MaxCalls or MaxAge
 	Calls          uint64 `json:"calls"`
+	IdleCloses     uint64 `json:"idle_closes"` // instances closed after IdleTimeout
+	Evictions      uint64 `json:"evictions"`   // times its compiled module was evicted
+	Compiled       bool   `json:"compiled"`    // its compiled module is in memory
 }
 
 // Plugin is one loaded version of a plugin module. It is safe for
@@ -200,7 +216,10 @@ type Plugin struct {
 
 	instantiations, discards, recycles atomic.Uint64
 	commandCalls                       atomic.Uint64 // a reactor's calls are counted by its pool
+	idleCloses, evictions              atomic.Uint64
+	compiled                           atomic.Bool // c.mod != nil, for Stats without waiting on cmu
 
+	cmu       sync.Mutex // guards c.mod (see module)
 	closeOnce sync.Once
 }
 
@@ -218,18 +237,27 @@ func (r *Runtime) Load(ctx context.Context, wasmBytes []byte, opts PluginOptions
 		r: r, name: opts.Name, hash: Hash(wasmBytes), kind: c.kind,
 		opts: opts, c: c, loadedAt: time.Now(),
 	}
+	p.compiled.Store(true)
+	if c.kind == Reactor {
+		p.pool = newPool(p) // before track: the reaper reads it
+	}
 	if err := r.track(p); err != nil {
 		c.mod.Close(ctx)
 		return nil, err
 	}
+	r.resident.Add(c.size)
+	r.residentN.Add(1)
 	if c.kind == Reactor {
-		p.pool = newPool(p)
 		if err := p.pool.prewarm(ctx, max(1, opts.MinInstances)); err != nil {
 			p.Close()
 			p.pool.wait(ctx)
 			return nil, err
 		}
+		if opts.MinInstances == 0 {
+			p.pool.trim(math.MaxInt64, 0, false) // it only checked the module
+		}
 	}
+	r.enforceBudget()
 	return p, nil
 }
 
@@ -257,6 +285,7 @@ func (p *Plugin) Stats() Stats {
 	if p.pool != nil {
 		s.Instances, s.Idle, s.Calls = p.pool.counts()
 	}
+	s.IdleCloses, s.Evictions, s.Compiled = p.idleCloses.Load(), p.evictions.Load(), p.compiled.Load()
 	return s
 }
 
@@ -279,7 +308,8 @@ func (p *Plugin) CallAttempt(ctx context.Context, ev *event.Event, attempt int) 
 	if err != nil {
 		return Result{Status: Retry, Reason: err.Error(), Err: err}
 	}
-	res := in.call(ctx, ev, attempt)
+	var res Result
+	in.callInto(ctx, ev, attempt, &res)
 	p.pool.release(in, res.Err != nil)
 	return res
 }
@@ -292,7 +322,7 @@ func (p *Plugin) Close() {
 		if p.pool != nil {
 			p.pool.close()
 		} else {
-			p.c.mod.Close(context.Background())
+			p.freeModule()
 			p.r.untrack(p)
 		}
 	})

@@ -21,10 +21,24 @@ type pool struct {
 	finished bool          // the last instance is gone; done closes soon
 	done     chan struct{} // closed once the compiled module is freed
 	refill   sync.WaitGroup
+	// lastActive is the coarse clock when an instance was last released
+	// (or the pool made): the recency by which compiled modules are
+	// evicted.
+	lastActive int64
 }
 
 func newPool(p *Plugin) *pool {
-	return &pool{p: p, idle: make([]*instance, 0, p.opts.MaxInstances), done: make(chan struct{})}
+	return &pool{p: p, idle: make([]*instance, 0, p.opts.MaxInstances), done: make(chan struct{}), lastActive: p.r.coarse.Load()}
+}
+
+// instantiate creates an instance, compiling the module again first if it
+// was evicted. The caller holds a slot (counted in total).
+func (pl *pool) instantiate(ctx context.Context) (*instance, error) {
+	mod, err := pl.p.module(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return newInstance(ctx, pl.p, mod)
 }
 
 // prewarm creates n instances; the first failure is returned.
@@ -33,7 +47,7 @@ func (pl *pool) prewarm(ctx context.Context, n int) error {
 		pl.mu.Lock()
 		pl.total++
 		pl.mu.Unlock()
-		in, err := newInstance(ctx, pl.p)
+		in, err := pl.instantiate(ctx)
 		if err != nil {
 			pl.mu.Lock()
 			pl.total--
@@ -111,7 +125,7 @@ func (pl *pool) handed(ctx context.Context, in *instance) (*instance, error) {
 
 // create instantiates an instance for a slot already counted in total.
 func (pl *pool) create(ctx context.Context) (*instance, error) {
-	in, err := newInstance(ctx, pl.p)
+	in, err := pl.instantiate(ctx)
 	if err != nil {
 		pl.mu.Lock()
 		pl.total--
@@ -164,8 +178,69 @@ func (pl *pool) put(in *instance, failed, counted bool) {
 		w <- in
 		return
 	}
+	in.idleSince = pl.p.r.coarse.Load()
+	pl.lastActive = in.idleSince
 	pl.idle = append(pl.idle, in)
 	pl.mu.Unlock()
+}
+
+// reap closes the instances idle since before now - IdleTimeout*5/4 (the
+// coarse clock they recorded lags by at most a tick, a quarter of
+// IdleTimeout: each was idle for at least IdleTimeout), keeping
+// MinInstances, and returns how many it closed.
+func (pl *pool) reap(now int64) int {
+	idle := int64(pl.p.opts.IdleTimeout)
+	return pl.trim(now-idle-idle/4, pl.p.opts.MinInstances, true)
+}
+
+// trim closes the idle instances that went idle at or before cutoff
+// while more than keep instances are live, and returns how many.
+func (pl *pool) trim(cutoff int64, keep int, count bool) int {
+	pl.mu.Lock()
+	if pl.closed || len(pl.idle) == 0 {
+		pl.mu.Unlock()
+		return 0
+	}
+	var victims []*instance
+	kept := pl.idle[:0]
+	for _, in := range pl.idle { // oldest first: released instances are appended
+		if pl.total > keep && in.idleSince <= cutoff {
+			victims = append(victims, in)
+			pl.total--
+		} else {
+			kept = append(kept, in)
+		}
+	}
+	clear(pl.idle[len(kept):])
+	pl.idle = kept
+	pl.mu.Unlock()
+	for _, in := range victims {
+		in.close()
+	}
+	if n := uint64(len(victims)); count && n > 0 {
+		pl.p.idleCloses.Add(n)
+		pl.p.r.idleCloses.Add(n)
+	}
+	return len(victims)
+}
+
+// vacant reports whether the pool has no instance, live or being made,
+// and since when it was last active: whether its module may be evicted.
+func (pl *pool) vacant() (lastActive int64, ok bool) {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	return pl.lastActive, !pl.closed && pl.total == 0
+}
+
+// evict frees the compiled module if the pool is still vacant; a caller
+// that wants an instance afterwards compiles it again.
+func (pl *pool) evict() bool {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if pl.closed || pl.total != 0 {
+		return false
+	}
+	return pl.p.freeModule()
 }
 
 // wakeLocked gives a freed slot to the first waiter, if any.
@@ -187,7 +262,7 @@ func (pl *pool) refillLocked() {
 	pl.refill.Add(1)
 	go func() {
 		defer pl.refill.Done()
-		in, err := newInstance(context.Background(), pl.p)
+		in, err := pl.instantiate(context.Background())
 		if err != nil {
 			pl.p.opts.Logger.Warn("refilling instance pool", "err", err)
 			pl.mu.Lock()
@@ -233,7 +308,7 @@ func (pl *pool) finishIfDoneLocked() {
 	pl.finished = true
 	go func() {
 		pl.refill.Wait()
-		pl.p.c.mod.Close(context.Background())
+		pl.p.freeModule()
 		pl.p.r.untrack(pl.p)
 		close(pl.done)
 	}()

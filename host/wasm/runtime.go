@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -51,6 +52,16 @@ type RuntimeOptions struct {
 	// Logger receives the runtime's own log lines and, by default, the
 	// plugins' log lines. Nil means slog.Default().
 	Logger *slog.Logger
+	// CompiledCache bounds the bytes of compiled reactor modules kept in
+	// memory (as estimated by compiledSize); past it, the least recently
+	// active modules whose plugin has no live instance are freed, and
+	// compiled again (from the on-disk cache) by their next call. Zero
+	// means no bound.
+	CompiledCache int64
+
+	// manualReap, set by internal tests, starts no reaper goroutine: the
+	// test calls reap with the clock readings it chooses.
+	manualReap bool
 }
 
 // Runtime compiles and runs plugins. It is safe for concurrent use; Close
@@ -65,12 +76,31 @@ type Runtime struct {
 	mu      sync.Mutex
 	closed  bool
 	plugins map[*Plugin]struct{} // loaded and not yet done
+
+	// coarse is a clock reading (nanotime) refreshed by the reaper at each
+	// tick: what a released instance records as its idle start, so that a
+	// call reads no clock for it.
+	coarse   atomic.Int64
+	reapStop chan struct{}
+	reapDone chan struct{}
+
+	// The compiled modules in memory, against CompiledCache.
+	cacheDir   string
+	budget     int64
+	evictMu    sync.Mutex // one eviction pass at a time
+	resident   atomic.Int64
+	residentN  atomic.Int64
+	evictions  atomic.Uint64
+	recompiles atomic.Uint64
+	idleCloses atomic.Uint64
 }
 
 // NewRuntime creates a runtime with the compiler engine, the compilation
 // cache, and the evhost and WASI host modules.
 func NewRuntime(ctx context.Context, opts RuntimeOptions) (*Runtime, error) {
-	r := &Runtime{workers: opts.CompilationWorkers, logger: opts.Logger, plugins: map[*Plugin]struct{}{}}
+	r := &Runtime{workers: opts.CompilationWorkers, logger: opts.Logger, plugins: map[*Plugin]struct{}{},
+		cacheDir: opts.CacheDir, budget: max(0, opts.CompiledCache)}
+	r.coarse.Store(nanotime())
 	if r.workers <= 0 {
 		r.workers = runtime.NumCPU()
 	}
@@ -109,6 +139,10 @@ func NewRuntime(ctx context.Context, opts RuntimeOptions) (*Runtime, error) {
 		r.Close(ctx)
 		return nil, fmt.Errorf("wasm: instantiating tick: %w", err)
 	}
+	if !opts.manualReap {
+		r.reapStop, r.reapDone = make(chan struct{}), make(chan struct{})
+		go r.reapLoop()
+	}
 	return r, nil
 }
 
@@ -122,6 +156,9 @@ func (r *Runtime) Close(ctx context.Context) error {
 		return nil
 	}
 	r.closed = true
+	if r.reapStop != nil {
+		close(r.reapStop)
+	}
 	plugins := make([]*Plugin, 0, len(r.plugins))
 	for p := range r.plugins {
 		plugins = append(plugins, p)
@@ -135,6 +172,9 @@ func (r *Runtime) Close(ctx context.Context) error {
 		case <-p.Done():
 		case <-ctx.Done():
 		}
+	}
+	if r.reapDone != nil {
+		<-r.reapDone
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -204,7 +244,12 @@ func Hash(wasm []byte) string {
 
 // compiled is the result of compiling and checking one module.
 type compiled struct {
+	// mod is nil while the module is evicted (see cache.go): guarded by the
+	// plugin's cmu, and changed only while its pool has no instance.
 	mod      wazero.CompiledModule
+	size     int64  // estimated bytes in memory while compiled
+	src      []byte // the instrumented module, kept when there is no srcFile
+	srcFile  string // the instrumented module, on disk
 	kind     Kind
 	init     bool   // exports _initialize
 	memPages uint32 // the cap of its memory, after its tables' share
@@ -299,10 +344,13 @@ func (r *Runtime) compile(ctx context.Context, name string, wasm []byte, opts *P
 	if err != nil {
 		return nil, refuse(name, err, "cannot compile module")
 	}
-	c := &compiled{mod: cm, memPages: info.MemoryPages}
+	c := &compiled{mod: cm, memPages: info.MemoryPages, size: compiledSize(len(inst))}
 	if err := r.check(name, c, opts); err != nil {
 		cm.Close(ctx)
 		return nil, err
+	}
+	if c.kind == Reactor && r.budget > 0 {
+		r.keepSource(c, inst)
 	}
 	return c, nil
 }

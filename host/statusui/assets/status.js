@@ -83,6 +83,10 @@
     return (ms / 1000).toFixed(2) + " s";
   }
 
+  function fmtMiB(bytes) {
+    return (bytes / 1048576).toFixed(1) + " MiB";
+  }
+
   function fmtUptime(sec) {
     sec = Math.floor(sec);
     const d = Math.floor(sec / 86400), h = Math.floor(sec / 3600) % 24, m = Math.floor(sec / 60) % 60, s = sec % 60;
@@ -158,8 +162,18 @@
       const version = p.version ? el("code", { title: p.version }, p.version.slice(0, 12)) : "not loaded";
       return el("tr", { "data-name": p.name },
         el("th", { scope: "row" }, p.name), td(p.kind || ""), td(version), td(fmtTime(p.loaded_at), "time"),
-        num((p.stats && p.stats.instances) || 0), num((p.stats && p.stats.calls) || 0), last);
+        num(((p.stats && p.stats.instances) || 0) + (p.stats && p.version && !p.stats.compiled ? " (evicted)" : "")),
+        num((p.stats && p.stats.calls) || 0), last);
     }), "No plugins.");
+
+    // The compiled modules in memory against [host] compiled_cache, and
+    // what the idle reaper and the budget did since the start.
+    const w = st.wasm;
+    document.getElementById("wasm").textContent = w
+      ? "Compiled modules in memory: " + w.compiled_modules + " (" + fmtMiB(w.compiled_bytes) +
+        (w.compiled_budget > 0 ? " of " + fmtMiB(w.compiled_budget) : "") + ") · evicted " + w.evictions +
+        " · compiled again " + w.recompiles + " · idle instances closed " + w.idle_closes
+      : "";
 
     fill("schedules", (st.schedules || []).map((s) => el("tr", { "data-name": s.name },
       el("th", { scope: "row" }, s.name),

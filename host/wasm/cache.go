@@ -1,0 +1,267 @@
+package wasm
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/experimental"
+)
+
+// This file holds what makes a loaded plugin cost little while nobody
+// calls it: the reaper, which closes instances idle past their plugin's
+// IdleTimeout, and the budget of compiled modules in memory
+// (RuntimeOptions.CompiledCache), which frees the compiled code of plugins
+// that have no instance left, least recently active first. See
+// RATIONALE.md, "Why does an idle plugin give back its instances and its
+// compiled code?".
+
+// A compiled module is estimated to hold compiledFactor bytes in memory
+// per byte of (instrumented) wasm, its machine code, the function bodies
+// and the metadata wazero keeps, plus compiledOverhead: measured from the
+// process's RSS over distinct copies of the Go byte-count plugin (2.8 MB
+// of wasm, 15.6 MiB compiled: 5.8 per byte) and of a 400-byte WAT module
+// (30 KiB each). See RATIONALE.md.
+const (
+	compiledFactor   = 6
+	compiledOverhead = 32 << 10
+)
+
+// compiledSize estimates the memory of a compiled module of n wasm bytes.
+func compiledSize(n int) int64 { return int64(n)*compiledFactor + compiledOverhead }
+
+// Bounds of the reaper's tick: a quarter of the shortest IdleTimeout
+// among the plugins, within these.
+const (
+	minReapTick = 10 * time.Millisecond
+	maxReapTick = time.Second
+)
+
+// sourceDir is where, under the compilation cache's directory, the
+// instrumented modules that may be evicted are kept, named by their hash.
+const sourceDir = "evhost-modules"
+
+// keepSource keeps what compiling c again needs: the instrumented module
+// on disk beside wazero's cache (written once per content), or in memory
+// when there is no cache directory or the file cannot be written.
+func (r *Runtime) keepSource(c *compiled, inst []byte) {
+	if r.cacheDir == "" {
+		c.src = inst
+		return
+	}
+	sum := sha256.Sum256(inst)
+	path := filepath.Join(r.cacheDir, sourceDir, hex.EncodeToString(sum[:])+".wasm")
+	if err := writeOnce(path, inst); err != nil {
+		r.logger.Warn("keeping the module in memory: cannot write it beside the compilation cache", "err", err)
+		c.src = inst
+		return
+	}
+	c.srcFile = path
+}
+
+// writeOnce writes b to path unless a file of the same size is there,
+// through a temporary file renamed into place.
+func writeOnce(path string, b []byte) error {
+	if fi, err := os.Stat(path); err == nil && fi.Size() == int64(len(b)) {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+// module returns the plugin's compiled module, compiling it again (from
+// the on-disk compilation cache when it has the module) if it was
+// evicted. The caller holds a slot of the pool (total > 0), so that the
+// module is not evicted meanwhile.
+func (p *Plugin) module(ctx context.Context) (wazero.CompiledModule, error) {
+	p.cmu.Lock()
+	if m := p.c.mod; m != nil {
+		p.cmu.Unlock()
+		return m, nil
+	}
+	src := p.c.src
+	if src == nil {
+		b, err := os.ReadFile(p.c.srcFile)
+		if err != nil {
+			p.cmu.Unlock()
+			return nil, fmt.Errorf("wasm: plugin %s: reading its evicted module: %w", p.name, err)
+		}
+		src = b
+	}
+	cm, err := p.r.rt.CompileModule(experimental.WithCompilationWorkers(ctx, p.r.workers), src)
+	if err != nil {
+		p.cmu.Unlock()
+		return nil, fmt.Errorf("wasm: plugin %s: compiling its evicted module again: %w", p.name, err)
+	}
+	p.c.mod = cm
+	p.compiled.Store(true)
+	p.r.resident.Add(p.c.size)
+	p.r.residentN.Add(1)
+	p.r.recompiles.Add(1)
+	p.cmu.Unlock()
+	p.r.enforceBudget()
+	return cm, nil
+}
+
+// freeModule closes the plugin's compiled module, if it is in memory; the
+// caller makes sure no instance of it is alive or being created.
+func (p *Plugin) freeModule() bool {
+	p.cmu.Lock()
+	defer p.cmu.Unlock()
+	if p.c.mod == nil {
+		return false
+	}
+	p.c.mod.Close(context.Background())
+	p.c.mod = nil
+	p.compiled.Store(false)
+	p.r.resident.Add(-p.c.size)
+	p.r.residentN.Add(-1)
+	return true
+}
+
+// evictable reports whether the plugin's compiled module may be evicted
+// at all: a reactor whose source is kept.
+func (p *Plugin) evictable() bool {
+	return p.pool != nil && (p.c.src != nil || p.c.srcFile != "")
+}
+
+// enforceBudget evicts compiled modules, least recently active first,
+// among the plugins with no instance, until the modules in memory fit
+// the budget (or nothing more may be evicted).
+func (r *Runtime) enforceBudget() {
+	if r.budget <= 0 || r.resident.Load() <= r.budget {
+		return
+	}
+	r.evictMu.Lock()
+	defer r.evictMu.Unlock()
+	if r.resident.Load() <= r.budget {
+		return
+	}
+	type cand struct {
+		p    *Plugin
+		last int64
+	}
+	var cs []cand
+	for _, p := range r.snapshot() {
+		if p.evictable() {
+			if last, ok := p.pool.vacant(); ok {
+				cs = append(cs, cand{p, last})
+			}
+		}
+	}
+	slices.SortFunc(cs, func(a, b cand) int {
+		switch {
+		case a.last < b.last:
+			return -1
+		case a.last > b.last:
+			return 1
+		}
+		return 0
+	})
+	for _, c := range cs {
+		if r.resident.Load() <= r.budget {
+			return
+		}
+		if c.p.pool.evict() {
+			c.p.evictions.Add(1)
+			r.evictions.Add(1)
+		}
+	}
+}
+
+// snapshot returns the plugins loaded and not yet done.
+func (r *Runtime) snapshot() []*Plugin {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*Plugin, 0, len(r.plugins))
+	for p := range r.plugins {
+		out = append(out, p)
+	}
+	return out
+}
+
+// reapLoop runs the reaper until the runtime closes.
+func (r *Runtime) reapLoop() {
+	defer close(r.reapDone)
+	t := time.NewTimer(maxReapTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.reapStop:
+			return
+		case <-t.C:
+		}
+		t.Reset(r.reap(nanotime()))
+	}
+}
+
+// reap is one tick of the reaper at clock reading now: it refreshes the
+// coarse clock, closes instances idle for long enough, evicts what no
+// longer fits the budget, and returns the time to the next tick.
+func (r *Runtime) reap(now int64) time.Duration {
+	r.coarse.Store(now)
+	tick := maxReapTick
+	closed := 0
+	for _, p := range r.snapshot() {
+		if p.pool == nil || p.opts.IdleTimeout <= 0 {
+			continue
+		}
+		tick = min(tick, p.opts.IdleTimeout/4)
+		closed += p.pool.reap(now)
+	}
+	if closed > 0 {
+		r.enforceBudget()
+	}
+	return max(tick, minReapTick)
+}
+
+// RuntimeStats are the counters of a runtime: its compiled modules and
+// what the reaper and the budget did.
+type RuntimeStats struct {
+	// CompiledModules and CompiledBytes are the compiled modules in
+	// memory and their estimated bytes; CompiledBudget is the bound (0:
+	// none).
+	CompiledModules int   `json:"compiled_modules"`
+	CompiledBytes   int64 `json:"compiled_bytes"`
+	CompiledBudget  int64 `json:"compiled_budget"`
+	// Evictions counts compiled modules freed to fit the budget;
+	// Recompiles, evicted modules compiled again for a call.
+	Evictions  uint64 `json:"evictions"`
+	Recompiles uint64 `json:"recompiles"`
+	// IdleCloses counts instances closed after their idle timeout.
+	IdleCloses uint64 `json:"idle_closes"`
+}
+
+// Stats returns the runtime's counters.
+func (r *Runtime) Stats() RuntimeStats {
+	return RuntimeStats{
+		CompiledModules: int(r.residentN.Load()),
+		CompiledBytes:   r.resident.Load(),
+		CompiledBudget:  r.budget,
+		Evictions:       r.evictions.Load(),
+		Recompiles:      r.recompiles.Load(),
+		IdleCloses:      r.idleCloses.Load(),
+	}
+}
