@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"context"
+	"crypto/sha256"
 	"path/filepath"
 	"testing"
 
@@ -55,7 +56,7 @@ func BenchmarkCompile(b *testing.B) {
 		}
 		opts := PluginOptions{Name: "bench"}
 		opts.setDefaults(r)
-		c, err := r.compile(ctx, "bench", bin, &opts)
+		c, err := r.compile(ctx, "bench", bin, sha256.Sum256(bin), &opts)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,8 +1,10 @@
 package wasm
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -12,6 +14,8 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/experimental"
+
+	"github.com/evhost/evhost/host/wasm/internal/instrument"
 )
 
 // This file holds what makes a loaded plugin cost little while nobody
@@ -44,31 +48,65 @@ const (
 )
 
 // sourceDir is where, under the compilation cache's directory, the
-// instrumented modules that may be evicted are kept, named by their hash.
+// instrumented modules are kept, named by the hash of the module they were
+// made from, the rewrite's version and its options: a daemon that starts
+// again reads them instead of instrumenting again, and an evicted module
+// is compiled again from its file. Each file is instHeader and the
+// memory's cap in pages (little-endian), then the instrumented module.
 const sourceDir = "evhost-modules"
 
-// keepSource keeps what compiling c again needs: the instrumented module
-// on disk beside wazero's cache (written once per content), or in memory
-// when there is no cache directory or the file cannot be written.
-func (r *Runtime) keepSource(c *compiled, inst []byte) {
-	if r.cacheDir == "" {
-		c.src = inst
-		return
+var instHeader = []byte("evhI")
+
+// instrumented returns wasm instrumented with opt, the cap of its memory in
+// pages, and the file of the cache that holds it ("" when none does): read
+// from the cache unless fresh, else instrumented and written there.
+func (r *Runtime) instrumented(wasm []byte, sum [32]byte, opt instrument.Options, fresh bool) ([]byte, uint32, string, error) {
+	path := ""
+	if r.cacheDir != "" {
+		h := sha256.New()
+		h.Write(sum[:])
+		fmt.Fprintf(h, "\x00%s\x00%s\x00%s\x00%d\x00%d\x00%d\x00%d", instrument.Version, opt.TickModule, opt.TickName,
+			opt.Fuel, opt.MaxMemoryPages, opt.MaxTableElements, opt.TableElementSize)
+		path = filepath.Join(r.cacheDir, sourceDir, hex.EncodeToString(h.Sum(nil))+".wasm")
+		if !fresh {
+			if inst, pages, err := readInstrumented(path); err == nil {
+				return inst, pages, path, nil
+			}
+		}
 	}
-	sum := sha256.Sum256(inst)
-	path := filepath.Join(r.cacheDir, sourceDir, hex.EncodeToString(sum[:])+".wasm")
-	if err := writeOnce(path, inst); err != nil {
-		r.logger.Warn("keeping the module in memory: cannot write it beside the compilation cache", "err", err)
-		c.src = inst
-		return
+	inst, info, err := instrument.Instrument(wasm, opt)
+	if err != nil || path == "" {
+		return inst, info.MemoryPages, "", err
 	}
-	c.srcFile = path
+	b := make([]byte, 0, len(instHeader)+4+len(inst))
+	b = append(b, instHeader...)
+	b = binary.LittleEndian.AppendUint32(b, info.MemoryPages)
+	b = append(b, inst...)
+	if err := writeFile(path, b, fresh); err != nil {
+		r.logger.Warn("cannot keep the instrumented module beside the compilation cache", "err", err)
+		return inst, info.MemoryPages, "", nil
+	}
+	return b[len(instHeader)+4:], info.MemoryPages, path, nil
 }
 
-// writeOnce writes b to path unless a file of the same size is there,
-// through a temporary file renamed into place.
-func writeOnce(path string, b []byte) error {
-	if fi, err := os.Stat(path); err == nil && fi.Size() == int64(len(b)) {
+// readInstrumented reads a file that instrumented wrote.
+func readInstrumented(path string) ([]byte, uint32, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	n := len(instHeader) + 4
+	if len(b) <= n || !bytes.Equal(b[:len(instHeader)], instHeader) {
+		return nil, 0, fmt.Errorf("wasm: %s: not an instrumented module of this cache", path)
+	}
+	return b[n:], binary.LittleEndian.Uint32(b[len(instHeader):]), nil
+}
+
+// writeFile writes b to path, through a temporary file renamed into
+// place; unless replace, a file of the same size already there is kept
+// (files are named by what they hold).
+func writeFile(path string, b []byte, replace bool) error {
+	if fi, err := os.Stat(path); err == nil && fi.Size() == int64(len(b)) && !replace {
 		return nil
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
@@ -103,7 +141,7 @@ func (p *Plugin) module(ctx context.Context) (wazero.CompiledModule, error) {
 	}
 	src := p.c.src
 	if src == nil {
-		b, err := os.ReadFile(p.c.srcFile)
+		b, _, err := readInstrumented(p.c.srcFile)
 		if err != nil {
 			p.cmu.Unlock()
 			return nil, fmt.Errorf("wasm: plugin %s: reading its evicted module: %w", p.name, err)

@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"path/filepath"
 	"testing"
@@ -196,7 +197,7 @@ func benchKit(b *testing.B, ctx context.Context, logic string, h kitHandler) {
 			}
 			opts := PluginOptions{Name: "bench"}
 			opts.setDefaults(r2)
-			c, err := r2.compile(ctx, "bench", bin, &opts)
+			c, err := r2.compile(ctx, "bench", bin, sha256.Sum256(bin), &opts)
 			if err != nil {
 				b.Fatal(err)
 			}

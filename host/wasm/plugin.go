@@ -2,8 +2,9 @@ package wasm
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
-	"github.com/evhost/evhost/host/outcome"
 	"log/slog"
 	"math"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/evhost/evhost/host/event"
 	"github.com/evhost/evhost/host/kv"
+	"github.com/evhost/evhost/host/outcome"
 )
 
 // Errors an HTTPClient returns to have http_request answer the guest with
@@ -229,12 +231,13 @@ type Plugin struct {
 // of ABI v1 is refused with a *LoadError that names the problem.
 func (r *Runtime) Load(ctx context.Context, wasmBytes []byte, opts PluginOptions) (*Plugin, error) {
 	opts.setDefaults(r)
-	c, err := r.compile(ctx, opts.Name, wasmBytes, &opts)
+	sum := sha256.Sum256(wasmBytes)
+	c, err := r.compile(ctx, opts.Name, wasmBytes, sum, &opts)
 	if err != nil {
 		return nil, err
 	}
 	p := &Plugin{
-		r: r, name: opts.Name, hash: Hash(wasmBytes), kind: c.kind,
+		r: r, name: opts.Name, hash: hex.EncodeToString(sum[:]), kind: c.kind,
 		opts: opts, c: c, loadedAt: time.Now(),
 	}
 	p.compiled.Store(true)

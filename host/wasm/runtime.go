@@ -319,20 +319,22 @@ func (s sig) equal(o sig) bool {
 	return true
 }
 
-// compile instruments, compiles and checks a module's exports and imports.
-func (r *Runtime) compile(ctx context.Context, name string, wasm []byte, opts *PluginOptions) (*compiled, error) {
+// compile instruments, compiles and checks a module's exports and imports;
+// sum is the sha256 of wasm.
+func (r *Runtime) compile(ctx context.Context, name string, wasm []byte, sum [32]byte, opts *PluginOptions) (*compiled, error) {
 	if r.isClosed() {
 		return nil, ErrClosed
 	}
 	pages, elems := budget(opts.MemoryLimit)
-	inst, info, err := instrument.Instrument(wasm, instrument.Options{
+	iopt := instrument.Options{
 		TickModule:       tickModule,
 		TickName:         tickName,
 		Fuel:             fuel,
 		MaxMemoryPages:   pages,
 		MaxTableElements: elems,
 		TableElementSize: tableElementSize,
-	})
+	}
+	inst, memPages, file, err := r.instrumented(wasm, sum, iopt, false)
 	if errors.Is(err, instrument.ErrLimit) {
 		return nil, refuse(name, err, "module does not fit its memory limit of %d bytes (tables: at most %d elements of %d bytes, charged to it)",
 			opts.MemoryLimit, elems, tableElementSize)
@@ -341,16 +343,23 @@ func (r *Runtime) compile(ctx context.Context, name string, wasm []byte, opts *P
 		return nil, refuse(name, err, "cannot prepare module")
 	}
 	cm, err := r.rt.CompileModule(experimental.WithCompilationWorkers(ctx, r.workers), inst)
+	if err != nil && file != "" {
+		// A damaged file of the cache: instrument again, and replace it.
+		r.logger.Warn("instrumenting the module again: its cached form does not compile", "plugin", name, "file", file, "err", err)
+		if inst, memPages, file, err = r.instrumented(wasm, sum, iopt, true); err == nil {
+			cm, err = r.rt.CompileModule(experimental.WithCompilationWorkers(ctx, r.workers), inst)
+		}
+	}
 	if err != nil {
 		return nil, refuse(name, err, "cannot compile module")
 	}
-	c := &compiled{mod: cm, memPages: info.MemoryPages, size: compiledSize(len(inst))}
+	c := &compiled{mod: cm, memPages: memPages, size: compiledSize(len(inst)), srcFile: file}
 	if err := r.check(name, c, opts); err != nil {
 		cm.Close(ctx)
 		return nil, err
 	}
-	if c.kind == Reactor && r.budget > 0 {
-		r.keepSource(c, inst)
+	if c.kind == Reactor && r.budget > 0 && file == "" {
+		c.src = inst // kept to compile it again after an eviction
 	}
 	return c, nil
 }

@@ -129,6 +129,12 @@ type module struct {
 	body []byte // instructions of the body being written
 }
 
+// Version names the rewrite this package does. A cache of its output
+// (evhost keeps one beside wazero's compilation cache) puts it in its keys:
+// it must change whenever the same input and options could give different
+// bytes. TestVersionNamesTheRewrite fails until it does.
+const Version = "1"
+
 // Instrument rewrites the WebAssembly module wasm so that it calls the
 // import opt.TickModule.opt.TickName every opt.Fuel loop iterations or
 // function entries, and caps its memory at opt.MaxMemoryPages. See the
