@@ -56,11 +56,23 @@ func (v Variant) Defines() []string {
 }
 
 // The QuickJS files compiled into the engine (the rest of plugins/js/quickjs
-// are their headers), and the engine's C stack.
+// are their headers), and clang's flags: for every file (-O3 and the
+// post-MVP instructions that every wasm runtime evhost uses supports: bulk
+// memory, non-trapping float-to-int, sign extension; about a quarter less
+// per call than -O2 alone, for 4% more module), for QuickJS's files, and
+// for the link (a 1 MiB stack, engine.c's EVHOST_JS_STACK, placed first).
 var (
 	quickjsUnits = []string{"quickjs", "libregexp", "libunicode", "cutils"}
-	stackSize    = "1048576" // engine.c's EVHOST_JS_STACK
+	baseFlags    = []string{"--target=wasm32-wasi", "-O3", "-mbulk-memory", "-mnontrapping-fptoint", "-msign-ext"}
+	quickjsFlags = []string{"-w", "-D_GNU_SOURCE", "-Ijs/engine/wasi", "-include", "js/engine/wasi/qjs_wasi.h"}
+	linkFlags    = []string{"-mexec-model=reactor", "-Wl,--stack-first", "-Wl,-z,stack-size=1048576"}
 )
+
+// Flags are every flag Build gives clang: part of the cache keys, so that
+// a change of flags is a new build.
+func Flags() []string {
+	return append(append(append(append([]string(nil), baseFlags...), quickjsFlags...), linkFlags...), quickjsUnits...)
+}
 
 // Build compiles the engine's variants vs from root, a directory laid out as
 // plugins/ is (js/engine, js/quickjs and c/evhost.h), into outDir, one file
@@ -84,7 +96,7 @@ func Build(ctx context.Context, tc Toolchain, root, outDir string, vs ...Variant
 	if err != nil {
 		return fmt.Errorf("jsengine: %w", err)
 	}
-	base := []string{"--target=wasm32-wasi", "-O2"}
+	base := append([]string(nil), baseFlags...)
 	if tc.Sysroot != "" {
 		base = append(base, "--sysroot="+tc.Sysroot)
 	}
@@ -106,8 +118,8 @@ func Build(ctx context.Context, tc Toolchain, root, outDir string, vs ...Variant
 	var objs []string
 	for _, u := range quickjsUnits {
 		obj := filepath.Join(work, u+".o")
-		err := clang("-c", "-w", "-D_GNU_SOURCE", `-DCONFIG_VERSION="`+strings.TrimSpace(string(version))+`"`,
-			"-Ijs/engine/wasi", "-include", "js/engine/wasi/qjs_wasi.h", "-o", obj, "js/quickjs/"+u+".c")
+		args := append([]string{"-c", `-DCONFIG_VERSION="` + strings.TrimSpace(string(version)) + `"`}, quickjsFlags...)
+		err := clang(append(args, "-o", obj, "js/quickjs/"+u+".c")...)
 		if err != nil {
 			return err
 		}
@@ -120,7 +132,7 @@ func Build(ctx context.Context, tc Toolchain, root, outDir string, vs ...Variant
 			return err
 		}
 		out := filepath.Join(work, v.File())
-		args = []string{"-mexec-model=reactor", "-Wl,--stack-first", "-Wl,-z,stack-size=" + stackSize, "-o", out, obj}
+		args = append(append([]string(nil), linkFlags...), "-o", out, obj)
 		if err := clang(append(append(args, objs...), "-lm")...); err != nil {
 			return err
 		}

@@ -98,11 +98,12 @@ func gunzip(gz []byte) ([]byte, error) {
 	return b, nil
 }
 
-// SourceHash is the hex SHA-256 of the embedded source: it names the
-// cache's files, so a new evhost with a changed engine never reads an
-// old build.
+// SourceHash is the hex SHA-256 of the embedded source and the build's
+// flags: it names the cache's files, so a new evhost with a changed engine
+// never reads an old build.
 func SourceHash() string {
 	h := sha256.New()
+	fmt.Fprintf(h, "%q", Flags())
 	_ = fs.WalkDir(source, "_src", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err

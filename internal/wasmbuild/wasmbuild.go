@@ -314,7 +314,7 @@ func JSEngine(t TB, plugins string, v jsengine.Variant) []byte {
 	}
 	files = append(files, filepath.Join(plugins, "c", "evhost.h"))
 	h := sha256.New()
-	for _, p := range contents(t, files, []string{tc.Clang, tc.Sysroot}) {
+	for _, p := range contents(t, files, append([]string{tc.Clang, tc.Sysroot}, jsengine.Flags()...)) {
 		fmt.Fprintf(h, "%d:", len(p))
 		h.Write(p)
 	}
