@@ -216,3 +216,30 @@ func TestRefusedAndTimeout(t *testing.T) {
 		t.Fatalf("after the timeout: %+v", res)
 	}
 }
+
+// emit sends a string, a Uint8Array or an ArrayBuffer as it is and any
+// other value as JSON, with the content type application/json unless the
+// options give one.
+func TestEmitData(t *testing.T) {
+	src := `function handle(e) {
+		evhost.emit("u8", new Uint8Array([104, 105]));
+		evhost.emit("ab", new Uint8Array([104, 105]).buffer);
+		evhost.emit("str", "hi", {datacontenttype: "text/plain"});
+		evhost.emit("obj", {a: 1});
+		evhost.emit("i32", new Int32Array([1]));
+		evhost.emit("ct", {a: 1}, {datacontenttype: "application/vnd.x+json"});
+		evhost.emit("none");
+	}`
+	p, _ := load(t, jsengine.Variant{}, src, wasm.PluginOptions{})
+	res := p.Call(context.Background(), ev("t", "", ""))
+	if res.Status != wasm.Done || len(res.Emits) != 7 {
+		t.Fatalf("%+v", res)
+	}
+	want := []string{"u8 hi ", "ab hi ", "str hi text/plain", `obj {"a":1} application/json`,
+		`i32 {"0":1} application/json`, `ct {"a":1} application/vnd.x+json`, "none  "}
+	for i, e := range res.Emits {
+		if got := e.Type + " " + string(e.Data) + " " + e.DataContentType; got != want[i] {
+			t.Errorf("emit %d: %q, want %q", i, got, want[i])
+		}
+	}
+}

@@ -42,6 +42,7 @@
 static JSRuntime *rt;
 static JSContext *ctx;
 static JSValue handle_fn;
+static JSValue u8_ctor, ab_ctor; /* Uint8Array and ArrayBuffer, for emit */
 static int started;
 static char *init_err; /* the instance cannot serve: every event is retried with this */
 
@@ -180,15 +181,36 @@ static JSValue n_log(JSContext *c, JSValueConst this_val, int argc, JSValueConst
     return JS_UNDEFINED;
 }
 
-/* emit(type, data, opts): 0 or the ABI's error code. data is a string, a
- * byte array, undefined or null (prelude.js turns any other value into
- * JSON); opts may give id, subject, datacontenttype, dataschema and
- * extensions (an object of strings). */
+/* is_bytes says whether emit sends v as it is (undefined, null, a string, a
+ * Uint8Array or an ArrayBuffer) rather than as JSON: 1 or 0, -1 with an
+ * exception pending. */
+static int is_bytes(JSValueConst v) {
+    if (JS_IsUndefined(v) || JS_IsNull(v) || JS_IsString(v)) return 1;
+    if (!JS_IsObject(v)) return 0;
+    int r = JS_IsInstanceOf(ctx, v, u8_ctor);
+    if (r != 0) return r;
+    return JS_IsInstanceOf(ctx, v, ab_ctor);
+}
+
+/* emit(type, data, opts): 0 or the ABI's error code. data is sent as it is
+ * when is_bytes, else as its JSON (JSON.stringify), and then with
+ * datacontenttype application/json unless opts gives one (not undefined);
+ * opts may give id, subject, datacontenttype, dataschema and extensions
+ * (an object of strings). */
 static JSValue n_emit(JSContext *c, JSValueConst this_val, int argc, JSValueConst *argv) {
     (void)this_val;
     (void)argc;
+    int raw = is_bytes(argv[1]);
+    if (raw < 0) return JS_EXCEPTION;
+    JSValue json = JS_UNDEFINED;
+    if (!raw) {
+        json = JS_JSONStringify(c, argv[1], JS_UNDEFINED, JS_UNDEFINED);
+        if (JS_IsException(json)) return JS_EXCEPTION;
+    }
     bytes data;
-    if (to_bytes(argv[1], &data)) return JS_EXCEPTION;
+    int rc = to_bytes(raw ? argv[1] : json, &data);
+    JS_FreeValue(c, json); /* data.cstr holds its own reference or copy */
+    if (rc) return JS_EXCEPTION;
     evhost_buf buf = evhost_buf_new((uint32_t)(256 + data.len));
     size_t n;
     const char *type = JS_ToCStringLen(c, &n, argv[0]);
@@ -196,9 +218,14 @@ static JSValue n_emit(JSContext *c, JSValueConst this_val, int argc, JSValueCons
     evhost_enc_attr(&buf, "type", type, (uint32_t)n);
     JS_FreeCString(c, type);
     JSValueConst o = argv[2];
+    int ct_given = 0;
     if (JS_IsObject(o)) {
+        JSValue ct = JS_GetProperty(c, o, atoms[A_DATACONTENTTYPE]);
+        if (JS_IsException(ct)) goto fail;
+        ct_given = !JS_IsUndefined(ct);
+        JS_FreeValue(c, ct);
         if (enc_prop(&buf, o, A_ID, "id") || enc_prop(&buf, o, A_SUBJECT, "subject") ||
-            enc_prop(&buf, o, A_DATACONTENTTYPE, "datacontenttype") ||
+            (ct_given && enc_prop(&buf, o, A_DATACONTENTTYPE, "datacontenttype")) ||
             enc_prop(&buf, o, A_DATASCHEMA, "dataschema"))
             goto fail;
         JSValue x = JS_GetProperty(c, o, atoms[A_EXTENSIONS]);
@@ -237,6 +264,7 @@ static JSValue n_emit(JSContext *c, JSValueConst this_val, int argc, JSValueCons
         }
         JS_FreeValue(c, x);
     }
+    if (!raw && !ct_given) evhost_enc_attr(&buf, "datacontenttype", "application/json", 16);
     evhost_enc_data(&buf, data.ptr, (uint32_t)data.len);
     bytes_free(&data);
     return JS_NewInt32(c, evhost_emit_buf(&buf));
@@ -478,6 +506,8 @@ static void start(void) {
     }
 
     JSValue global = JS_GetGlobalObject(ctx);
+    u8_ctor = JS_GetPropertyStr(ctx, global, "Uint8Array");
+    ab_ctor = JS_GetPropertyStr(ctx, global, "ArrayBuffer");
     JSValue mk = JS_Eval(ctx, evhost_prelude, evhost_prelude_len, "evhost:prelude", JS_EVAL_TYPE_GLOBAL);
     if (JS_IsException(mk)) {
         fail_init("js engine: prelude: ", 1);
