@@ -152,6 +152,8 @@ func TestEngine(t *testing.T) {
 		{`function handle() { (function f() { f() })() }`, wasm.Retry, "stack overflow"},
 		{`function handle() { const a = []; for (;;) a.push(new Array(1e5).fill(1.5)) }`, wasm.Retry, "out of memory"},
 		{`async function handle() { await null; evhost.emit("async") }`, wasm.Done, ""},
+		{`async function handle() { await null; throw evhost.reject("later, bad") }`, wasm.Reject, "later, bad"},
+		{`async function handle() { await null; null.x }`, wasm.Retry, "TypeError"},
 	} {
 		p, _ := load(t, jsengine.Variant{}, c.src, wasm.PluginOptions{MemoryLimit: 32 << 20})
 		res := p.Call(context.Background(), ev("t", "", ""))
@@ -166,7 +168,7 @@ func TestEngine(t *testing.T) {
 				t.Errorf("%s: the second call: %+v, %d discards", c.src, res, p.Stats().Discards-before)
 			}
 		}
-		if c.src[:5] == "async" && (len(res.Emits) != 1 || res.Emits[0].Type != "async") {
+		if strings.Contains(c.src, `emit("async")`) && (len(res.Emits) != 1 || res.Emits[0].Type != "async") {
 			t.Errorf("the async handler's emit: %+v", res.Emits)
 		}
 	}

@@ -43,6 +43,10 @@ static JSRuntime *rt;
 static JSContext *ctx;
 static JSValue handle_fn;
 static JSValue u8_ctor, ab_ctor; /* Uint8Array and ArrayBuffer, for emit */
+static JSValue promise_ctor, on_rejected; /* an async handle's outcome */
+static JSValue async_exc;
+static int async_failed;
+static JSValue n_rejected(JSContext *c, JSValueConst this_val, int argc, JSValueConst *argv);
 static int started;
 static char *init_err; /* the instance cannot serve: every event is retried with this */
 
@@ -508,6 +512,8 @@ static void start(void) {
     JSValue global = JS_GetGlobalObject(ctx);
     u8_ctor = JS_GetPropertyStr(ctx, global, "Uint8Array");
     ab_ctor = JS_GetPropertyStr(ctx, global, "ArrayBuffer");
+    promise_ctor = JS_GetPropertyStr(ctx, global, "Promise");
+    on_rejected = JS_NewCFunction(ctx, n_rejected, "rejected", 1);
     JSValue mk = JS_Eval(ctx, evhost_prelude, evhost_prelude_len, "evhost:prelude", JS_EVAL_TYPE_GLOBAL);
     if (JS_IsException(mk)) {
         fail_init("js engine: prelude: ", 1);
@@ -596,8 +602,20 @@ static int is_json(evhost_bytes ct) {
 
 static JSValue str(evhost_bytes b) { return JS_NewStringLen(ctx, (const char *)b.ptr, b.len); }
 
-/* run_jobs runs the promise jobs the call queued, as goja did after each
- * call; a job's exception (an unhandled rejection) is dropped. */
+/* n_rejected is the rejection handler of the promise an async handle
+ * returns: its reason is the call's exception. */
+static JSValue n_rejected(JSContext *c, JSValueConst this_val, int argc, JSValueConst *argv) {
+    (void)this_val;
+    (void)argc;
+    if (!async_failed) {
+        async_failed = 1;
+        async_exc = JS_DupValue(c, argv[0]);
+    }
+    return JS_UNDEFINED;
+}
+
+/* run_jobs runs the promise jobs the call queued; a job's own exception
+ * (a rejection no one handles) is dropped. */
 static void run_jobs(void) {
     JSContext *c;
     for (;;) {
@@ -674,13 +692,29 @@ int evhost_on_event(const evhost_event *ev) {
 
     JSValue ret = JS_Call(ctx, handle_fn, JS_UNDEFINED, 1, (JSValueConst *)&obj);
     JS_FreeValue(ctx, obj);
+    JSValue exc;
     if (!JS_IsException(ret)) {
+        /* An async handle: its promise's rejection is the call's exception,
+         * once the jobs the call queued have run. */
+        int promise = JS_IsObject(ret) ? JS_IsInstanceOf(ctx, ret, promise_ctor) : 0;
+        if (promise < 0) JS_FreeValue(ctx, JS_GetException(ctx));
+        if (promise > 0) {
+            JSValue then = JS_GetPropertyStr(ctx, ret, "then");
+            JSValue args[2] = {JS_UNDEFINED, on_rejected};
+            JSValue r = JS_IsException(then) ? JS_EXCEPTION : JS_Call(ctx, then, ret, 2, (JSValueConst *)args);
+            if (JS_IsException(r)) JS_FreeValue(ctx, JS_GetException(ctx));
+            JS_FreeValue(ctx, r);
+            JS_FreeValue(ctx, then);
+        }
         JS_FreeValue(ctx, ret);
         run_jobs();
-        return EVHOST_OK;
+        if (!async_failed) return EVHOST_OK;
+        async_failed = 0;
+        exc = async_exc;
+        async_exc = JS_UNDEFINED;
+    } else {
+        exc = JS_GetException(ctx);
     }
-
-    JSValue exc = JS_GetException(ctx);
     int status = EVHOST_RETRY;
     if (JS_IsObject(exc)) {
         JSValue kind = JS_GetProperty(ctx, exc, atoms[A_OUTCOME]);
