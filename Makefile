@@ -5,11 +5,11 @@
 
 .PHONY: run test bench bench-peers engine evhost-release release release-assets release-check
 
-# The JavaScript engine (plugins/js/engine), every variant, gzip-compressed
-# into host/jsengine/wasm (ignored by git, never committed), for a build of
-# evhost that carries it: `go build -tags evhost_jsengine ./cmd/evhost`.
-# Without it, evhost builds the engine with the Go toolchain when a plugin
-# says engine = "js" (once, cached).
+# The JavaScript engine (QuickJS, plugins/js/engine), every variant built
+# with clang for wasm32-wasi and gzip-compressed into host/jsengine/wasm
+# (ignored by git, never committed), for a build of evhost that carries it:
+# `go build -tags evhost_jsengine ./cmd/evhost`. Without it, evhost builds
+# the engine with clang when a plugin says engine = "js" (once, cached).
 engine:
 	go run ./host/jsengine/mkengine host/jsengine/wasm
 
@@ -37,7 +37,7 @@ bench-peers:
 #
 # RELEASE_ASSETS: the targets that build what the binary embeds, run first:
 # the JavaScript engine (make engine), which .ci/release embeds with the build
-# tag evhost_jsengine, so that a release runs engine = "js" plugins with no Go
+# tag evhost_jsengine, so that a release runs engine = "js" plugins with no C
 # toolchain. RELEASE_ASSETS= TAGS= make release builds without it.
 RELEASE_ASSETS ?= engine
 

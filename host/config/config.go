@@ -357,7 +357,7 @@ type Plugin struct {
 	// (key engine): "js" is the JavaScript engine, which runs the handler
 	// whose source is the config value "source" (usually from config_file).
 	// A release build of evhost carries it; another builds it from source
-	// with the Go toolchain, once, into a cache (see host/jsengine).
+	// with clang for WASI, once, into a cache (see host/jsengine).
 	Engine string
 	// Digest is the hex SHA-256 of the module when Path is "sha256:<hex>",
 	// as `evhost deploy` writes it into a release; empty otherwise.

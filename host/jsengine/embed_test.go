@@ -14,7 +14,7 @@ func TestEmbedded(t *testing.T) {
 	if !Embedded() {
 		t.Fatal("built with evhost_jsengine but Embedded() is false")
 	}
-	t.Setenv("PATH", "") // no Go toolchain: the bytes must come from the binary
+	t.Setenv("PATH", "") // no C toolchain: the bytes must come from the binary
 	t.Setenv("EVHOST_ENGINE_CACHE", t.TempDir())
 	for _, v := range Variants {
 		b, err := Module(context.Background(), v)

@@ -11,13 +11,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"strings"
 	"sync"
-
-	"github.com/evhost/evhost/host/gobuild"
 )
 
 //go:generate go test -run TestSourceMatchesPlugins -update .
@@ -27,9 +24,9 @@ const Name = "js"
 
 // Variant is an engine build for a plugin's grants: evhost refuses a module
 // that imports a host function the plugin is not granted, so an engine
-// for a plugin without kv leaves the kv_* imports out (build tag
-// evhost_nokv), and one without allowed_hosts leaves http_request out
-// (evhost_nohttp).
+// for a plugin without kv leaves the kv_* imports out (engine.c built
+// without EVHOST_JS_KV), and one without allowed_hosts leaves http_request
+// out (without EVHOST_JS_HTTP).
 type Variant struct {
 	KV, HTTP bool
 }
@@ -45,18 +42,6 @@ func (v Variant) File() string {
 		s += "-http"
 	}
 	return s + ".wasm"
-}
-
-// Tags are the Go build tags of the variant.
-func (v Variant) Tags() string {
-	var t []string
-	if !v.KV {
-		t = append(t, "evhost_nokv")
-	}
-	if !v.HTTP {
-		t = append(t, "evhost_nohttp")
-	}
-	return strings.Join(t, ",")
 }
 
 // Variants are every variant, in the order `make engine` builds them.
@@ -113,11 +98,12 @@ func gunzip(gz []byte) ([]byte, error) {
 	return b, nil
 }
 
-// SourceHash is the hex SHA-256 of the embedded source: it names the
-// cache's files, so a new evhost with a changed engine never reads an
-// old build.
+// SourceHash is the hex SHA-256 of the embedded source and the build's
+// flags: it names the cache's files, so a new evhost with a changed engine
+// never reads an old build.
 func SourceHash() string {
 	h := sha256.New()
+	fmt.Fprintf(h, "%q", Flags())
 	_ = fs.WalkDir(source, "_src", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -147,8 +133,9 @@ func CacheDir() string {
 	return filepath.Join(d, "evhost", "jsengine")
 }
 
-// build returns the variant from the cache, building it first when the
-// cache does not have it.
+// build returns the variant from the cache, building every variant into
+// it first when the cache does not have this one (they share the compiled
+// QuickJS, which takes most of the time).
 func build(ctx context.Context, v Variant) ([]byte, error) {
 	dir := CacheDir()
 	hash := SourceHash()[:16]
@@ -156,7 +143,7 @@ func build(ctx context.Context, v Variant) ([]byte, error) {
 	if b, err := os.ReadFile(out); err == nil {
 		return b, nil
 	}
-	tool, err := gobuild.Tool()
+	tc, err := FindToolchain()
 	if err != nil {
 		return nil, fmt.Errorf("jsengine: this evhost does not carry the JavaScript engine (a release build, made with `make engine`, does) and cannot build it: %w", err)
 	}
@@ -171,25 +158,23 @@ func build(ctx context.Context, v Variant) ([]byte, error) {
 	if err := writeSource(src); err != nil {
 		return nil, err
 	}
-	tmp := out + ".tmp-" + filepath.Base(src)
-	defer os.Remove(tmp)
-	cmd := exec.CommandContext(ctx, tool, "build", "-trimpath", "-buildmode=c-shared", "-tags", v.Tags(), "-o", tmp, ".")
-	cmd.Dir = filepath.Join(src, "js", "engine")
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
-	var msg bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &msg, &msg
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("jsengine: building the JavaScript engine (%s) from source: %w\n%s", v.File(), err, strings.TrimSpace(msg.String()))
-	}
-	if err := os.Rename(tmp, out); err != nil {
+	built := filepath.Join(src, "out")
+	if err := os.Mkdir(built, 0o755); err != nil {
 		return nil, fmt.Errorf("jsengine: %w", err)
+	}
+	if err := Build(ctx, tc, src, built, Variants...); err != nil {
+		return nil, fmt.Errorf("jsengine: building the JavaScript engine from source: %w", err)
+	}
+	for _, w := range Variants {
+		if err := os.Rename(filepath.Join(built, w.File()), filepath.Join(dir, hash+"-"+w.File())); err != nil {
+			return nil, fmt.Errorf("jsengine: %w", err)
+		}
 	}
 	return os.ReadFile(out)
 }
 
-// writeSource writes the embedded source to dir: the plugins module's
-// go.mod and PDK, and js/engine, whose go.mod points at them with a
-// replace directive, as in the repository.
+// writeSource writes the embedded source to dir, laid out as plugins/ is:
+// js/engine, js/quickjs and c/evhost.h.
 func writeSource(dir string) error {
 	return fs.WalkDir(source, "_src", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -199,9 +184,7 @@ func writeSource(dir string) error {
 		if err != nil {
 			return err
 		}
-		// Stored as go.mod.txt: a go.mod would make _src another module,
-		// which go:embed refuses.
-		dst := filepath.Join(dir, filepath.FromSlash(strings.TrimSuffix(strings.TrimPrefix(p, "_src/"), ".txt")))
+		dst := filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(p, "_src/")))
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return err
 		}
@@ -209,26 +192,24 @@ func writeSource(dir string) error {
 	})
 }
 
-// sourceFiles are the files under plugins/ that _src copies: every
-// non-test file of the engine, the plugins module's go.mod and the
-// non-test files of the PDK the engine imports.
+// sourceFiles are the files under plugins/ that _src copies: the engine's
+// (engine.c, prelude.js, the WASI headers), the vendored QuickJS and the C
+// kit's header.
 func sourceFiles() ([]string, error) {
 	root := filepath.Join("..", "..", "plugins")
 	var out []string
-	for _, d := range []string{"js/engine", "pdk", "pdk/internal/envelope", "pdk/internal/hostabi"} {
+	for _, d := range []string{"js/engine", "js/engine/wasi", "js/quickjs"} {
 		ents, err := os.ReadDir(filepath.Join(root, filepath.FromSlash(d)))
 		if err != nil {
 			return nil, err
 		}
 		for _, e := range ents {
 			n := e.Name()
-			keep := strings.HasSuffix(n, ".go") && !strings.HasSuffix(n, "_test.go") ||
-				strings.HasSuffix(n, ".js") || n == "go.mod" || n == "go.sum"
-			if e.IsDir() || !keep {
+			if e.IsDir() || strings.HasPrefix(n, ".") || strings.HasSuffix(n, ".go") || strings.HasPrefix(n, "go.") {
 				continue
 			}
 			out = append(out, path.Join(d, n))
 		}
 	}
-	return append(out, "go.mod"), nil
+	return append(out, "c/evhost.h"), nil
 }

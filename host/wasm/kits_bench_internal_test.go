@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/evhost/evhost/host/event"
+	"github.com/evhost/evhost/host/jsengine"
 	"github.com/evhost/evhost/internal/wasmbuild"
 )
 
@@ -47,9 +48,10 @@ type kitHandler struct {
 
 var plugins = filepath.Join("..", "..", "plugins")
 
-// jsEngine is the engine without KV and HTTP (the handlers need neither).
+// jsEngine is the JavaScript engine (QuickJS) without KV and HTTP (the
+// handlers need neither).
 func jsEngine(b *testing.B) []byte {
-	return wasmbuild.GoTags(b, filepath.Join(plugins, "js", "engine"), "evhost_nokv", "evhost_nohttp")
+	return wasmbuild.JSEngine(b, plugins, jsengine.Variant{})
 }
 
 var kitHandlers = map[string][]kitHandler{
@@ -125,7 +127,7 @@ func checkKit(b *testing.B, logic string, res Result) {
 //   - call: one event through the pool (ns/op), on a warm instance;
 //   - instance: instantiating and initialising an instance from the
 //     compiled module and handling its first event, which for JavaScript
-//     includes making the goja runtime and compiling the source (ns/op),
+//     includes making the QuickJS runtime and compiling the source (ns/op),
 //     with the instance's linear memory after that event (pages and
 //     MiB/instance) and the module's size (module-KiB);
 //   - compile-cold: compiling the module in a new runtime with an empty

@@ -20,6 +20,7 @@ import (
 
 	"github.com/evhost/evhost/host/event"
 	"github.com/evhost/evhost/host/httpcap"
+	"github.com/evhost/evhost/host/jsengine"
 	"github.com/evhost/evhost/host/kv"
 	"github.com/evhost/evhost/host/wasm"
 	"github.com/evhost/evhost/internal/wasmbuild"
@@ -56,11 +57,12 @@ var kits = []kit{
 	{"assemblyscript", func(t testing.TB) []byte {
 		return wasmbuild.AssemblyScript(t, filepath.Join(root, "plugins", "assemblyscript"), "conformance/handler.ts")
 	}, true, true, nil},
-	// JavaScript: the engine plugin (goja in a Go wasm plugin) with the
-	// handler's source as its config value "source". A thrown Error is
-	// caught by the engine: retry, the message logged, the instance stays.
+	// JavaScript: the engine (QuickJS in a C wasm plugin) with every
+	// grant and the handler's source as its config value "source". A
+	// thrown Error is caught by the engine: retry, the message logged, the
+	// instance stays.
 	{"javascript", func(t testing.TB) []byte {
-		return wasmbuild.Go(t, filepath.Join(root, "plugins", "js", "engine"))
+		return wasmbuild.JSEngine(t, filepath.Join(root, "plugins"), jsengine.Variant{KV: true, HTTP: true})
 	}, false, true, func(t testing.TB) map[string]string {
 		return map[string]string{"source": readFile(t, filepath.Join(root, "plugins", "js", "conformance", "handler.js"))}
 	}},

@@ -1,7 +1,8 @@
 // Package conformance holds the conformance suite of evhost's plugin kits
 // (its tests; the package has no API). Every kit, the Go PDK, the C, Rust
-// and AssemblyScript kits and the JavaScript engine (plugins/js/engine,
-// with plugins/js/conformance/handler.js as its source), implements the
+// and AssemblyScript kits and the JavaScript engine (QuickJS,
+// plugins/js/engine, with plugins/js/conformance/handler.js as its
+// source), implements the
 // same handler (plugins/conformance/SPEC.md) in its own language under
 // plugins/; the suite builds each from source with its real toolchain,
 // runs it through host/wasm's runtime and asserts the same results, so a

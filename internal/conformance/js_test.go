@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evhost/evhost/host/jsengine"
 	"github.com/evhost/evhost/host/wasm"
 	"github.com/evhost/evhost/internal/wasmbuild"
 )
@@ -31,7 +32,7 @@ func TestTypeScriptExample(t *testing.T) {
 
 	// The engine without KV and HTTP: the handler uses neither, and the
 	// host refuses a module that imports capabilities it is not granted.
-	bin := wasmbuild.GoTags(t, filepath.Join(root, "plugins", "js", "engine"), "evhost_nokv", "evhost_nohttp")
+	bin := wasmbuild.JSEngine(t, filepath.Join(root, "plugins"), jsengine.Variant{})
 	r, err := wasm.NewRuntime(context.Background(), wasm.RuntimeOptions{
 		CacheDir: filepath.Join(wasmbuild.CacheDir(), "wazero"), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

@@ -1,8 +1,9 @@
 // Package wasmbuild builds the real .wasm modules that evhost's tests and
 // benchmarks run: WAT with wabt's wat2wasm, C with clang and wasi-libc, Go
 // with the Go toolchain (GOOS=wasip1 GOARCH=wasm -buildmode=c-shared),
-// Rust with cargo, AssemblyScript with asc from npm, and the TypeScript
-// bundles of the JavaScript engine with esbuild from npm.
+// Rust with cargo, AssemblyScript with asc from npm, the JavaScript engine
+// (QuickJS) with clang through host/jsengine, and the TypeScript bundles
+// that engine runs with esbuild from npm.
 //
 // Outputs are cached by content hash in the user's cache directory, so each
 // plugin is built once per change, not once per test. When a toolchain is
@@ -11,6 +12,7 @@ package wasmbuild
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -23,6 +25,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/evhost/evhost/host/jsengine"
 )
 
 // TB is the part of testing.TB that the builders use.
@@ -288,6 +292,65 @@ func AssemblyScript(t TB, kit, entry string) []byte {
 		}
 		return run(abs, nil, node, asc, entry, "--config", "asconfig.json", "--target", "release", "-o", o)
 	})
+}
+
+// JSEngine builds evhost's JavaScript engine (QuickJS with the C kit, the
+// sources of plugins/js and plugins/c) for the grants of v, with the same
+// function that builds it for the daemon (jsengine.Build). plugins is the
+// plugins/ directory. Every variant is built at once, into a directory
+// keyed by the sources' content: QuickJS is compiled once for all four.
+func JSEngine(t TB, plugins string, v jsengine.Variant) []byte {
+	t.Helper()
+	tc, err := jsengine.FindToolchain()
+	if err != nil {
+		t.Skipf("wasmbuild: %v", err)
+	}
+	if _, err := os.Stat("/usr/lib/wasm32-wasi/libc.a"); err != nil && tc.Sysroot == "" {
+		t.Skipf("wasmbuild: wasi-libc not found: %s", jsengine.Install)
+	}
+	var files []string
+	for _, d := range []string{"js/engine", "js/quickjs"} {
+		files = append(files, sourceFiles(t, filepath.Join(plugins, filepath.FromSlash(d)), ".c", ".h", ".js", "VERSION")...)
+	}
+	files = append(files, filepath.Join(plugins, "c", "evhost.h"))
+	h := sha256.New()
+	for _, p := range contents(t, files, append([]string{tc.Clang, tc.Sysroot}, jsengine.Flags()...)) {
+		fmt.Fprintf(h, "%d:", len(p))
+		h.Write(p)
+	}
+	dir := filepath.Join(CacheDir(), "jsengine", hex.EncodeToString(h.Sum(nil))[:32])
+	out := filepath.Join(dir, v.File())
+	if b, err := os.ReadFile(out); err == nil {
+		return b
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if b, err := os.ReadFile(out); err == nil {
+		return b
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		t.Fatalf("wasmbuild: %v", err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), "tmp-")
+	if err != nil {
+		t.Fatalf("wasmbuild: %v", err)
+	}
+	defer os.RemoveAll(tmp)
+	abs, err := filepath.Abs(plugins)
+	if err != nil {
+		t.Fatalf("wasmbuild: %v", err)
+	}
+	if err := jsengine.Build(context.Background(), tc, abs, tmp, jsengine.Variants...); err != nil {
+		t.Fatalf("wasmbuild: %v", err)
+	}
+	if err := os.Rename(tmp, dir); err != nil && !fileExists(out) {
+		t.Fatalf("wasmbuild: %v", err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatalf("wasmbuild: %v", err)
+	}
+	return b
 }
 
 // rustToolchain finds a cargo and rustc that can build for WASI.

@@ -1,18 +1,20 @@
-// Command mkengine builds every variant of the JavaScript engine and
-// writes them gzip-compressed to a directory, for a release build of
-// evhost that embeds them (`make engine`, then go build -tags
-// evhost_jsengine ./cmd/evhost):
+// Command mkengine builds every variant of the JavaScript engine (QuickJS,
+// with clang for wasm32-wasi) and writes them gzip-compressed to a
+// directory, for a release build of evhost that embeds them (`make
+// engine`, then go build -tags evhost_jsengine ./cmd/evhost):
 //
 //	go run ./host/jsengine/mkengine host/jsengine/wasm
 //
-// It builds from the source host/jsengine embeds, through the same cache
-// as a daemon without the embedded engine.
+// With -raw it writes them uncompressed (engine.wasm, engine-kv.wasm, ...),
+// for a plugin table with a path. It builds from the source host/jsengine
+// embeds, through the same cache as a daemon without the embedded engine.
 package main
 
 import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,17 +23,20 @@ import (
 )
 
 func main() {
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: mkengine DIR")
+	raw := flag.Bool("raw", false, "write the modules uncompressed")
+	flag.Usage = func() { fmt.Fprintln(os.Stderr, "usage: mkengine [-raw] DIR") }
+	flag.Parse()
+	if flag.NArg() != 1 {
+		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(os.Args[1]); err != nil {
+	if err := run(flag.Arg(0), *raw); err != nil {
 		fmt.Fprintln(os.Stderr, "mkengine:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir string) error {
+func run(dir string, raw bool) error {
 	if jsengine.Embedded() {
 		return fmt.Errorf("build mkengine without the evhost_jsengine tag")
 	}
@@ -42,6 +47,14 @@ func run(dir string) error {
 		b, err := jsengine.Module(context.Background(), v)
 		if err != nil {
 			return err
+		}
+		if raw {
+			out := filepath.Join(dir, v.File())
+			if err := os.WriteFile(out, b, 0o644); err != nil {
+				return err
+			}
+			fmt.Printf("%s: %d bytes\n", out, len(b))
+			continue
 		}
 		var gz bytes.Buffer
 		w, err := gzip.NewWriterLevel(&gz, gzip.BestCompression)

@@ -17,9 +17,6 @@
       this.evhostOutcome = kind;
     }
   }
-  function bytes(v) {
-    return v === undefined || v === null || typeof v === "string" || v instanceof Uint8Array || v instanceof ArrayBuffer;
-  }
   const levels = ["debug", "info", "warn", "error"];
   const log = {};
   levels.forEach(function (name, level) {
@@ -28,17 +25,11 @@
   return Object.freeze({
     EvhostError: EvhostError,
     // emit(type, data, {id, subject, datacontenttype, dataschema, extensions}):
-    // data is a string or bytes as is, or any other value as JSON (with
-    // datacontenttype application/json unless opts says otherwise).
+    // data is a string or bytes (a Uint8Array or an ArrayBuffer) as is, or
+    // any other value as JSON (with datacontenttype application/json
+    // unless opts gives one); the native function does both, in C.
     emit: function (type, data, opts) {
-      opts = opts || {};
-      if (!bytes(data)) {
-        data = JSON.stringify(data);
-        if (opts.datacontenttype === undefined) {
-          opts = Object.assign({ datacontenttype: "application/json" }, opts);
-        }
-      }
-      const code = native.emit(String(type), data, opts);
+      const code = native.emit(type, data, opts);
       if (code !== 0) throw new EvhostError("emit " + type, code);
     },
     log: Object.freeze(log),
