@@ -32,16 +32,20 @@ func toolchain(lang string) (env []string, missing string) {
 		}
 		return true
 	}
-	switch lang {
-	case "c":
+	clang := func() string {
 		if !have("cc", "clang", "wasm-ld") {
-			return nil, "clang and lld not found: apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32"
+			return "clang and lld not found: apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32"
 		}
 		if _, err := os.Stat("/usr/lib/wasm32-wasi"); err != nil {
 			if _, err := os.Stat("/usr/share/wasi-sysroot"); err != nil {
-				return nil, "wasi-libc not found: apt-get install wasi-libc libclang-rt-14-dev-wasm32"
+				return "wasi-libc not found: apt-get install wasi-libc libclang-rt-14-dev-wasm32"
 			}
 		}
+		return ""
+	}
+	switch lang {
+	case "c":
+		return nil, clang()
 	case "rust":
 		if _, debian := scaffold.RustTarget(); debian {
 			// Debian's toolchain: a rustup one first on PATH may lack the target.
@@ -53,6 +57,11 @@ func toolchain(lang string) (env []string, missing string) {
 	case "as", "js", "ts":
 		if !have("node", "npm") {
 			return nil, "node and npm not found: apt-get install nodejs npm (Node 20 or later)"
+		}
+		if lang != "as" {
+			// evhost builds the JavaScript engine (QuickJS) with clang
+			// when the binary does not embed it, as a test binary does not.
+			return nil, clang()
 		}
 	}
 	return nil, ""
