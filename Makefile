@@ -5,7 +5,7 @@
 
 .PHONY: run test bench bench-peers engine evhost-release release release-assets release-check
 
-# The JavaScript engine (QuickJS, plugins/js/engine), every variant built
+# The JavaScript engine (QuickJS, host/jsengine/src), every variant built
 # with clang for wasm32-wasi and gzip-compressed into host/jsengine/wasm
 # (ignored by git, never committed), for a build of evhost that carries it:
 # `go build -tags evhost_jsengine ./cmd/evhost`. Without it, evhost builds

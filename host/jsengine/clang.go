@@ -55,7 +55,7 @@ func (v Variant) Defines() []string {
 	return d
 }
 
-// The QuickJS files compiled into the engine (the rest of plugins/js/quickjs
+// The QuickJS files compiled into the engine (the rest of src/js/quickjs
 // are their headers), and clang's flags: for every file (-O3 and the
 // post-MVP instructions that every wasm runtime evhost uses supports: bulk
 // memory, non-trapping float-to-int, sign extension; about a quarter less
@@ -75,7 +75,7 @@ func Flags() []string {
 }
 
 // Build compiles the engine's variants vs from root, a directory laid out as
-// plugins/ is (js/engine, js/quickjs and c/evhost.h), into outDir, one file
+// src is (js/engine, js/quickjs and c/evhost.h), into outDir, one file
 // per variant named v.File(). QuickJS is compiled once for all of them.
 // clang runs in root with relative paths, so that no absolute path reaches
 // the module (assert's __FILE__) and the output depends on the source only.

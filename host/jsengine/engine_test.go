@@ -64,7 +64,7 @@ func (l *logs) all() string {
 // load loads the engine of v with src as the handler's source.
 func load(t *testing.T, v jsengine.Variant, src string, opts wasm.PluginOptions) (*wasm.Plugin, *logs) {
 	t.Helper()
-	bin := wasmbuild.JSEngine(t, filepath.Join("..", "..", "plugins"), v)
+	bin := wasmbuild.JSEngine(t, filepath.Join("..", ".."), v)
 	l := &logs{}
 	opts.Name = "js"
 	opts.Config = map[string]string{"source": src}

@@ -11,7 +11,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -54,7 +53,7 @@ var embedded func(v Variant) ([]byte, error)
 // Embedded reports whether this binary carries the built engine.
 func Embedded() bool { return embedded != nil }
 
-//go:embed all:_src
+//go:embed all:src
 var source embed.FS
 
 var (
@@ -104,7 +103,7 @@ func gunzip(gz []byte) ([]byte, error) {
 func SourceHash() string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%q", Flags())
-	_ = fs.WalkDir(source, "_src", func(p string, d fs.DirEntry, err error) error {
+	_ = fs.WalkDir(source, "src", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -173,10 +172,10 @@ func build(ctx context.Context, v Variant) ([]byte, error) {
 	return os.ReadFile(out)
 }
 
-// writeSource writes the embedded source to dir, laid out as plugins/ is:
+// writeSource writes the embedded source to dir, laid out as src is:
 // js/engine, js/quickjs and c/evhost.h.
 func writeSource(dir string) error {
-	return fs.WalkDir(source, "_src", func(p string, d fs.DirEntry, err error) error {
+	return fs.WalkDir(source, "src", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -184,7 +183,7 @@ func writeSource(dir string) error {
 		if err != nil {
 			return err
 		}
-		dst := filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(p, "_src/")))
+		dst := filepath.Join(dir, filepath.FromSlash(strings.TrimPrefix(p, "src/")))
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return err
 		}
@@ -192,24 +191,7 @@ func writeSource(dir string) error {
 	})
 }
 
-// sourceFiles are the files under plugins/ that _src copies: the engine's
-// (engine.c, prelude.js, the WASI headers), the vendored QuickJS and the C
-// kit's header.
-func sourceFiles() ([]string, error) {
-	root := filepath.Join("..", "..", "plugins")
-	var out []string
-	for _, d := range []string{"js/engine", "js/engine/wasi", "js/quickjs"} {
-		ents, err := os.ReadDir(filepath.Join(root, filepath.FromSlash(d)))
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range ents {
-			n := e.Name()
-			if e.IsDir() || strings.HasPrefix(n, ".") || strings.HasSuffix(n, ".go") || strings.HasPrefix(n, "go.") {
-				continue
-			}
-			out = append(out, path.Join(d, n))
-		}
-	}
-	return append(out, "c/evhost.h"), nil
-}
+// sourceFiles are the files under plugins/ that src copies: the C kit's
+// header, which the engine is built on (the engine's own source and the
+// vendored QuickJS live in src alone).
+func sourceFiles() []string { return []string{"c/evhost.h"} }

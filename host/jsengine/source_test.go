@@ -8,17 +8,16 @@ import (
 	"testing"
 )
 
-var update = flag.Bool("update", false, "copy the engine's source from plugins/ into _src")
+var update = flag.Bool("update", false, "copy the C kit's header from plugins/ into src/c")
 
-// The embedded source is the engine's and the PDK's under plugins/, byte
-// for byte: `go generate ./host/jsengine` copies them again after a change.
+// The embedded copy of the C kit's header, src/c/evhost.h, is
+// plugins/c/evhost.h byte for byte: `go generate ./host/jsengine` copies it
+// again after a change. (The engine's own source and the vendored QuickJS
+// live in src only.)
 func TestSourceMatchesPlugins(t *testing.T) {
-	files, err := sourceFiles()
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := sourceFiles()
 	if *update {
-		if err := os.RemoveAll("_src"); err != nil {
+		if err := os.RemoveAll(filepath.Join("src", "c")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -29,7 +28,7 @@ func TestSourceMatchesPlugins(t *testing.T) {
 			t.Fatal(err)
 		}
 		name := f
-		dst := filepath.Join("_src", filepath.FromSlash(name))
+		dst := filepath.Join("src", filepath.FromSlash(name))
 		if *update {
 			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 				t.Fatal(err)
@@ -39,9 +38,9 @@ func TestSourceMatchesPlugins(t *testing.T) {
 			}
 			continue
 		}
-		got, err := source.ReadFile("_src/" + filepath.ToSlash(name))
+		got, err := source.ReadFile("src/" + filepath.ToSlash(name))
 		if err != nil || !bytes.Equal(got, want) {
-			t.Errorf("_src/%s differs from plugins/%s (%v): run go generate ./host/jsengine", name, f, err)
+			t.Errorf("src/%s differs from plugins/%s (%v): run go generate ./host/jsengine", name, f, err)
 		}
 		n++
 	}
@@ -49,13 +48,13 @@ func TestSourceMatchesPlugins(t *testing.T) {
 		return
 	}
 	// No file left over from a source that is gone.
-	err = filepath.WalkDir("_src", func(p string, d os.DirEntry, err error) error {
+	err := filepath.WalkDir(filepath.Join("src", "c"), func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			n--
 		}
 		return err
 	})
 	if err != nil || n != 0 {
-		t.Errorf("_src has %d files more than plugins/ (%v): run go generate ./host/jsengine", -n, err)
+		t.Errorf("src/c has %d files more than plugins/c (%v): run go generate ./host/jsengine", -n, err)
 	}
 }

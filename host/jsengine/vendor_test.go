@@ -12,9 +12,9 @@ import (
 // The vendored QuickJS is the files SHA256SUMS lists, unchanged, and
 // nothing else but that list and its README: an edit to QuickJS would
 // not be QuickJS 2021-03-27 any more (what WASI lacks goes in
-// plugins/js/engine/wasi instead).
+// src/js/engine/wasi instead).
 func TestVendoredQuickJS(t *testing.T) {
-	dir := filepath.Join("..", "..", "plugins", "js", "quickjs")
+	dir := filepath.Join("src", "js", "quickjs")
 	sums, err := os.ReadFile(filepath.Join(dir, "SHA256SUMS"))
 	if err != nil {
 		t.Fatal(err)

@@ -51,7 +51,7 @@ var plugins = filepath.Join("..", "..", "plugins")
 // jsEngine is the JavaScript engine (QuickJS) without KV and HTTP (the
 // handlers need neither).
 func jsEngine(b *testing.B) []byte {
-	return wasmbuild.JSEngine(b, plugins, jsengine.Variant{})
+	return wasmbuild.JSEngine(b, filepath.Join("..", ".."), jsengine.Variant{})
 }
 
 var kitHandlers = map[string][]kitHandler{

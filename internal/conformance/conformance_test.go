@@ -62,7 +62,7 @@ var kits = []kit{
 	// thrown Error is caught by the engine: retry, the message logged, the
 	// instance stays.
 	{"javascript", func(t testing.TB) []byte {
-		return wasmbuild.JSEngine(t, filepath.Join(root, "plugins"), jsengine.Variant{KV: true, HTTP: true})
+		return wasmbuild.JSEngine(t, root, jsengine.Variant{KV: true, HTTP: true})
 	}, false, true, func(t testing.TB) map[string]string {
 		return map[string]string{"source": readFile(t, filepath.Join(root, "plugins", "js", "conformance", "handler.js"))}
 	}},

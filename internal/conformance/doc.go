@@ -1,7 +1,7 @@
 // Package conformance holds the conformance suite of evhost's plugin kits
 // (its tests; the package has no API). Every kit, the Go PDK, the C, Rust
 // and AssemblyScript kits and the JavaScript engine (QuickJS,
-// plugins/js/engine, with plugins/js/conformance/handler.js as its
+// host/jsengine/src, with plugins/js/conformance/handler.js as its
 // source), implements the
 // same handler (plugins/conformance/SPEC.md) in its own language under
 // plugins/; the suite builds each from source with its real toolchain,

@@ -32,7 +32,7 @@ func TestTypeScriptExample(t *testing.T) {
 
 	// The engine without KV and HTTP: the handler uses neither, and the
 	// host refuses a module that imports capabilities it is not granted.
-	bin := wasmbuild.JSEngine(t, filepath.Join(root, "plugins"), jsengine.Variant{})
+	bin := wasmbuild.JSEngine(t, root, jsengine.Variant{})
 	r, err := wasm.NewRuntime(context.Background(), wasm.RuntimeOptions{
 		CacheDir: filepath.Join(wasmbuild.CacheDir(), "wazero"), Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {

@@ -294,12 +294,13 @@ func AssemblyScript(t TB, kit, entry string) []byte {
 	})
 }
 
-// JSEngine builds evhost's JavaScript engine (QuickJS with the C kit, the
-// sources of plugins/js and plugins/c) for the grants of v, with the same
-// function that builds it for the daemon (jsengine.Build). plugins is the
-// plugins/ directory. Every variant is built at once, into a directory
-// keyed by the sources' content: QuickJS is compiled once for all four.
-func JSEngine(t TB, plugins string, v jsengine.Variant) []byte {
+// JSEngine builds evhost's JavaScript engine (QuickJS with the C kit:
+// host/jsengine/src, which the daemon embeds) for the grants of v, with
+// the same function that builds it for the daemon (jsengine.Build). repo
+// is the repository's root. Every variant is built at once, into a
+// directory keyed by the sources' content: QuickJS is compiled once for
+// all four.
+func JSEngine(t TB, repo string, v jsengine.Variant) []byte {
 	t.Helper()
 	tc, err := jsengine.FindToolchain()
 	if err != nil {
@@ -308,11 +309,12 @@ func JSEngine(t TB, plugins string, v jsengine.Variant) []byte {
 	if _, err := os.Stat("/usr/lib/wasm32-wasi/libc.a"); err != nil && tc.Sysroot == "" {
 		t.Skipf("wasmbuild: wasi-libc not found: %s", jsengine.Install)
 	}
+	src := filepath.Join(repo, "host", "jsengine", "src")
 	var files []string
 	for _, d := range []string{"js/engine", "js/quickjs"} {
-		files = append(files, sourceFiles(t, filepath.Join(plugins, filepath.FromSlash(d)), ".c", ".h", ".js", "VERSION")...)
+		files = append(files, sourceFiles(t, filepath.Join(src, filepath.FromSlash(d)), ".c", ".h", ".js", "VERSION")...)
 	}
-	files = append(files, filepath.Join(plugins, "c", "evhost.h"))
+	files = append(files, filepath.Join(src, "c", "evhost.h"))
 	h := sha256.New()
 	for _, p := range contents(t, files, append([]string{tc.Clang, tc.Sysroot}, jsengine.Flags()...)) {
 		fmt.Fprintf(h, "%d:", len(p))
@@ -336,7 +338,7 @@ func JSEngine(t TB, plugins string, v jsengine.Variant) []byte {
 		t.Fatalf("wasmbuild: %v", err)
 	}
 	defer os.RemoveAll(tmp)
-	abs, err := filepath.Abs(plugins)
+	abs, err := filepath.Abs(src)
 	if err != nil {
 		t.Fatalf("wasmbuild: %v", err)
 	}

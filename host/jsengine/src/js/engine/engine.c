@@ -11,7 +11,7 @@
  * function (esbuild --format=iife --global-name=evhostHandler). On the
  * instance's first event the engine makes the runtime, runs the prelude
  * (prelude.js: the evhost object over the native functions below) and the
- * source, once; each event then costs one call of handle. See ../README.md.
+ * source, once; each event then costs one call of handle. See plugins/js/README.md.
  *
  * Built with -DEVHOST_JS_KV and -DEVHOST_JS_HTTP for the variants with KV
  * and HTTP: without them the module does not import kv_* or http_request
