@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"testing"
 	"time"
@@ -80,6 +82,7 @@ concurrency = %d
 			b.ResetTimer()
 			// evhost: publish everything (waiting when the queue is full),
 			// then wait until every event has been handled.
+			stopProfile := profileEvhost(b)
 			start, cpu0 := time.Now(), cpuTime()
 			base := plugin.Stats().Calls
 			for i := 0; i < len(evs); {
@@ -97,6 +100,7 @@ concurrency = %d
 				time.Sleep(50 * time.Microsecond) // polling: the workers own the CPUs
 			}
 			evhost, cpu1 := time.Since(start), cpuTime()
+			stopProfile()
 			// Collect evhost's garbage (and the benchmark's heap) on
 			// neither's CPU time, not in the raw loop's.
 			runtime.GC()
@@ -113,6 +117,32 @@ concurrency = %d
 			b.ReportMetric(float64(b.N)/rawTook.Seconds(), "raw-events/s")
 			b.ReportMetric(rawTook.Seconds()/evhost.Seconds(), "evhost/raw")
 		})
+	}
+}
+
+// profileEvhost starts a CPU profile of evhost's phase alone into the file
+// EVHOST_BENCH_CPUPROFILE names, if set (-cpuprofile would mix in the setup's
+// compilation and the raw loop), and returns what stops it. Its host-side
+// share is the profile's total less runtime._ExternalCode (the wasm code):
+// compare that per unit of wasm time between builds, which the machine's
+// speed changes less than the run's figures.
+func profileEvhost(b *testing.B) (stop func()) {
+	path := os.Getenv("EVHOST_BENCH_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
 	}
 }
 
