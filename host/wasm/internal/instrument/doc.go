@@ -51,6 +51,12 @@
 //     With Options.TableElementSize as well, the tables' maxima, in whole
 //     pages (rounded down), are taken off the memories' cap. Imported tables are left
 //     alone.
+//   - Active data segments of a defined memory at constant i32 offsets, none
+//     overlapping another, are merged where at most 256 zero bytes lie
+//     between them (written out, up to half the module's size and 64 KiB in
+//     all), unless a data count section says instructions name segments. A
+//     module built by Go has tens of thousands of segments, and each costs
+//     time at every instantiation (see RATIONALE.md).
 //
 // The check is
 //

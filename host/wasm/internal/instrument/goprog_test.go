@@ -59,7 +59,8 @@ func compile(t testing.TB, r wazero.Runtime, wasm []byte) wazero.CompiledModule 
 }
 
 // TestGoProgram runs a real Go wasip1 program before and after the rewrite:
-// same output, and the instrumented one ticks.
+// same output, the instrumented one ticks, and its data segments were
+// merged.
 func TestGoProgram(t *testing.T) {
 	orig := goModule(t)
 	out, info := mustInstrument(t, orig, opts(goFuel))
@@ -68,6 +69,11 @@ func TestGoProgram(t *testing.T) {
 	// call anything (often only runtime.sigpanic) get an entry check.
 	if info.Loops == 0 || info.EntryChecks == 0 || info.Loops+info.EntryChecks > 2*info.Funcs {
 		t.Errorf("implausible counts for a Go module: %+v", info)
+	}
+	// Go's linker writes tens of thousands of data segments, nearly all
+	// separated by fewer than 32 zero bytes.
+	if info.MergedDataSegments < 10000 {
+		t.Errorf("merged %d data segments of a Go module, want most of them", info.MergedDataSegments)
 	}
 
 	tk := &ticker{fuel: goFuel}

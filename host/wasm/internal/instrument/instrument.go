@@ -70,6 +70,10 @@ type Info struct {
 	// Options.MaxMemoryPages, less the pages charged for the tables
 	// (Options.TableElementSize); zero without a cap.
 	MemoryPages uint32
+	// MergedDataSegments is the number of active data segments merged into
+	// their neighbours (Go's linker writes tens of thousands, each of which
+	// costs time at every instantiation); see RATIONALE.md.
+	MergedDataSegments int
 }
 
 // Section ids of the binary format.
@@ -133,7 +137,7 @@ type module struct {
 // (evhost keeps one beside wazero's compilation cache) puts it in its keys:
 // it must change whenever the same input and options could give different
 // bytes. TestVersionNamesTheRewrite fails until it does.
-const Version = "1"
+const Version = "2"
 
 // Instrument rewrites the WebAssembly module wasm so that it calls the
 // import opt.TickModule.opt.TickName every opt.Fuel loop iterations or
@@ -503,8 +507,10 @@ func (m *module) emit() ([]byte, error) {
 			}
 			err = m.code(&d)
 		case secData:
-			err = m.checkData(&d)
-			rewritten = false
+			d0 := d
+			if err = m.checkData(&d); err == nil {
+				rewritten = m.mergeData(&d0)
+			}
 		case secTag:
 			err = m.checkTags(&d)
 			rewritten = false

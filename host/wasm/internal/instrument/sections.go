@@ -1,6 +1,10 @@
 package instrument
 
-import "strings"
+import (
+	"cmp"
+	"slices"
+	"strings"
+)
 
 // appendSection appends a section with its id and size.
 func appendSection(out []byte, id byte, payload []byte) []byte {
@@ -523,4 +527,101 @@ func patchSize(buf []byte, lenAt, bodyAt int) []byte {
 	n := copy(buf[lenAt:], enc)
 	copy(buf[lenAt+n:], buf[bodyAt:])
 	return buf[:len(buf)-(bodyAt-lenAt-n)]
+}
+
+// maxDataGap is the widest run of zero bytes between two active data
+// segments that mergeData writes out to make them one: wazero spends about
+// as long instantiating a segment as copying a kilobyte.
+const maxDataGap = 256
+
+var zeros [maxDataGap]byte
+
+// dataSegment is an active data segment of memory 0 at a constant offset.
+type dataSegment struct {
+	off   uint32
+	bytes []byte
+}
+
+// mergeData writes into m.sec the data section d holds (checked by
+// checkData) with its active segments merged where the gaps between them
+// are at most maxDataGap bytes, filled with zeros, and reports whether it
+// did. It leaves the section as it is unless every segment is active, of
+// memory 0, at an i32.const offset, and no two overlap (so that the order
+// in which they are applied cannot matter); unless the module's memory is
+// defined, not imported (a failed instantiation could have written part of
+// an imported one); and unless no instruction names a segment (there is no
+// data count section). The zeros written are at most half the module's
+// size and 64 KiB. See RATIONALE.md, "Why merge data segments?".
+func (m *module) mergeData(d *decoder) bool {
+	if _, ok := m.find(secDataCount); ok || m.memImports > 0 {
+		return false
+	}
+	n, err := d.u32()
+	if err != nil || n < 2 {
+		return false
+	}
+	segs := make([]dataSegment, 0, n)
+	for i := uint32(0); i < n; i++ {
+		flags, err := d.u32()
+		if err != nil || flags != 0 {
+			return false
+		}
+		if op, err := d.byte(); err != nil || op != 0x41 { // i32.const
+			return false
+		}
+		off, err := d.signed(32)
+		if err != nil || off < 0 {
+			return false
+		}
+		if op, err := d.byte(); err != nil || op != 0x0b { // end
+			return false
+		}
+		b, err := d.name()
+		if err != nil {
+			return false
+		}
+		segs = append(segs, dataSegment{off: uint32(off), bytes: b})
+	}
+	slices.SortStableFunc(segs, func(a, b dataSegment) int { return cmp.Compare(a.off, b.off) })
+	for i := 1; i < len(segs); i++ {
+		if uint64(segs[i-1].off)+uint64(len(segs[i-1].bytes)) > uint64(segs[i].off) {
+			return false
+		}
+	}
+	// Group the segments: a group starts where a gap is too wide, or would
+	// take the zeros written past their budget.
+	budget := len(m.in)/2 + 64<<10
+	starts := []int{0}
+	for i := 1; i < len(segs); i++ {
+		gap := int(segs[i].off - segs[i-1].off - uint32(len(segs[i-1].bytes)))
+		if gap > maxDataGap || gap > budget {
+			starts = append(starts, i)
+			continue
+		}
+		budget -= gap
+	}
+	if len(starts) == len(segs) {
+		return false
+	}
+	m.sec = appendU32(m.sec[:0], uint32(len(starts)))
+	for g, from := range starts {
+		to := len(segs)
+		if g+1 < len(starts) {
+			to = starts[g+1]
+		}
+		first, last := segs[from], segs[to-1]
+		size := last.off + uint32(len(last.bytes)) - first.off
+		m.sec = append(m.sec, 0x00, 0x41)
+		m.sec = appendS32(m.sec, int32(first.off))
+		m.sec = append(m.sec, 0x0b)
+		m.sec = appendU32(m.sec, size)
+		at := first.off
+		for _, s := range segs[from:to] {
+			m.sec = append(m.sec, zeros[:s.off-at]...) // at most maxDataGap
+			m.sec = append(m.sec, s.bytes...)
+			at = s.off + uint32(len(s.bytes))
+		}
+	}
+	m.info.MergedDataSegments = len(segs) - len(starts)
+	return true
 }
