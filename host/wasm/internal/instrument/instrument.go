@@ -507,9 +507,9 @@ func (m *module) emit() ([]byte, error) {
 			}
 			err = m.code(&d)
 		case secData:
-			d0 := d
-			if err = m.checkData(&d); err == nil {
-				rewritten = m.mergeData(&d0)
+			var segs []dataSegment
+			if segs, err = m.checkData(&d); err == nil {
+				rewritten = m.mergeData(segs)
 			}
 		case secTag:
 			err = m.checkTags(&d)

@@ -357,18 +357,22 @@ func (m *module) constExpr(d *decoder, dst []byte) ([]byte, error) {
 }
 
 // checkData checks the framing of the data section, which is copied as it
-// is: each segment's byte count must fit in the section, so that a runtime
-// that allocates it before reading it is not asked for gigabytes.
-func (m *module) checkData(d *decoder) error {
+// is unless mergeData merges its segments: each segment's byte count must
+// fit in the section, so that a runtime that allocates it before reading it
+// is not asked for gigabytes. It returns the segments when
+// every one is active, of memory 0, at an i32.const offset (those mergeData
+// may merge), and nil otherwise.
+func (m *module) checkData(d *decoder) ([]dataSegment, error) {
 	n, err := d.count("data segment")
 	if err != nil {
-		return err
+		return nil, err
 	}
+	segs := make([]dataSegment, 0, n)
 	for i := uint32(0); i < n; i++ {
 		at := d.p
 		flags, err := d.u32()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		switch flags {
 		case 0: // active, memory 0
@@ -379,16 +383,38 @@ func (m *module) checkData(d *decoder) error {
 				m.body, err = m.constExpr(d, m.body[:0])
 			}
 		default:
-			return unsupported(at, "data segment flags %d", flags)
+			return nil, unsupported(at, "data segment flags %d", flags)
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if _, err := d.name(); err != nil { // the bytes: vec(byte)
-			return err
+		b, err := d.name() // the bytes: vec(byte)
+		if err != nil {
+			return nil, err
+		}
+		if segs != nil {
+			if off, ok := constOffset(m.body); flags == 0 && ok {
+				segs = append(segs, dataSegment{off: off, bytes: b})
+			} else {
+				segs = nil
+			}
 		}
 	}
-	return d.expectEnd("data section")
+	return segs, d.expectEnd("data section")
+}
+
+// constOffset returns the offset the constant expression expr gives when
+// it is exactly "i32.const N end" with N not negative.
+func constOffset(expr []byte) (uint32, bool) {
+	if len(expr) < 2 || expr[0] != 0x41 || expr[len(expr)-1] != 0x0b {
+		return 0, false
+	}
+	d := decoder{b: expr[1 : len(expr)-1]}
+	v, err := d.signed(32)
+	if err != nil || !d.done() || v < 0 {
+		return 0, false
+	}
+	return uint32(v), true
 }
 
 // checkTags checks the framing of the tag section, which is copied as it is.
@@ -542,45 +568,20 @@ type dataSegment struct {
 	bytes []byte
 }
 
-// mergeData writes into m.sec the data section d holds (checked by
-// checkData) with its active segments merged where the gaps between them
-// are at most maxDataGap bytes, filled with zeros, and reports whether it
-// did. It leaves the section as it is unless every segment is active, of
-// memory 0, at an i32.const offset, and no two overlap (so that the order
-// in which they are applied cannot matter); unless the module's memory is
-// defined, not imported (a failed instantiation could have written part of
-// an imported one); and unless no instruction names a segment (there is no
-// data count section). The zeros written are at most half the module's
-// size and 64 KiB. See RATIONALE.md, "Why merge data segments?".
-func (m *module) mergeData(d *decoder) bool {
-	if _, ok := m.find(secDataCount); ok || m.memImports > 0 {
+// mergeData writes into m.sec the data section whose segments checkData
+// returned, with the segments merged where the gaps between them are at
+// most maxDataGap bytes, filled with zeros, and reports whether it did. It
+// leaves the section as it is unless checkData returned its segments (every
+// one active, of memory 0, at an i32.const offset) and no two overlap (so
+// that the order in which they are applied cannot matter); unless the
+// module's memory is defined, not imported (a failed instantiation could
+// have written part of an imported one); and unless no instruction names a
+// segment (there is no data count section). The zeros written are at most
+// half the module's size and 64 KiB. See RATIONALE.md, "Why merge data
+// segments?".
+func (m *module) mergeData(segs []dataSegment) bool {
+	if _, ok := m.find(secDataCount); ok || m.memImports > 0 || len(segs) < 2 {
 		return false
-	}
-	n, err := d.u32()
-	if err != nil || n < 2 {
-		return false
-	}
-	segs := make([]dataSegment, 0, n)
-	for i := uint32(0); i < n; i++ {
-		flags, err := d.u32()
-		if err != nil || flags != 0 {
-			return false
-		}
-		if op, err := d.byte(); err != nil || op != 0x41 { // i32.const
-			return false
-		}
-		off, err := d.signed(32)
-		if err != nil || off < 0 {
-			return false
-		}
-		if op, err := d.byte(); err != nil || op != 0x0b { // end
-			return false
-		}
-		b, err := d.name()
-		if err != nil {
-			return false
-		}
-		segs = append(segs, dataSegment{off: uint32(off), bytes: b})
 	}
 	slices.SortStableFunc(segs, func(a, b dataSegment) int { return cmp.Compare(a.off, b.off) })
 	for i := 1; i < len(segs); i++ {

@@ -9,9 +9,10 @@ import (
 
 // TestVersionNamesTheRewrite instruments a small fixed module (a loop,
 // calls, a memory and a table to cap, three data segments to merge) and
-// compares the output's digest with the one recorded for Version. When the rewrite changes, caches of
-// its output keyed by Version would hand out modules rewritten the old way:
-// bump Version and record the new digest here.
+// compares the output's digest with the one recorded for Version. When the
+// rewrite changes, caches of its output keyed by Version would hand out
+// modules rewritten the old way: bump Version and record the new digest
+// here.
 func TestVersionNamesTheRewrite(t *testing.T) {
 	const (
 		version = "2"
