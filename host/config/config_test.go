@@ -162,6 +162,9 @@ func TestValidate(t *testing.T) {
 		name, toml, want string
 	}{
 		{"empty", "", ""},
+		{"dotted key adds to an array", "s = []\ns.t = []", `t.toml:2:1: s: syntax error: a dotted key adds to the value given at 1:5, which TOML does not allow`},
+		{"dotted key adds to an inline table", "[x]\ns = {}\ns.t.u = 1", `t.toml:3:1: x.s: syntax error: a dotted key adds to the value given at 2:5, which TOML does not allow`},
+		{"dotted key inside a table", "a.b = 1\na.c = 2\n[host]\nlisten = \"127.0.0.1:1\"", `t.toml:1:1: a: unknown key`},
 		{"plugin", plugin, ""},
 		{"listen any interface", "[host]\nlisten = \":8080\"",
 			`t.toml:2:10: host.listen: listen address ":8080" is reachable from other machines, and the API has no credential: set [host] token (or token_env, token_file), [[host.tokens]] or [host.tls] client_ca_file, or listen on loopback (127.0.0.1)`},

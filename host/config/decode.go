@@ -60,7 +60,15 @@ func parseWith(name, dir string, data []byte, policy *ReleasePolicy) (*Config, e
 	if _, err := toml.Decode(src, &tree); err != nil {
 		return nil, ErrorList{syntaxError(name, src, err)}
 	}
-	d := &decoder{dir: dir, pos: scanPositions(src), failed: map[string]bool{}, policy: policy}
+	pos := scanPositions(src)
+	if pos.redefinedOff >= 0 {
+		e := &Error{File: name, Path: pos.redefined}
+		e.Line, e.Column = pos.lineCol(pos.redefinedOff)
+		line, col := pos.lineCol(pos.vals[pos.redefined])
+		e.Err = &problem{kind: ErrSyntax, msg: fmt.Sprintf("syntax error: a dotted key adds to the value given at %d:%d, which TOML does not allow", line, col)}
+		return nil, ErrorList{e}
+	}
+	d := &decoder{dir: dir, pos: pos, failed: map[string]bool{}, policy: policy}
 	c := d.config(tree)
 	c.File = name
 	for _, e := range c.validate() {

@@ -91,6 +91,13 @@ type positions struct {
 	lines []int          // offset of the start of each line
 	keys  map[string]int // path -> offset of the key (of its first mention)
 	vals  map[string]int // path -> offset of the value (or of an array element)
+
+	// redefined is the first dotted key that adds to a key already given
+	// a value (s = [] then s.t = 1), with the offset of its segment; -1 if
+	// none. TOML forbids this, but the TOML library accepts it and keeps
+	// only the later keys, so parse reports it.
+	redefined    string
+	redefinedOff int
 }
 
 // lineCol returns the 1-based line and byte column of offset off.
@@ -149,7 +156,7 @@ func (p *positions) has(path string) bool {
 func scanPositions(src string) *positions {
 	s := &scanner{
 		src: src,
-		pos: &positions{lines: lineStarts(src), keys: map[string]int{}, vals: map[string]int{}},
+		pos: &positions{lines: lineStarts(src), keys: map[string]int{}, vals: map[string]int{}, redefinedOff: -1},
 		aot: map[string]int{},
 	}
 	s.document()
@@ -279,9 +286,12 @@ func (s *scanner) keyValue(table string) {
 		return
 	}
 	path := table
-	for _, seg := range segs {
+	for k, seg := range segs {
 		path = keyPath(path, seg.name)
 		s.setKey(path, seg.off)
+		if _, ok := s.pos.vals[path]; ok && k < len(segs)-1 && s.pos.redefinedOff < 0 {
+			s.pos.redefined, s.pos.redefinedOff = path, seg.off
+		}
 	}
 	s.skipSpace(false)
 	if s.peek(0) != '=' {
