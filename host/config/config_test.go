@@ -162,8 +162,11 @@ func TestValidate(t *testing.T) {
 		name, toml, want string
 	}{
 		{"empty", "", ""},
-		{"dotted key adds to an array", "s = []\ns.t = []", `t.toml:2:1: s: syntax error: a dotted key adds to the value given at 1:5, which TOML does not allow`},
-		{"dotted key adds to an inline table", "[x]\ns = {}\ns.t.u = 1", `t.toml:3:1: x.s: syntax error: a dotted key adds to the value given at 2:5, which TOML does not allow`},
+		{"dotted key adds to an array", "s = []\ns.t = []", `t.toml:2:1: s: syntax error: already defined at 1:5 (TOML allows one definition of a key)`},
+		{"dotted key adds to an inline table", "[x]\ns = {}\ns.t.u = 1", `t.toml:3:1: x.s: syntax error: already defined at 2:5 (TOML allows one definition of a key)`},
+		{"empty key", "[plugins.p]\npath = \"p.wasm\"\nevents = [\"a\"]\nconfig.\"\" = [0, {}]", `t.toml:4:8: syntax error: an empty key ("") is not allowed`},
+		{"empty key in a header", "[a.''.b]", `t.toml:1:4: syntax error: an empty key ("") is not allowed`},
+		{"key after a dotted key", "[[a]]\n[[a]]\ns.t = 1\ns = 0", `t.toml:4:1: a[1].s: syntax error: already defined at 3:1 (TOML allows one definition of a key)`},
 		{"dotted key inside a table", "a.b = 1\na.c = 2\n[host]\nlisten = \"127.0.0.1:1\"", `t.toml:1:1: a: unknown key`},
 		{"plugin", plugin, ""},
 		{"listen any interface", "[host]\nlisten = \":8080\"",

@@ -61,11 +61,9 @@ func parseWith(name, dir string, data []byte, policy *ReleasePolicy) (*Config, e
 		return nil, ErrorList{syntaxError(name, src, err)}
 	}
 	pos := scanPositions(src)
-	if pos.redefinedOff >= 0 {
-		e := &Error{File: name, Path: pos.redefined}
-		e.Line, e.Column = pos.lineCol(pos.redefinedOff)
-		line, col := pos.lineCol(pos.vals[pos.redefined])
-		e.Err = &problem{kind: ErrSyntax, msg: fmt.Sprintf("syntax error: a dotted key adds to the value given at %d:%d, which TOML does not allow", line, col)}
+	if r := pos.refused; r != nil {
+		e := &Error{File: name, Path: r.path, Err: &problem{kind: ErrSyntax, msg: "syntax error: " + r.msg}}
+		e.Line, e.Column = pos.lineCol(r.off)
 		return nil, ErrorList{e}
 	}
 	d := &decoder{dir: dir, pos: pos, failed: map[string]bool{}, policy: policy}

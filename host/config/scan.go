@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -92,12 +93,20 @@ type positions struct {
 	keys  map[string]int // path -> offset of the key (of its first mention)
 	vals  map[string]int // path -> offset of the value (or of an array element)
 
-	// redefined is the first dotted key that adds to a key already given
-	// a value (s = [] then s.t = 1), with the offset of its segment; -1 if
-	// none. TOML forbids this, but the TOML library accepts it and keeps
-	// only the later keys, so parse reports it.
-	redefined    string
-	redefinedOff int
+	// refused is the first construct that the TOML library accepts but
+	// decodes wrongly, which parse refuses rather than run a config that
+	// differs from its text: a key defined a second time (s = [] then
+	// s.t = 1; s.t = 1 then s = 0: TOML forbids both, the library keeps one
+	// definition) and the empty key "" (beside which the library drops
+	// array elements). nil if none.
+	refused *refusal
+}
+
+// refusal is a construct of the text that parse refuses (see positions.refused).
+type refusal struct {
+	path string
+	off  int    // where it is
+	msg  string // what is wrong, with the position of what it conflicts with
 }
 
 // lineCol returns the 1-based line and byte column of offset off.
@@ -156,7 +165,7 @@ func (p *positions) has(path string) bool {
 func scanPositions(src string) *positions {
 	s := &scanner{
 		src: src,
-		pos: &positions{lines: lineStarts(src), keys: map[string]int{}, vals: map[string]int{}, redefinedOff: -1},
+		pos: &positions{lines: lineStarts(src), keys: map[string]int{}, vals: map[string]int{}},
 		aot: map[string]int{},
 	}
 	s.document()
@@ -188,6 +197,13 @@ func (s *scanner) eof() bool { return s.i >= len(s.src) }
 func (s *scanner) setKey(path string, off int) {
 	if _, ok := s.pos.keys[path]; !ok {
 		s.pos.keys[path] = off
+	}
+}
+
+// refuse records r as the text's refusal, unless one came before it.
+func (s *scanner) refuse(path string, off int, msg string) {
+	if s.pos.refused == nil {
+		s.pos.refused = &refusal{path: path, off: off, msg: msg}
 	}
 }
 
@@ -288,10 +304,17 @@ func (s *scanner) keyValue(table string) {
 	path := table
 	for k, seg := range segs {
 		path = keyPath(path, seg.name)
-		s.setKey(path, seg.off)
-		if _, ok := s.pos.vals[path]; ok && k < len(segs)-1 && s.pos.redefinedOff < 0 {
-			s.pos.redefined, s.pos.redefinedOff = path, seg.off
+		// A dotted key may pass through a table again (a.b = 1, a.c = 2),
+		// but neither through a value nor to a key already there.
+		first, ok := s.pos.vals[path]
+		if k == len(segs)-1 {
+			first, ok = s.pos.keys[path]
 		}
+		if ok {
+			line, col := s.pos.lineCol(first)
+			s.refuse(path, seg.off, fmt.Sprintf("already defined at %d:%d (TOML allows one definition of a key)", line, col))
+		}
+		s.setKey(path, seg.off)
 	}
 	s.skipSpace(false)
 	if s.peek(0) != '=' {
@@ -322,6 +345,9 @@ func (s *scanner) key() []segment {
 				return segs
 			}
 			name = s.src[off:s.i]
+		}
+		if name == "" {
+			s.refuse("", off, `an empty key ("") is not allowed`)
 		}
 		segs = append(segs, segment{name, off})
 		s.skipSpace(false)
