@@ -72,6 +72,7 @@ type Bus struct {
 	seq     uint64
 	dedup   dedup
 	matched []*subscription // scratch for publish
+	staging []*subscription // the subscriptions PublishBatch stages events for
 
 	dlMu  sync.Mutex
 	dead  []bus.DeadLetter // ordered by ID
@@ -128,7 +129,7 @@ func (b *Bus) Publish(ctx context.Context, e *event.Event) (bus.PubAck, error) {
 		return bus.PubAck{}, err
 	}
 	b.pubMu.Lock()
-	ack, err := b.publishLocked(e, b.now())
+	ack, err := b.publishLocked(e, b.now(), false)
 	b.pubMu.Unlock()
 	return ack, err
 }
@@ -142,18 +143,21 @@ func (b *Bus) PublishBatch(ctx context.Context, events []*event.Event) ([]bus.Pu
 	b.pubMu.Lock()
 	defer b.pubMu.Unlock()
 	now := b.now()
+	var err error
 	for _, e := range events {
-		ack, err := b.publishLocked(e, now)
-		if err != nil {
-			return acks, err
+		var ack bus.PubAck
+		if ack, err = b.publishLocked(e, now, true); err != nil {
+			break
 		}
 		acks = append(acks, ack)
 	}
-	return acks, nil
+	b.flushStagedLocked()
+	return acks, err
 }
 
-// publishLocked publishes e; b.pubMu is held.
-func (b *Bus) publishLocked(e *event.Event, now int64) (bus.PubAck, error) {
+// publishLocked publishes e; b.pubMu is held. With stage, an event for the
+// subscriptions is staged, to be enqueued by flushStagedLocked.
+func (b *Bus) publishLocked(e *event.Event, now int64, stage bool) (bus.PubAck, error) {
 	if b.closed.Load() {
 		return bus.PubAck{}, bus.ErrClosed
 	}
@@ -177,6 +181,10 @@ func (b *Bus) publishLocked(e *event.Event, now int64) (bus.PubAck, error) {
 	}
 	if delayed {
 		if err := b.hold(e, at); err != nil {
+			return bus.PubAck{}, err
+		}
+	} else if stage {
+		if err := b.stageLocked(e); err != nil {
 			return bus.PubAck{}, err
 		}
 	} else if err := b.enqueueLocked(e); err != nil {
@@ -217,6 +225,56 @@ func (b *Bus) enqueueLocked(e *event.Event) error {
 	clear(matched)
 	b.matched = matched[:0]
 	return nil
+}
+
+// stageLocked is enqueueLocked for a batch: it checks each matching
+// subscription's room against what it had when the batch first staged an
+// event for it, less what the batch staged since, and stages e for all or
+// none; flushStagedLocked then enqueues the batch with one lock of each
+// subscription, where enqueueLocked takes them for every event. The room
+// read is a lower bound while b.pubMu is held: only publishing, redriving
+// and Subscribe (all under b.pubMu) take room, and settling only gives it
+// back. b.pubMu is held.
+func (b *Bus) stageLocked(e *event.Event) error {
+	matched := b.matched[:0]
+	defer func() { clear(matched); b.matched = matched[:0] }()
+	for _, s := range b.subs {
+		if !event.MatchAny(s.patterns, e.Type) {
+			continue
+		}
+		if !s.staging {
+			s.mu.Lock()
+			s.room = s.queue - s.heldLocked()
+			s.mu.Unlock()
+			s.staging = true
+			b.staging = append(b.staging, s)
+		}
+		if s.room <= len(s.staged) {
+			return &bus.BackpressureError{Subscription: s.name, Queue: s.queue}
+		}
+		matched = append(matched, s)
+	}
+	for _, s := range matched {
+		s.staged = append(s.staged, e)
+	}
+	return nil
+}
+
+// flushStagedLocked enqueues the events stageLocked staged; b.pubMu is held.
+func (b *Bus) flushStagedLocked() {
+	for _, s := range b.staging {
+		if len(s.staged) > 0 {
+			s.mu.Lock()
+			for _, e := range s.staged {
+				s.enqueueLocked(e, 1)
+			}
+			s.mu.Unlock()
+		}
+		clear(s.staged)
+		s.staged, s.staging = s.staged[:0], false
+	}
+	clear(b.staging)
+	b.staging = b.staging[:0]
 }
 
 // Subscribe implements bus.Bus.

@@ -374,3 +374,35 @@ func TestPending(t *testing.T) {
 		t.Fatalf("Pending[s] after an ack = %d, want 2", got)
 	}
 }
+
+// A batch is staged, then enqueued with one lock of each subscription: an
+// event goes to all its subscriptions or to none, even when one of them
+// fills in the middle of the batch and another has room, and a duplicate
+// within the batch is one event.
+func TestPublishBatchAllOrNothing(t *testing.T) {
+	b := newBus(t, membus.Options{})
+	small := subscribe(t, b, bus.Subscription{Name: "small", Patterns: []string{"x.a"}, Queue: 2})
+	big := subscribe(t, b, bus.Subscription{Name: "big", Patterns: []string{"x.*"}, Queue: 10})
+	evs := []*event.Event{newEvent("1", "x.a"), newEvent("2", "x.b"), newEvent("1", "x.a"), newEvent("3", "x.a"), newEvent("4", "x.a"), newEvent("5", "x.b")}
+	acks, err := b.PublishBatch(context.Background(), evs)
+	var bp *bus.BackpressureError
+	if len(acks) != 4 || !errors.As(err, &bp) || bp.Subscription != "small" {
+		t.Fatalf("PublishBatch: %d accepted, %v; want 4 (the third a duplicate), then small full", len(acks), err)
+	}
+	if !acks[2].Duplicate || acks[3].Duplicate {
+		t.Errorf("acks %+v: want the third one alone a duplicate", acks)
+	}
+	if p := b.Pending(); p["small"] != 2 || p["big"] != 3 {
+		t.Errorf("pending %v, want small 2 and big 3", p)
+	}
+	for _, c := range []struct {
+		s    bus.Subscriber
+		want []string
+	}{{small, []string{"1", "3"}}, {big, []string{"1", "2", "3"}}} {
+		for _, id := range c.want {
+			if d := next(t, c.s); d.Event().ID != id {
+				t.Fatalf("got %s, want %s", d.Event().ID, id)
+			}
+		}
+	}
+}

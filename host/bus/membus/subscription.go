@@ -39,8 +39,12 @@ type subscription struct {
 	b    *Bus
 	name string
 
-	// patterns is guarded by b.pubMu.
+	// patterns, and the batch being staged (see Bus.stageLocked), are
+	// guarded by b.pubMu.
 	patterns []event.Pattern
+	staging  bool           // in b.staging, with room read
+	room     int            // room when the batch first staged an event here
+	staged   []*event.Event // events staged, not yet enqueued
 
 	mu          sync.Mutex
 	queue       int   // bound on the events held
