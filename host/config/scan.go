@@ -334,9 +334,9 @@ func (s *scanner) key() []segment {
 		var name string
 		switch s.peek(0) {
 		case '"':
-			name = unquoteBasic(s.src[off+1 : s.stringEnd()-1])
+			name = unquoteBasic(s.quoted(off))
 		case '\'':
-			name = s.src[off+1 : s.stringEnd()-1]
+			name = s.quoted(off)
 		default:
 			for !s.eof() && isBareChar(s.src[s.i]) {
 				s.i++
@@ -410,6 +410,18 @@ func (s *scanner) value(path string) {
 	}
 }
 
+// quoted moves past the one-line string that starts at off (s.i) and
+// returns what is between its quotes; on text it does not understand (an
+// unterminated string, where the TOML library and the scanner read quotes
+// differently), as much of it as there is.
+func (s *scanner) quoted(off int) string {
+	end := s.stringEnd()
+	if s.src[end-1] == s.src[off] && end-1 > off {
+		end--
+	}
+	return s.src[off+1 : end]
+}
+
 // stringEnd moves past the string that starts at s.i (any of the four TOML
 // string forms) and returns the offset just after it.
 func (s *scanner) stringEnd() int {
@@ -431,7 +443,8 @@ func (s *scanner) stringEnd() int {
 			}
 			s.i++
 		}
-		return len(s.src)
+		s.i = len(s.src) // an escape may have stepped past the end
+		return s.i
 	}
 	s.i++
 	for !s.eof() {
