@@ -28,7 +28,7 @@ const maxCommandOutput = 8 << 20
 // code as the status.
 func (p *Plugin) callCommand(ctx context.Context, ev *event.Event, attempt int) Result {
 	in := &instance{p: p, born: time.Now()}
-	in.ctx = context.WithValue(context.Background(), instKey{}, in)
+	in.ctx = p.r.instanceContext(in)
 	in.begin(ctx, ev, attempt)
 	defer in.end()
 

@@ -83,7 +83,7 @@ func (in *instance) moduleConfig() wazero.ModuleConfig {
 // its ABI version.
 func newInstance(ctx context.Context, p *Plugin, cm wazero.CompiledModule) (*instance, error) {
 	in := &instance{p: p, born: time.Now()}
-	in.ctx = context.WithValue(context.Background(), instKey{}, in)
+	in.ctx = p.r.instanceContext(in)
 	in.begin(ctx, nil, 0)
 	defer in.end()
 	mod, err := p.r.rt.InstantiateModule(in.ctx, cm, in.moduleConfig())

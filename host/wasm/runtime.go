@@ -58,6 +58,11 @@ type RuntimeOptions struct {
 	// compiled again (from the on-disk cache) by their next call. Zero
 	// means no bound.
 	CompiledCache int64
+	// MemoryReserve bounds the bytes of linear memory that closed
+	// instances leave, zeroed, for new instances of any plugin to reuse
+	// (see RATIONALE.md, "Why recycle linear memory?"). Zero means
+	// DefaultMemoryReserve; negative, none kept.
+	MemoryReserve int64
 
 	// manualReap, set by internal tests, starts no reaper goroutine: the
 	// test calls reap with the clock readings it chooses.
@@ -72,6 +77,7 @@ type Runtime struct {
 	workers int
 	logger  *slog.Logger
 	wasiFns map[string]api.FunctionDefinition
+	mem     *memReserve // nil: linear memory from the Go heap, not recycled
 
 	mu      sync.Mutex
 	closed  bool
@@ -101,6 +107,12 @@ func NewRuntime(ctx context.Context, opts RuntimeOptions) (*Runtime, error) {
 	r := &Runtime{workers: opts.CompilationWorkers, logger: opts.Logger, plugins: map[*Plugin]struct{}{},
 		cacheDir: opts.CacheDir, budget: max(0, opts.CompiledCache)}
 	r.coarse.Store(nanotime())
+	if opts.MemoryReserve == 0 {
+		opts.MemoryReserve = DefaultMemoryReserve
+	}
+	if opts.MemoryReserve > 0 {
+		r.mem = &memReserve{budget: opts.MemoryReserve}
+	}
 	if r.workers <= 0 {
 		r.workers = runtime.NumCPU()
 	}
@@ -449,4 +461,15 @@ func (r *Runtime) check(name string, c *compiled, opts *PluginOptions) error {
 var grantHint = map[string]string{
 	"kv":   "grant it with kv = true in the plugin's config",
 	"http": "grant it with allowed_hosts in the plugin's config",
+}
+
+// instanceContext returns the context an instance of in is instantiated
+// and called with: it carries in to the host functions, and the runtime's
+// memory reserve to wazero.
+func (r *Runtime) instanceContext(in *instance) context.Context {
+	ctx := context.WithValue(context.Background(), instKey{}, in)
+	if r.mem != nil {
+		ctx = experimental.WithMemoryAllocator(ctx, r.mem)
+	}
+	return ctx
 }
