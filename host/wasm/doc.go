@@ -29,7 +29,10 @@
 // compiled modules of plugins with no instance are freed, least recently
 // active first, once the modules in memory pass that budget; the next call
 // instantiates, or compiles again from the on-disk cache, what it needs
-// (cache.go; RATIONALE.md).
+// (cache.go; RATIONALE.md). The linear memory of a closed instance is
+// cleared and kept, up to RuntimeOptions.MemoryReserve, for the next
+// instance of any plugin (memreuse.go), so that instantiating after an
+// idle spell does not fault fresh pages in.
 //
 // # Concurrency
 //
