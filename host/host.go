@@ -152,7 +152,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Host, err er
 		}
 		h.cfg.Store(cfg)
 	}
-	h.rt, err = wasm.NewRuntime(ctx, wasm.RuntimeOptions{CacheDir: filepath.Join(dataDir, "cache", "wazero"), Logger: h.log, CompiledCache: int64(cfg.Host.CompiledCache)})
+	h.rt, err = wasm.NewRuntime(ctx, wasm.RuntimeOptions{CacheDir: filepath.Join(dataDir, "cache", "wazero"), Logger: h.log, CompiledCache: int64(cfg.Host.CompiledCache), MemoryReserve: int64(cfg.Host.MemoryReserve)})
 	if err != nil {
 		return nil, err
 	}

@@ -407,6 +407,9 @@ type WasmStats struct {
 	Recompiles uint64 `json:"recompiles"`
 	// IdleCloses counts instances closed after their idle_timeout.
 	IdleCloses uint64 `json:"idle_closes"`
+	// ReservedBytes is the cleared linear memory that closed instances
+	// left for new ones (at most [host] memory_reserve).
+	ReservedBytes int64 `json:"reserved_bytes"`
 }
 
 // HostStatus describes the daemon.

@@ -119,6 +119,12 @@ type Host struct {
 	// compiled again from the on-disk compilation cache on their next
 	// event. Read at start: changing it needs a restart.
 	CompiledCache Size
+	// MemoryReserve bounds the linear memory that closed plugin instances
+	// leave, cleared, for new instances of any plugin to reuse (key
+	// memory_reserve, default "32MiB"; "0" keeps none). A new instance then
+	// takes memory already in RAM instead of faulting fresh pages in, which
+	// after an idle spell is most of its cost. Read at start.
+	MemoryReserve Size
 }
 
 // HostToken is one [[host.tokens]] entry.

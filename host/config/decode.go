@@ -519,6 +519,7 @@ func (d *decoder) host(t *table, h *Host) {
 	t.size("max_body", &h.MaxBody)
 	t.duration("shutdown_timeout", &h.ShutdownTimeout)
 	t.size("compiled_cache", &h.CompiledCache)
+	t.size("memory_reserve", &h.MemoryReserve)
 	t.str("log_format", &h.LogFormat)
 	t.level("log_level", &h.LogLevel)
 	t.prefixes("allow_networks", &h.AllowNetworks)

@@ -20,6 +20,7 @@ func Default() *Config {
 			MaxBody:         1 * MiB,
 			ShutdownTimeout: 30 * time.Second,
 			CompiledCache:   256 * MiB,
+			MemoryReserve:   32 * MiB,
 			LogFormat:       "text",
 			LogLevel:        slog.LevelInfo,
 		},

@@ -124,6 +124,7 @@ func effectiveHost(h *Host) *Document {
 	d.set("max_batch", h.HTTP.MaxBatch)
 	d.set("shutdown_timeout", dur(h.ShutdownTimeout))
 	d.set("compiled_cache", h.CompiledCache.String())
+	d.set("memory_reserve", h.MemoryReserve.String())
 	d.set("log_format", h.LogFormat)
 	d.set("log_level", strings.ToLower(h.LogLevel.String()))
 	nets := make([]string, 0, len(h.AllowNetworks))

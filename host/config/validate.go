@@ -105,6 +105,9 @@ func (v *checker) host(h *Host) {
 	if h.ShutdownTimeout <= 0 {
 		v.invalid("host.shutdown_timeout", "invalid shutdown_timeout %v: must be positive", h.ShutdownTimeout)
 	}
+	if h.MemoryReserve < 0 {
+		v.invalid("host.memory_reserve", "invalid memory_reserve %v: must not be negative (0 keeps none)", h.MemoryReserve)
+	}
 	if h.CompiledCache < 0 {
 		v.invalid("host.compiled_cache", "invalid compiled_cache %v: must not be negative (0 means no bound)", h.CompiledCache)
 	}

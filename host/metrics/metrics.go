@@ -548,6 +548,8 @@ var (
 		"Compiled modules freed to fit [host] compiled_cache.", nil, nil)
 	descRecompiles = prometheus.NewDesc("evhost_wasm_recompiles_total",
 		"Evicted modules compiled again (from the on-disk cache) for an event.", nil, nil)
+	descReserved = prometheus.NewDesc("evhost_wasm_memory_reserved_bytes",
+		"Cleared linear memory that closed plugin instances left for new ones (at most [host] memory_reserve).", nil, nil)
 	descWasmIdleCloses = prometheus.NewDesc("evhost_wasm_idle_closes_total",
 		"Instances closed after their plugin's idle_timeout, all plugins and versions.", nil, nil)
 	descPaused = prometheus.NewDesc("evhost_subscription_paused",
@@ -570,7 +572,7 @@ type pluginCollector struct{ m *Metrics }
 // Describe implements prometheus.Collector.
 func (c pluginCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInstances, descIdle, descInstantiations, descDiscards, descRecycles, descCalls, descLag, descPaused, descOldest, descRetention,
-		descIdleCloses, descPluginEvictions, descCompiledModules, descCompiledBytes, descCompiledBudget, descEvictions, descRecompiles, descWasmIdleCloses} {
+		descIdleCloses, descPluginEvictions, descCompiledModules, descCompiledBytes, descCompiledBudget, descEvictions, descRecompiles, descWasmIdleCloses, descReserved} {
 		ch <- d
 	}
 }
@@ -598,6 +600,7 @@ func (c pluginCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descEvictions, prometheus.CounterValue, float64(w.Evictions))
 		ch <- prometheus.MustNewConstMetric(descRecompiles, prometheus.CounterValue, float64(w.Recompiles))
 		ch <- prometheus.MustNewConstMetric(descWasmIdleCloses, prometheus.CounterValue, float64(w.IdleCloses))
+		ch <- prometheus.MustNewConstMetric(descReserved, prometheus.GaugeValue, float64(w.ReservedBytes))
 	}
 	if o.Paused != nil {
 		for name, p := range o.Paused() {

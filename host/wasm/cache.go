@@ -290,6 +290,9 @@ type RuntimeStats struct {
 	Recompiles uint64 `json:"recompiles"`
 	// IdleCloses counts instances closed after their idle timeout.
 	IdleCloses uint64 `json:"idle_closes"`
+	// ReservedBytes is the cleared linear memory that closed instances
+	// left for new ones (at most [host] memory_reserve).
+	ReservedBytes int64 `json:"reserved_bytes"`
 }
 
 // Stats returns the runtime's counters.
@@ -301,5 +304,6 @@ func (r *Runtime) Stats() RuntimeStats {
 		Evictions:       r.evictions.Load(),
 		Recompiles:      r.recompiles.Load(),
 		IdleCloses:      r.idleCloses.Load(),
+		ReservedBytes:   r.mem.held(),
 	}
 }

@@ -6,7 +6,8 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 )
 
-// DefaultMemoryReserve is the default of RuntimeOptions.MemoryReserve.
+// DefaultMemoryReserve is the daemon's default RuntimeOptions.MemoryReserve
+// ([host] memory_reserve).
 const DefaultMemoryReserve = 32 << 20
 
 // memReserve recycles the linear memories of closed instances: a new
@@ -70,8 +71,11 @@ func (r *memReserve) give(b []byte) {
 	r.mu.Unlock()
 }
 
-// held returns the bytes of capacity the reserve holds.
+// held returns the bytes of capacity the reserve holds (0 for none).
 func (r *memReserve) held() int64 {
+	if r == nil {
+		return 0
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.bytes

@@ -3,6 +3,7 @@ package wasm
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"testing"
 
 	"github.com/evhost/evhost/internal/wasmbuild"
@@ -71,7 +72,11 @@ func TestMemReserve(t *testing.T) {
 // holds some.
 func TestMemReserveAcrossPlugins(t *testing.T) {
 	ctx := context.Background()
-	r := manualRuntime(t, sharedCache(), 0)
+	r, err := NewRuntime(ctx, RuntimeOptions{CacheDir: sharedCache(), MemoryReserve: DefaultMemoryReserve, manualReap: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(ctx) })
 	goPlugin := loadInternal(t, r, wasmbuild.Go(t, "testdata/goplugins/bytecount"), PluginOptions{Name: "go", MinInstances: 0})
 	wat := loadInternal(t, r, watModule(t, "bytecount.wat"), PluginOptions{Name: "wat", MinInstances: 0})
 
@@ -88,6 +93,9 @@ func TestMemReserveAcrossPlugins(t *testing.T) {
 	if r.mem.held() < int64(size) {
 		t.Fatalf("after closing a %d-byte instance the reserve holds %d bytes", size, r.mem.held())
 	}
+	if got := r.Stats().ReservedBytes; got != r.mem.held() {
+		t.Errorf("Stats().ReservedBytes = %d, want %d", got, r.mem.held())
+	}
 
 	before := r.mem.held()
 	w, err := newInstance(ctx, wat, wat.c.mod)
@@ -101,5 +109,17 @@ func TestMemReserveAcrossPlugins(t *testing.T) {
 	}
 	if after := r.mem.held(); after >= before {
 		t.Errorf("the new instance took no buffer from the reserve (%d bytes before, %d after)", before, after)
+	}
+}
+
+// MemoryReserve 0 ([host] memory_reserve = "0") keeps nothing: a closed
+// instance's memory goes back to the Go heap.
+func TestMemReserveOff(t *testing.T) {
+	r := manualRuntime(t, sharedCache(), 0)
+	p := loadInternal(t, r, watModule(t, "bytecount.wat"), PluginOptions{Name: "wat", MinInstances: 0})
+	mustCall(t, p)
+	p.pool.trim(1<<62, 0, false)
+	if r.mem != nil || r.Stats().ReservedBytes != 0 {
+		t.Errorf("with no reserve configured, %d bytes are kept", r.Stats().ReservedBytes)
 	}
 }

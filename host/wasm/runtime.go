@@ -60,8 +60,8 @@ type RuntimeOptions struct {
 	CompiledCache int64
 	// MemoryReserve bounds the bytes of linear memory that closed
 	// instances leave, zeroed, for new instances of any plugin to reuse
-	// (see RATIONALE.md, "Why recycle linear memory?"). Zero means
-	// DefaultMemoryReserve; negative, none kept.
+	// (see RATIONALE.md, "Why recycle linear memory?"); zero keeps none.
+	// The daemon's default ([host] memory_reserve) is DefaultMemoryReserve.
 	MemoryReserve int64
 
 	// manualReap, set by internal tests, starts no reaper goroutine: the
@@ -107,9 +107,6 @@ func NewRuntime(ctx context.Context, opts RuntimeOptions) (*Runtime, error) {
 	r := &Runtime{workers: opts.CompilationWorkers, logger: opts.Logger, plugins: map[*Plugin]struct{}{},
 		cacheDir: opts.CacheDir, budget: max(0, opts.CompiledCache)}
 	r.coarse.Store(nanotime())
-	if opts.MemoryReserve == 0 {
-		opts.MemoryReserve = DefaultMemoryReserve
-	}
 	if opts.MemoryReserve > 0 {
 		r.mem = &memReserve{budget: opts.MemoryReserve}
 	}
