@@ -64,8 +64,8 @@ type Bus struct {
 
 	// pubMu serialises publishing, redriving and changes to the set of
 	// subscriptions, which makes deduplication and the all-or-nothing
-	// queue check exact. Lock order: pubMu, then a subscription's mu (in
-	// the order of subs when several), then tmu or dlMu.
+	// queue check exact. Lock order: pubMu, then a subscription's mu (one
+	// at a time), then tmu or dlMu.
 	pubMu   sync.Mutex
 	subs    []*subscription
 	byName  map[string]*subscription
@@ -129,7 +129,8 @@ func (b *Bus) Publish(ctx context.Context, e *event.Event) (bus.PubAck, error) {
 		return bus.PubAck{}, err
 	}
 	b.pubMu.Lock()
-	ack, err := b.publishLocked(e, b.now(), false)
+	ack, err := b.publishLocked(e, b.now())
+	b.flushStagedLocked()
 	b.pubMu.Unlock()
 	return ack, err
 }
@@ -146,7 +147,7 @@ func (b *Bus) PublishBatch(ctx context.Context, events []*event.Event) ([]bus.Pu
 	var err error
 	for _, e := range events {
 		var ack bus.PubAck
-		if ack, err = b.publishLocked(e, now, true); err != nil {
+		if ack, err = b.publishLocked(e, now); err != nil {
 			break
 		}
 		acks = append(acks, ack)
@@ -155,9 +156,9 @@ func (b *Bus) PublishBatch(ctx context.Context, events []*event.Event) ([]bus.Pu
 	return acks, err
 }
 
-// publishLocked publishes e; b.pubMu is held. With stage, an event for the
-// subscriptions is staged, to be enqueued by flushStagedLocked.
-func (b *Bus) publishLocked(e *event.Event, now int64, stage bool) (bus.PubAck, error) {
+// publishLocked publishes e, staging it for the subscriptions (the caller
+// enqueues it with flushStagedLocked); b.pubMu is held.
+func (b *Bus) publishLocked(e *event.Event, now int64) (bus.PubAck, error) {
 	if b.closed.Load() {
 		return bus.PubAck{}, bus.ErrClosed
 	}
@@ -183,11 +184,7 @@ func (b *Bus) publishLocked(e *event.Event, now int64, stage bool) (bus.PubAck, 
 		if err := b.hold(e, at); err != nil {
 			return bus.PubAck{}, err
 		}
-	} else if stage {
-		if err := b.stageLocked(e); err != nil {
-			return bus.PubAck{}, err
-		}
-	} else if err := b.enqueueLocked(e); err != nil {
+	} else if err := b.stageLocked(e); err != nil {
 		return bus.PubAck{}, err
 	}
 	b.seq++
@@ -198,40 +195,16 @@ func (b *Bus) publishLocked(e *event.Event, now int64, stage bool) (bus.PubAck, 
 // enqueueLocked enqueues e for every subscription it matches, or for none
 // when one is full; b.pubMu is held.
 func (b *Bus) enqueueLocked(e *event.Event) error {
-	matched := b.matched[:0]
-	for _, s := range b.subs {
-		if event.MatchAny(s.patterns, e.Type) {
-			matched = append(matched, s)
-		}
-	}
-	// All or nothing: lock every matching subscription (in the order of
-	// b.subs, the one lock order), check that each has room, then enqueue.
-	for i, s := range matched {
-		s.mu.Lock()
-		if s.heldLocked() >= s.queue {
-			err := &bus.BackpressureError{Subscription: s.name, Queue: s.queue}
-			for _, t := range matched[:i+1] {
-				t.mu.Unlock()
-			}
-			clear(matched)
-			b.matched = matched[:0]
-			return err
-		}
-	}
-	for _, s := range matched {
-		s.enqueueLocked(e, 1)
-		s.mu.Unlock()
-	}
-	clear(matched)
-	b.matched = matched[:0]
-	return nil
+	err := b.stageLocked(e)
+	b.flushStagedLocked()
+	return err
 }
 
-// stageLocked is enqueueLocked for a batch: it checks each matching
-// subscription's room against what it had when the batch first staged an
-// event for it, less what the batch staged since, and stages e for all or
-// none; flushStagedLocked then enqueues the batch with one lock of each
-// subscription, where enqueueLocked takes them for every event. The room
+// stageLocked stages e for every subscription it matches, or for none
+// when one is full: it checks each one's room against what it had when the
+// batch first staged an event for it, less what the batch staged since;
+// flushStagedLocked then enqueues the batch with one lock of each
+// subscription, where a lock per event would be taken otherwise. The room
 // read is a lower bound while b.pubMu is held: only publishing, redriving
 // and Subscribe (all under b.pubMu) take room, and settling only gives it
 // back. b.pubMu is held.
