@@ -18,7 +18,7 @@ func goBytecount(b *testing.B) []byte {
 // the instance's linear memory.
 func BenchmarkInstantiate(b *testing.B) {
 	ctx := context.Background()
-	r, err := NewRuntime(ctx, RuntimeOptions{CacheDir: filepath.Join(wasmbuild.CacheDir(), "wazero"), MemoryReserve: DefaultMemoryReserve})
+	r, err := NewRuntime(ctx, RuntimeOptions{CacheDir: filepath.Join(wasmbuild.CacheDir(), "wazero"), MemoryReserve: testMemoryReserve})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -6,10 +6,6 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 )
 
-// DefaultMemoryReserve is the daemon's default RuntimeOptions.MemoryReserve
-// ([host] memory_reserve).
-const DefaultMemoryReserve = 32 << 20
-
 // memReserve recycles the linear memories of closed instances: a new
 // instance takes a buffer that an instance of any plugin used before
 // instead of memory from the Go heap, which after an idle spell the

@@ -9,6 +9,10 @@ import (
 	"github.com/evhost/evhost/internal/wasmbuild"
 )
 
+// testMemoryReserve is the reserve the tests and benchmarks give a
+// runtime: [host] memory_reserve's default, 32MiB.
+const testMemoryReserve = 32 << 20
+
 // isZero reports whether b, up to its capacity, is all zero.
 func isZero(b []byte) bool {
 	b = b[:cap(b)]
@@ -72,7 +76,7 @@ func TestMemReserve(t *testing.T) {
 // holds some.
 func TestMemReserveAcrossPlugins(t *testing.T) {
 	ctx := context.Background()
-	r, err := NewRuntime(ctx, RuntimeOptions{CacheDir: sharedCache(), MemoryReserve: DefaultMemoryReserve, manualReap: true, Logger: slog.New(slog.DiscardHandler)})
+	r, err := NewRuntime(ctx, RuntimeOptions{CacheDir: sharedCache(), MemoryReserve: testMemoryReserve, manualReap: true, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,7 +61,7 @@ type RuntimeOptions struct {
 	// MemoryReserve bounds the bytes of linear memory that closed
 	// instances leave, zeroed, for new instances of any plugin to reuse
 	// (see RATIONALE.md, "Why recycle linear memory?"); zero keeps none.
-	// The daemon's default ([host] memory_reserve) is DefaultMemoryReserve.
+	// The daemon sets it from [host] memory_reserve.
 	MemoryReserve int64
 
 	// manualReap, set by internal tests, starts no reaper goroutine: the
