@@ -3,7 +3,6 @@ package specs
 import (
 	"fmt"
 	"log/slog"
-	"math"
 	"net"
 	"net/netip"
 	"slices"
@@ -148,12 +147,6 @@ func PluginOptions(p *config.Plugin, env Env) (wasm.PluginOptions, error) {
 	}
 	if o.MaxInstances <= 0 {
 		o.MaxInstances = max(1, p.Concurrency)
-	}
-	if o.MaxCalls <= 0 {
-		o.MaxCalls = math.MaxInt
-	}
-	if o.MaxAge <= 0 {
-		o.MaxAge = math.MaxInt64
 	}
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = -1 // idle_timeout = "0s": never

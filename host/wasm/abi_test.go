@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/evhost/evhost/host/event"
 	"github.com/evhost/evhost/host/wasm"
@@ -256,6 +257,27 @@ func TestABIInstanceReuse(t *testing.T) {
 	}
 	if s := p.Stats(); s.Recycles != 1 || s.Discards != 0 {
 		t.Fatalf("stats %+v", s)
+	}
+}
+
+// By default an instance is never recycled, as in the daemon's config
+// (max_calls = 0, max_age = "0s"); MaxAge, when set, retires an instance
+// whose age is checked every 32 calls.
+func TestInstanceRecycling(t *testing.T) {
+	ctx, ev := context.Background(), testEvent("t", "s0")
+	p, _ := echoPlugin(t, wasm.PluginOptions{MaxInstances: 1})
+	for i := 0; i < 100_001; i++ { // past the Go API's old default of 100,000 calls
+		p.Call(ctx, ev)
+	}
+	if s := p.Stats(); s.Recycles != 0 {
+		t.Fatalf("with the defaults, %d instances were recycled after %d calls", s.Recycles, s.Calls)
+	}
+	aged, _ := echoPlugin(t, wasm.PluginOptions{MaxInstances: 1, MaxAge: time.Nanosecond})
+	for i := 0; i < 64; i++ {
+		aged.Call(ctx, ev)
+	}
+	if s := aged.Stats(); s.Recycles != 2 {
+		t.Fatalf("MaxAge 1ns: %d recycles after 64 calls, want 2 (one per 32)", s.Recycles)
 	}
 }
 

@@ -40,8 +40,6 @@ const (
 	// DefaultMaxEmitBytes is four times the largest event the default
 	// broker carries (1 MiB): see RATIONALE.md.
 	DefaultMaxEmitBytes = 4 << 20
-	DefaultMaxCalls     = 100_000
-	DefaultMaxAge       = time.Hour
 	// DefaultIdleTimeout is how long an instance may stay idle before
 	// the reaper closes it (down to MinInstances): see RATIONALE.md.
 	DefaultIdleTimeout = 5 * time.Minute
@@ -85,7 +83,8 @@ type PluginOptions struct {
 	// between IdleTimeout and 1.5 times it), keeping MinInstances. Zero
 	// means DefaultIdleTimeout; negative, never.
 	IdleTimeout time.Duration
-	// An instance is recycled after MaxCalls calls or MaxAge.
+	// An instance is recycled after MaxCalls calls or MaxAge; zero (or
+	// less) means never, as in the daemon's config (see RATIONALE.md).
 	MaxCalls int
 	MaxAge   time.Duration
 	// Config holds the plugin's configuration values, already rendered as
@@ -147,10 +146,7 @@ func (o *PluginOptions) setDefaults(r *Runtime) {
 		o.MinInstances = o.MaxInstances
 	}
 	if o.MaxCalls <= 0 {
-		o.MaxCalls = DefaultMaxCalls
-	}
-	if o.MaxAge <= 0 {
-		o.MaxAge = DefaultMaxAge
+		o.MaxCalls = math.MaxInt
 	}
 	if o.IdleTimeout == 0 {
 		o.IdleTimeout = DefaultIdleTimeout

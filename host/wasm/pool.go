@@ -147,10 +147,13 @@ const ageCheckEvery = 32
 func (pl *pool) release(in *instance, failed bool) { pl.put(in, failed, true) }
 
 // put returns an instance to the pool: after a call (counted), or a new
-// one (prewarm, refill, a hand-off that was not used).
+// one (prewarm, refill, a hand-off that was not used). Only a call retires
+// an instance for its calls or its age: a new one put back with a
+// MaxAge shorter than its instantiation would otherwise be closed and
+// refilled again and again.
 func (pl *pool) put(in *instance, failed, counted bool) {
-	retire := failed || in.calls >= pl.p.opts.MaxCalls ||
-		in.calls%ageCheckEvery == 0 && time.Since(in.born) >= pl.p.opts.MaxAge
+	retire := failed || counted && (in.calls >= pl.p.opts.MaxCalls ||
+		pl.p.opts.MaxAge > 0 && in.calls%ageCheckEvery == 0 && time.Since(in.born) >= pl.p.opts.MaxAge)
 	pl.mu.Lock()
 	if counted {
 		pl.calls++
