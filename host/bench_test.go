@@ -51,32 +51,12 @@ func BenchmarkThroughput(b *testing.B) {
 	bin := wasmbuild.Go(b, "wasm/testdata/goplugins/bytecount")
 	for _, workers := range []int{1, 2} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
-			dir := b.TempDir()
-			path := writeWasm(b, dir, "bytecount", bin)
-			cfg, err := config.Parse(filepath.Join(dir, "config.toml"), []byte(fmt.Sprintf(`
-[host]
-data_dir = "data"
-[broker]
-kind = "memory"
-[defaults]
-queue = 65536
+			h := startMemoryHost(b, bin, fmt.Sprintf(`
 [plugins.count]
-path = %q
+path = %%[1]q
 events = ["order.placed"]
 concurrency = %d
-`, path, workers)))
-			if err != nil {
-				b.Fatal(err)
-			}
-			ctx := context.Background()
-			h, err := host.New(ctx, cfg, host.Options{Logger: slog.New(slog.DiscardHandler)})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer h.Close(ctx)
-			if err := h.Start(ctx); err != nil {
-				b.Fatal(err)
-			}
+`, workers))
 			raw := newRawLoop(b, bin, workers)
 			evs := benchEvents(b.N)
 			plugin := h.Plugin("count")
@@ -114,6 +94,31 @@ concurrency = %d
 			b.ReportMetric(rawTook.Seconds()/evhost.Seconds(), "evhost/raw")
 		})
 	}
+}
+
+// startMemoryHost starts a host on the memory broker, with a queue of
+// 65,536 per subscription, bin written as a plugin file, and the plugins
+// of pluginsTOML, a format whose %[1]q is that file's path. The host is
+// closed when b ends.
+func startMemoryHost(b *testing.B, bin []byte, pluginsTOML string) *host.Host {
+	dir := b.TempDir()
+	path := writeWasm(b, dir, "bytecount", bin)
+	cfg, err := config.Parse(filepath.Join(dir, "config.toml"), []byte(
+		"[host]\ndata_dir = \"data\"\n[broker]\nkind = \"memory\"\n[defaults]\nqueue = 65536\n"+
+			fmt.Sprintf(pluginsTOML, path)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	h, err := host.New(ctx, cfg, host.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { h.Close(ctx) })
+	if err := h.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	return h
 }
 
 // warmEvents is the number of events each side handles before it is

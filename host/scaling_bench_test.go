@@ -1,17 +1,11 @@
 package host_test
 
 import (
-	"context"
-	"fmt"
-	"log/slog"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/evhost/evhost/host"
-	"github.com/evhost/evhost/host/config"
 	"github.com/evhost/evhost/host/event"
 	"github.com/evhost/evhost/host/wasm"
 	"github.com/evhost/evhost/internal/wasmbuild"
@@ -36,23 +30,7 @@ func BenchmarkThroughputScaling(b *testing.B) {
 			"[plugins.b]\npath = %[1]q\nevents = [\"order.b\"]\nconcurrency = 1\n"},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			dir := b.TempDir()
-			path := writeWasm(b, dir, "bytecount", bin)
-			cfg, err := config.Parse(filepath.Join(dir, "config.toml"), []byte(
-				"[host]\ndata_dir = \"data\"\n[broker]\nkind = \"memory\"\n[defaults]\nqueue = 65536\n"+
-					fmt.Sprintf(tc.plugins, path)))
-			if err != nil {
-				b.Fatal(err)
-			}
-			ctx := context.Background()
-			h, err := host.New(ctx, cfg, host.Options{Logger: slog.New(slog.DiscardHandler)})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer h.Close(ctx)
-			if err := h.Start(ctx); err != nil {
-				b.Fatal(err)
-			}
+			h := startMemoryHost(b, bin, tc.plugins)
 			plugins := []*wasm.Plugin{h.Plugin("a")}
 			if p := h.Plugin("b"); p != nil {
 				plugins = append(plugins, p)
