@@ -145,9 +145,6 @@ func (o *PluginOptions) setDefaults(r *Runtime) {
 	if o.MinInstances > o.MaxInstances {
 		o.MinInstances = o.MaxInstances
 	}
-	if o.MaxCalls <= 0 {
-		o.MaxCalls = math.MaxInt
-	}
 	if o.IdleTimeout == 0 {
 		o.IdleTimeout = DefaultIdleTimeout
 	}

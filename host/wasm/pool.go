@@ -152,8 +152,9 @@ func (pl *pool) release(in *instance, failed bool) { pl.put(in, failed, true) }
 // MaxAge shorter than its instantiation would otherwise be closed and
 // refilled again and again.
 func (pl *pool) put(in *instance, failed, counted bool) {
-	retire := failed || counted && (in.calls >= pl.p.opts.MaxCalls ||
-		pl.p.opts.MaxAge > 0 && in.calls%ageCheckEvery == 0 && time.Since(in.born) >= pl.p.opts.MaxAge)
+	o := &pl.p.opts // MaxCalls and MaxAge: zero or less means never
+	retire := failed || counted && (o.MaxCalls > 0 && in.calls >= o.MaxCalls ||
+		o.MaxAge > 0 && in.calls%ageCheckEvery == 0 && time.Since(in.born) >= o.MaxAge)
 	pl.mu.Lock()
 	if counted {
 		pl.calls++
