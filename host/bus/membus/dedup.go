@@ -21,6 +21,7 @@ type dedup struct {
 	cur      dedupGen
 	prev     dedupGen
 	curStart int64 // bus time when cur began
+	sink     uint32 // what touch loaded, kept so that its loads stay
 }
 
 func newDedup(window int64, limit int) dedup {
@@ -32,11 +33,37 @@ func hashKey(seed maphash.Seed, key dedupKey) uint64 {
 	return maphash.String(seed, key.id) ^ bits.RotateLeft64(maphash.String(seed, key.source), 29)
 }
 
-// lookup returns the sequence number of the event accepted with key within
-// the window, if any, and the key's hash for add.
-func (d *dedup) lookup(key dedupKey, now int64) (seq, hash uint64, ok bool) {
+// hash returns the hash of key, for touch, lookup and add.
+func (d *dedup) hash(key dedupKey) uint64 { return hashKey(d.seed, key) }
+
+// touch loads the first slot that the lookup of each of hashes will probe,
+// in both generations, before any lookup is made. The tables are megabytes,
+// larger than a core's cache, so a lookup of a new id costs a cache miss
+// per generation; loads that do not depend on each other overlap their
+// misses, where lookups one after the other would wait for each in turn.
+// See RATIONALE.md.
+func (d *dedup) touch(hashes []uint64) {
 	if d.window == 0 {
-		return 0, 0, false
+		return
+	}
+	var sum uint32
+	for _, g := range [...]*dedupGen{&d.cur, &d.prev} {
+		if len(g.slots) == 0 {
+			continue
+		}
+		mask := uint64(len(g.slots) - 1)
+		for _, h := range hashes {
+			sum += g.slots[h&mask].tag
+		}
+	}
+	d.sink = sum
+}
+
+// lookup returns the sequence number of the event accepted with key, of
+// hash h, within the window, if any.
+func (d *dedup) lookup(key dedupKey, h uint64, now int64) (seq uint64, ok bool) {
+	if d.window == 0 {
+		return 0, false
 	}
 	if age := now - d.curStart; age >= d.window {
 		// Every id of prev is older than the window; so is every id of cur
@@ -47,12 +74,10 @@ func (d *dedup) lookup(key dedupKey, now int64) (seq, hash uint64, ok bool) {
 		}
 		d.rotate(now)
 	}
-	h := hashKey(d.seed, key)
 	if seq, ok := d.cur.find(h, key); ok {
-		return seq, h, true
+		return seq, true
 	}
-	seq, ok = d.prev.find(h, key)
-	return seq, h, ok
+	return d.prev.find(h, key)
 }
 
 // add records key, of hash h, which lookup did not find, as accepted at now.

@@ -72,6 +72,7 @@ type Bus struct {
 	seq     uint64
 	dedup   dedup
 	matched []*subscription // scratch for publish
+	hashes  []uint64        // scratch for PublishBatch: the events' dedup hashes
 	staging []*subscription // the subscriptions PublishBatch stages events for
 
 	dlMu  sync.Mutex
@@ -129,7 +130,11 @@ func (b *Bus) Publish(ctx context.Context, e *event.Event) (bus.PubAck, error) {
 		return bus.PubAck{}, err
 	}
 	b.pubMu.Lock()
-	ack, err := b.publishLocked(e, b.now())
+	var h uint64
+	if e != nil {
+		h = b.dedup.hash(dedupKey{source: e.Source, id: e.ID})
+	}
+	ack, err := b.publishLocked(e, h, b.now())
 	b.flushStagedLocked()
 	b.pubMu.Unlock()
 	return ack, err
@@ -144,10 +149,20 @@ func (b *Bus) PublishBatch(ctx context.Context, events []*event.Event) ([]bus.Pu
 	b.pubMu.Lock()
 	defer b.pubMu.Unlock()
 	now := b.now()
-	var err error
+	hs := b.hashes[:0]
 	for _, e := range events {
+		var h uint64
+		if e != nil {
+			h = b.dedup.hash(dedupKey{source: e.Source, id: e.ID})
+		}
+		hs = append(hs, h)
+	}
+	b.hashes = hs
+	b.dedup.touch(hs)
+	var err error
+	for i, e := range events {
 		var ack bus.PubAck
-		if ack, err = b.publishLocked(e, now); err != nil {
+		if ack, err = b.publishLocked(e, hs[i], now); err != nil {
 			break
 		}
 		acks = append(acks, ack)
@@ -156,9 +171,10 @@ func (b *Bus) PublishBatch(ctx context.Context, events []*event.Event) ([]bus.Pu
 	return acks, err
 }
 
-// publishLocked publishes e, staging it for the subscriptions (the caller
-// enqueues it with flushStagedLocked); b.pubMu is held.
-func (b *Bus) publishLocked(e *event.Event, now int64) (bus.PubAck, error) {
+// publishLocked publishes e, of dedup hash h, staging it for the
+// subscriptions (the caller enqueues it with flushStagedLocked); b.pubMu is
+// held.
+func (b *Bus) publishLocked(e *event.Event, h uint64, now int64) (bus.PubAck, error) {
 	if b.closed.Load() {
 		return bus.PubAck{}, bus.ErrClosed
 	}
@@ -176,7 +192,7 @@ func (b *Bus) publishLocked(e *event.Event, now int64) (bus.PubAck, error) {
 		return bus.PubAck{}, err
 	}
 	key := dedupKey{source: e.Source, id: e.ID}
-	seq, hash, dup := b.dedup.lookup(key, now)
+	seq, dup := b.dedup.lookup(key, h, now)
 	if dup {
 		return bus.PubAck{Seq: seq, Duplicate: true}, nil
 	}
@@ -188,7 +204,7 @@ func (b *Bus) publishLocked(e *event.Event, now int64) (bus.PubAck, error) {
 		return bus.PubAck{}, err
 	}
 	b.seq++
-	b.dedup.add(key, hash, b.seq, now)
+	b.dedup.add(key, h, b.seq, now)
 	return bus.PubAck{Seq: b.seq}, nil
 }
 
