@@ -209,6 +209,17 @@ type Subscriber interface {
 	Close() error
 }
 
+// FairFetcher is implemented by a Subscriber that several callers can
+// each fetch batches from without one holding deliveries another could run:
+// FetchShare takes more than one delivery only while at least len(buf) are
+// ready for each of the n callers. Its deliveries are cheaper to ack
+// together, with AckAll, than one by one. The memory bus implements it.
+type FairFetcher interface {
+	Subscriber
+	// FetchShare is Fetch for one of n callers sharing the Subscriber.
+	FetchShare(ctx context.Context, buf []Delivery, n int) (int, error)
+}
+
 // Subscription is the configuration of a durable subscription.
 type Subscription struct {
 	// Name identifies the subscription (a durable consumer name): 1 to 64

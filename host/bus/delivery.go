@@ -41,6 +41,46 @@ type Settler interface {
 	Extend(token uint64) error
 }
 
+// BatchAcker is implemented by a Settler that can settle many of its
+// deliveries as done at once, cheaper than one by one (the memory bus:
+// one take of the subscription's lock).
+type BatchAcker interface {
+	// AckBatch acks each of tokens, setting errs[i] to what
+	// Ack(tokens[i]) would have returned.
+	AckBatch(tokens []uint64, errs []error)
+}
+
+// AckAll acks every delivery of dls and sets errs[i] (len(errs) >=
+// len(dls)) to the error of dls[i]'s ack: at once when up to 64 share one
+// Settler that is a BatchAcker, else one by one.
+func AckAll(dls []Delivery, errs []error) {
+	if len(dls) == 0 {
+		return
+	}
+	if ba, ok := dls[0].s.(BatchAcker); ok && len(dls) <= 64 && sameSettler(dls) {
+		var tokens [64]uint64
+		for i, d := range dls {
+			tokens[i] = d.token
+		}
+		ba.AckBatch(tokens[:len(dls)], errs)
+		return
+	}
+	for i, d := range dls {
+		errs[i] = d.Ack()
+	}
+}
+
+// sameSettler reports whether every delivery of dls has the Settler of
+// the first.
+func sameSettler(dls []Delivery) bool {
+	for _, d := range dls[1:] {
+		if d.s != dls[0].s {
+			return false
+		}
+	}
+	return true
+}
+
 // NewDelivery is for bus implementations: it returns the delivery of e, on
 // its attempt-th attempt (1 for the first), that s settles under token.
 func NewDelivery(e *event.Event, attempt int, s Settler, token uint64) Delivery {

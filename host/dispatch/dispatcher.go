@@ -122,10 +122,13 @@ type Options struct {
 	// (default 8): fewer trips to the bus, and nothing to lose since that
 	// worker handles them in order anyway. Workers of a route with more
 	// concurrency take one delivery at a time, so that one slow call never
-	// holds deliveries that an idle worker of the same route could run.
-	// A worker holds at most Batch deliveries unsettled, so a
-	// subscription's AckWait should exceed Batch times its handler's
-	// timeout.
+	// holds deliveries that an idle worker of the same route could run,
+	// unless the bus is a bus.FairFetcher: they take a batch each then
+	// only while there is one ready for every worker. From a FairFetcher a
+	// worker acks the deliveries of a batch it handled together, after
+	// the last (see RATIONALE.md). A worker holds at most Batch deliveries
+	// unsettled, so a subscription's AckWait should exceed Batch times its
+	// handler's timeout.
 	Batch int
 	// Middleware wraps every route's handler, outermost first, around
 	// Recover, which always wraps the handler itself.
@@ -289,7 +292,11 @@ func (d *Dispatcher) InFlight() map[string]int64 {
 	defer d.mu.Unlock()
 	m := make(map[string]int64, len(d.routes))
 	for name, r := range d.routes {
-		m[name] = r.inflight.Load()
+		var n int64
+		for i := range r.inflight {
+			n += r.inflight[i].n.Load()
+		}
+		m[name] = n
 	}
 	return m
 }
@@ -353,7 +360,7 @@ type runner struct {
 	log      *slog.Logger
 	wg       sync.WaitGroup
 	stopping chan struct{} // closed by stop: a worker waiting on backpressure gives up
-	inflight atomic.Int64  // deliveries being handled now
+	inflight []counter     // per worker: the deliveries it is handling now
 	rate     *rateShare    // the route's rate limit, or nil
 	obs      Observer      // Options.Observer, or nil
 	run      RunObserver   // the route's, when obs is a RouteObserver
@@ -386,9 +393,10 @@ func (d *Dispatcher) start(ctx context.Context, r Route, pause bool) (*runner, e
 		run.rate = d.shareRate(&r, run.stopping)
 	}
 	run.handler.Store(&handlerBox{d.wrap(&r), r.Filter})
+	run.inflight = make([]counter, r.Concurrency)
 	run.wg.Add(r.Concurrency)
 	for i := 0; i < r.Concurrency; i++ {
-		go run.work()
+		go run.work(&run.inflight[i])
 	}
 	return run, nil
 }
@@ -424,19 +432,48 @@ func (r *runner) stop(ctx context.Context) {
 	}
 }
 
-func (r *runner) work() {
+// counter is a worker's count, alone in its cache line: workers of one
+// route that shared a line would pass it between their cores at every
+// event (see RATIONALE.md).
+type counter struct {
+	n atomic.Int64
+	_ [56]byte
+}
+
+// work is a worker of r; inflight counts the deliveries it is handling.
+func (r *runner) work(inflight *counter) {
 	defer r.wg.Done()
+	fair, _ := r.sub.(bus.FairFetcher)
 	batch := 1
-	if r.route.Concurrency == 1 {
+	if r.route.Concurrency == 1 || fair != nil {
 		batch = r.d.opts.Batch
 	}
+	// buf holds the batch: the deliveries handled and waiting for their
+	// ack at its front (only from a FairFetcher), those not yet handled
+	// behind them.
 	buf := make([]bus.Delivery, batch)
+	errs := make([]error, batch)
 	for {
-		n, err := r.sub.Fetch(r.d.hardCtx, buf)
-		for i := 0; i < n; i++ {
-			r.handle(buf[i], buf[i+1:n])
-			buf[i] = bus.Delivery{}
+		var n int
+		var err error
+		if fair != nil {
+			n, err = fair.FetchShare(r.d.hardCtx, buf, r.route.Concurrency)
+		} else {
+			n, err = r.sub.Fetch(r.d.hardCtx, buf)
 		}
+		done := 0
+		for i := 0; i < n; i++ {
+			dl := buf[i]
+			buf[i] = bus.Delivery{}
+			inflight.n.Add(1)
+			acked := r.handle(dl, holding{buf[:done], buf[i+1 : n]}, fair != nil)
+			inflight.n.Add(-1)
+			if acked {
+				buf[done] = dl
+				done++
+			}
+		}
+		r.ackAll(buf[:done], errs)
 		if err != nil {
 			if !errors.Is(err, bus.ErrClosed) && !errors.Is(err, context.Canceled) {
 				r.log.Error("fetching deliveries", slog.Any("err", err))
@@ -446,11 +483,39 @@ func (r *runner) work() {
 	}
 }
 
-// handle runs one delivery and settles it; held are the deliveries the
-// worker holds after it, which a wait on backpressure extends too.
-func (r *runner) handle(dl bus.Delivery, held []bus.Delivery) {
-	r.inflight.Add(1)
-	defer r.inflight.Add(-1)
+// holding is what a worker holds besides the delivery it runs: the
+// deliveries of its batch handled and waiting for their ack, and those not
+// yet handled.
+type holding struct{ done, next []bus.Delivery }
+
+// extend starts the ack wait of dl and of everything h holds again.
+func (h holding) extend(dl bus.Delivery) {
+	dl.Extend()
+	for _, d := range h.done {
+		d.Extend()
+	}
+	for _, d := range h.next {
+		d.Extend()
+	}
+}
+
+// ackAll acks the deliveries the worker handled, done, and clears them.
+func (r *runner) ackAll(done []bus.Delivery, errs []error) {
+	bus.AckAll(done, errs)
+	for i, err := range errs[:len(done)] {
+		if err != nil && !errors.Is(err, bus.ErrClosed) {
+			r.failed(slog.LevelWarn, "settling delivery", done[i].Event(), done[i].Attempt(), err.Error())
+		}
+		errs[i] = nil
+	}
+	clear(done)
+}
+
+// handle runs one delivery and settles it, except that with deferAck a
+// delivery done is left to the caller to ack, with the rest of its batch,
+// and handle returns true. held is what the worker holds besides dl, which
+// a wait on backpressure or on the rate limit extends too.
+func (r *runner) handle(dl bus.Delivery, held holding, deferAck bool) (ack bool) {
 	ev := dl.Event()
 	var start time.Time
 	obs := r.obs
@@ -491,7 +556,11 @@ func (r *runner) handle(dl bus.Delivery, held []bus.Delivery) {
 				break
 			}
 		}
-		err = dl.Ack()
+		if out.Status == Done {
+			if ack = deferAck; !ack {
+				err = dl.Ack()
+			}
+		}
 	}
 	switch out.Status {
 	case Done:
@@ -519,6 +588,7 @@ func (r *runner) handle(dl bus.Delivery, held []bus.Delivery) {
 	case obs != nil:
 		obs.Handled(r.route.Name, ev, dl.Attempt(), out, time.Since(start))
 	}
+	return ack
 }
 
 // publishEmits publishes the emits of a run that succeeded. A transient
@@ -529,7 +599,7 @@ func (r *runner) handle(dl bus.Delivery, held []bus.Delivery) {
 // backpressure alone. The wait ends early only when the route stops or the
 // dispatcher stops hard; the backpressure error is then returned (and dl
 // is retried, which counts an attempt).
-func (r *runner) publishEmits(emits []*event.Event, dl bus.Delivery, held []bus.Delivery) error {
+func (r *runner) publishEmits(emits []*event.Event, dl bus.Delivery, held holding) error {
 	ackWait := r.route.AckWait
 	if ackWait <= 0 {
 		ackWait = bus.DefaultAckWait
@@ -555,10 +625,7 @@ func (r *runner) publishEmits(emits []*event.Event, dl bus.Delivery, held []bus.
 					slog.String("event_id", dl.Event().ID), slog.Any("err", err))
 			}
 			if time.Since(extended) >= maxPause {
-				dl.Extend()
-				for _, h := range held {
-					h.Extend()
-				}
+				held.extend(dl)
 				extended = time.Now()
 			}
 		case time.Now().After(giveUp):

@@ -69,7 +69,7 @@ func (r *runner) leave() {
 // extending dl and the deliveries the worker holds (held) meanwhile so
 // that the wait uses up no attempt. It returns false when the route or
 // the dispatcher stops first.
-func (r *runner) waitTurn(dl bus.Delivery, held []bus.Delivery) bool {
+func (r *runner) waitTurn(dl bus.Delivery, held holding) bool {
 	if r.rate == nil {
 		return true
 	}
@@ -91,10 +91,7 @@ func (r *runner) waitTurn(dl bus.Delivery, held []bus.Delivery) bool {
 		case <-turn.C:
 			return true
 		case <-extend.C:
-			dl.Extend()
-			for _, h := range held {
-				h.Extend()
-			}
+			held.extend(dl)
 		case <-r.stopping:
 			res.Cancel()
 			return false

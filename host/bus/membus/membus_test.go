@@ -406,3 +406,50 @@ func TestPublishBatchAllOrNothing(t *testing.T) {
 		}
 	}
 }
+
+// FetchShare takes a batch only while one is ready for each of the callers
+// sharing the consumer, else one delivery; AckAll settles a batch with one
+// take of the lock, and reports a delivery settled already.
+func TestFetchShareAndAckAll(t *testing.T) {
+	b := newBus(t, membus.Options{})
+	sub := subscribe(t, b, bus.Subscription{Name: "s", Patterns: []string{"x"}, Queue: 100})
+	fair, ok := sub.(bus.FairFetcher)
+	if !ok {
+		t.Fatal("the memory bus's subscriber is not a bus.FairFetcher")
+	}
+	seq := 0
+	publishN := func(n int) {
+		for range n {
+			seq++
+			if _, err := b.Publish(context.Background(), newEvent(strconv.Itoa(seq), "x")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ctx := context.Background()
+	buf := make([]bus.Delivery, 4)
+	publishN(7) // fewer than 4 for each of 2 callers
+	if n, err := fair.FetchShare(ctx, buf, 2); n != 1 || err != nil {
+		t.Fatalf("7 ready, 2 callers: FetchShare took %d (%v), want 1", n, err)
+	}
+	if n, err := fair.FetchShare(ctx, buf[1:], 1); n != 3 || err != nil {
+		t.Fatalf("6 ready, 1 caller: FetchShare took %d (%v), want 3", n, err)
+	}
+	publishN(5) // 8 ready: 4 for each of 2
+	got := make([]bus.Delivery, 4)
+	if n, err := fair.FetchShare(ctx, got, 2); n != 4 || err != nil {
+		t.Fatalf("8 ready, 2 callers: FetchShare took %d (%v), want 4", n, err)
+	}
+	if err := buf[0].Ack(); err != nil {
+		t.Fatal(err)
+	}
+	errs := make([]error, 4)
+	bus.AckAll(buf, errs)
+	if !errors.Is(errs[0], bus.ErrSettled) || errs[1] != nil || errs[2] != nil || errs[3] != nil {
+		t.Fatalf("AckAll errors %v, want ErrSettled for the one acked already, then nil", errs)
+	}
+	bus.AckAll(got, errs)
+	if p := b.Pending()["s"]; p != 4 || errors.Join(errs...) != nil {
+		t.Fatalf("pending %d (%v), want the 4 never fetched", p, errs)
+	}
+}

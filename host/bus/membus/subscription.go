@@ -161,14 +161,19 @@ func (s *subscription) releaseLocked(idx int32) {
 	}
 }
 
-// takeLocked delivers up to len(buf) ready events into buf; s.mu is held.
-func (s *subscription) takeLocked(buf []bus.Delivery) int {
+// takeLocked delivers up to len(buf) ready events into buf, or only one
+// unless at least len(buf) are ready for each of share callers; s.mu is
+// held.
+func (s *subscription) takeLocked(buf []bus.Delivery, share int) int {
 	if s.ready.len() == 0 || s.paused {
 		return 0
 	}
 	deadline := s.b.now() + s.ackWait
-	n := 0
-	for n < len(buf) && s.ready.len() > 0 {
+	n, limit := 0, len(buf)
+	if share > 1 && s.ready.len() < limit*share {
+		limit = 1
+	}
+	for n < limit && s.ready.len() > 0 {
 		idx := s.ready.pop()
 		if s.parts != nil {
 			idx = s.parts[idx].peek()
@@ -316,6 +321,19 @@ func (s *subscription) Ack(t uint64) error {
 	return err
 }
 
+// AckBatch implements bus.BatchAcker: one take of the lock for them all.
+func (s *subscription) AckBatch(tokens []uint64, errs []error) {
+	s.mu.Lock()
+	for i, t := range tokens {
+		idx, err := s.settleLocked(t)
+		if err == nil {
+			s.releaseLocked(idx)
+		}
+		errs[i] = err
+	}
+	s.mu.Unlock()
+}
+
 // Nak implements bus.Settler.
 func (s *subscription) Nak(t uint64, delay time.Duration, reason string) error {
 	s.mu.Lock()
@@ -414,6 +432,11 @@ func (c *consumer) Next(ctx context.Context) (bus.Delivery, error) {
 
 // Fetch implements bus.Subscriber.
 func (c *consumer) Fetch(ctx context.Context, buf []bus.Delivery) (int, error) {
+	return c.FetchShare(ctx, buf, 1)
+}
+
+// FetchShare implements bus.FairFetcher.
+func (c *consumer) FetchShare(ctx context.Context, buf []bus.Delivery, share int) (int, error) {
 	if len(buf) == 0 {
 		return 0, nil
 	}
@@ -428,7 +451,7 @@ func (c *consumer) Fetch(ctx context.Context, buf []bus.Delivery) (int, error) {
 			s.passWakeLocked()
 			return 0, err
 		}
-		if n := s.takeLocked(buf); n > 0 {
+		if n := s.takeLocked(buf, share); n > 0 {
 			s.passWakeLocked()
 			return n, nil
 		}
