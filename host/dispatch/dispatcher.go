@@ -126,7 +126,7 @@ type Options struct {
 	// unless the bus is a bus.FairFetcher: they take a batch each then
 	// only while there is one ready for every worker. From a FairFetcher a
 	// worker acks the deliveries of a batch it handled together, after
-	// the last (see RATIONALE.md). A worker holds at most Batch deliveries
+	// the last (see host/RATIONALE.md). A worker holds at most Batch deliveries
 	// unsettled, so a subscription's AckWait should exceed Batch times its
 	// handler's timeout.
 	Batch int
@@ -396,7 +396,7 @@ func (d *Dispatcher) start(ctx context.Context, r Route, pause bool) (*runner, e
 	run.inflight = make([]counter, r.Concurrency)
 	run.wg.Add(r.Concurrency)
 	for i := 0; i < r.Concurrency; i++ {
-		go run.work(&run.inflight[i])
+		go run.work(i, &run.inflight[i])
 	}
 	return run, nil
 }
@@ -434,15 +434,29 @@ func (r *runner) stop(ctx context.Context) {
 
 // counter is a worker's count, alone in its cache line: workers of one
 // route that shared a line would pass it between their cores at every
-// event (see RATIONALE.md).
+// event (see host/RATIONALE.md).
 type counter struct {
 	n atomic.Int64
 	_ [56]byte
 }
 
-// work is a worker of r; inflight counts the deliveries it is handling.
-func (r *runner) work(inflight *counter) {
+// workerKey is the context key of Worker.
+type workerKey struct{}
+
+// Worker returns the index (from 0) of the route's worker that a
+// Handler's context belongs to: a worker handles one delivery at a time,
+// so a handler may keep state per worker (a plugin, the instance it last
+// ran on) and use it without a lock.
+func Worker(ctx context.Context) (int, bool) {
+	w, ok := ctx.Value(workerKey{}).(int)
+	return w, ok
+}
+
+// work is the worker w of r; inflight counts the deliveries it is
+// handling.
+func (r *runner) work(w int, inflight *counter) {
 	defer r.wg.Done()
+	ctx := context.WithValue(r.d.hardCtx, workerKey{}, w)
 	fair, _ := r.sub.(bus.FairFetcher)
 	batch := 1
 	if r.route.Concurrency == 1 || fair != nil {
@@ -466,7 +480,7 @@ func (r *runner) work(inflight *counter) {
 			dl := buf[i]
 			buf[i] = bus.Delivery{}
 			inflight.n.Add(1)
-			acked := r.handle(dl, holding{buf[:done], buf[i+1 : n]}, fair != nil)
+			acked := r.handle(ctx, dl, holding{buf[:done], buf[i+1 : n]}, fair != nil)
 			inflight.n.Add(-1)
 			if acked {
 				buf[done] = dl
@@ -515,7 +529,7 @@ func (r *runner) ackAll(done []bus.Delivery, errs []error) {
 // delivery done is left to the caller to ack, with the rest of its batch,
 // and handle returns true. held is what the worker holds besides dl, which
 // a wait on backpressure or on the rate limit extends too.
-func (r *runner) handle(dl bus.Delivery, held holding, deferAck bool) (ack bool) {
+func (r *runner) handle(ctx context.Context, dl bus.Delivery, held holding, deferAck bool) (ack bool) {
 	ev := dl.Event()
 	var start time.Time
 	obs := r.obs
@@ -541,7 +555,7 @@ func (r *runner) handle(dl bus.Delivery, held holding, deferAck bool) (ack bool)
 		}
 		return
 	}
-	out := box.h.Handle(r.d.hardCtx, ev, dl.Attempt())
+	out := box.h.Handle(ctx, ev, dl.Attempt())
 	var err error
 	switch out.Status {
 	case Done:

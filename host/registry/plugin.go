@@ -52,7 +52,11 @@ func (p *Plugin) Current() *wasm.Plugin { return p.cur.Load().wasm }
 func (p *Plugin) Handle(ctx context.Context, ev *event.Event, attempt int) dispatch.Outcome {
 	for {
 		v := p.cur.Load()
-		res := v.wasm.CallAttempt(ctx, ev, attempt)
+		lane, ok := dispatch.Worker(ctx)
+		if !ok {
+			lane = -1
+		}
+		res := v.wasm.CallAttemptOn(ctx, ev, attempt, lane)
 		if errors.Is(res.Err, wasm.ErrClosed) && p.cur.Load() != v {
 			continue
 		}

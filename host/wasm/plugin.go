@@ -296,17 +296,26 @@ func (p *Plugin) Call(ctx context.Context, ev *event.Event) Result {
 // CallAttempt is Call for the attempt-th delivery of ev (from 1), which
 // the plugin's log lines of the call carry beside the event's id and type.
 func (p *Plugin) CallAttempt(ctx context.Context, ev *event.Event, attempt int) Result {
+	return p.CallAttemptOn(ctx, ev, attempt, -1)
+}
+
+// CallAttemptOn is CallAttempt for a caller that makes one call at a time
+// and names itself lane (from 0; a dispatcher's worker, say; negative
+// means none): the instance its last call ran on serves its next one
+// while no other caller needed it meanwhile, taken without a lock and
+// with its memory still in the cache of the core the caller ran on.
+func (p *Plugin) CallAttemptOn(ctx context.Context, ev *event.Event, attempt, lane int) Result {
 	if p.kind == Command {
 		p.commandCalls.Add(1)
 		return p.callCommand(ctx, ev, attempt)
 	}
-	in, err := p.pool.acquire(ctx)
+	in, err := p.pool.acquireOn(ctx, lane)
 	if err != nil {
 		return Result{Status: Retry, Reason: err.Error(), Err: err}
 	}
 	var res Result
 	in.callInto(ctx, ev, attempt, &res)
-	p.pool.release(in, res.Err != nil)
+	p.pool.releaseOn(in, res.Err != nil, lane)
 	return res
 }
 

@@ -1,16 +1,31 @@
 package wasm
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // pool holds the instances of one reactor plugin version. Acquire and
 // release are a mutex and a slice on the fast path; a caller that finds
 // every instance busy and the pool at MaxInstances waits in FIFO order.
+//
+// A caller that names its lane (a dispatcher's worker: see
+// Plugin.CallAttemptOn) keeps the instance it released in the lane's slot,
+// and takes it back from there at its next call: one atomic swap on a
+// cache line of its own, no lock, and an instance whose memory is still in
+// that core's cache (see RATIONALE.md). An instance in a lane is idle: it
+// counts in total, any caller may take it when the idle list is empty
+// (steal), and reaping and close empty the lanes first.
 type pool struct {
 	p *Plugin
+
+	lanes   []lane
+	waiting atomic.Int32 // len(waiters), for the lanes' lock-free release
+	shut    atomic.Bool  // closed, for the lanes' lock-free release
 
 	mu       sync.Mutex
 	idle     []*instance
@@ -27,8 +42,69 @@ type pool struct {
 	lastActive int64
 }
 
+// maxLanes bounds the lanes of a pool (each a cache line); callers of
+// higher lanes share the idle list.
+const maxLanes = 16
+
+// lane is the slot of one caller's idle instance, alone in its cache line.
+type lane struct {
+	in    atomic.Pointer[instance]
+	calls atomic.Uint64 // calls released into the lane
+	_     [48]byte
+}
+
 func newPool(p *Plugin) *pool {
-	return &pool{p: p, idle: make([]*instance, 0, p.opts.MaxInstances), done: make(chan struct{}), lastActive: p.r.coarse.Load()}
+	return &pool{
+		p: p, idle: make([]*instance, 0, p.opts.MaxInstances), done: make(chan struct{}), lastActive: p.r.coarse.Load(),
+		lanes: make([]lane, min(p.opts.MaxInstances, maxLanes)),
+	}
+}
+
+// acquireOn is acquire for the caller of lane l (negative: none): the
+// instance it left in its lane, if it is still there.
+func (pl *pool) acquireOn(ctx context.Context, l int) (*instance, error) {
+	if l >= 0 && l < len(pl.lanes) {
+		if in := pl.lanes[l].in.Swap(nil); in != nil {
+			return in, nil
+		}
+	}
+	return pl.acquire(ctx)
+}
+
+// releaseOn is release for the caller of lane l (negative: none): a
+// healthy instance goes into the lane's slot when it is empty and nobody
+// waits for an instance.
+func (pl *pool) releaseOn(in *instance, failed bool, l int) {
+	if failed || l < 0 || l >= len(pl.lanes) || pl.retire(in, true) || pl.waiting.Load() > 0 || pl.shut.Load() {
+		pl.release(in, failed)
+		return
+	}
+	ln := &pl.lanes[l]
+	in.idleSince = pl.p.r.coarse.Load()
+	if !ln.in.CompareAndSwap(nil, in) {
+		pl.release(in, false)
+		return
+	}
+	ln.calls.Add(1)
+	// A caller may have started to wait, or the pool to close, since the
+	// checks above; each looks at the lanes after it shows (waiting, shut),
+	// so one of the two sees the other: take the instance back to hand it
+	// on or close it.
+	if pl.waiting.Load() > 0 || pl.shut.Load() {
+		if back := ln.in.Swap(nil); back != nil {
+			pl.put(back, false, false)
+		}
+	}
+}
+
+// drainLanes takes the instances out of the lanes and returns them.
+func (pl *pool) drainLanes(into []*instance) []*instance {
+	for i := range pl.lanes {
+		if in := pl.lanes[i].in.Swap(nil); in != nil {
+			into = append(into, in)
+		}
+	}
+	return into
 }
 
 // instantiate creates an instance, compiling the module again first if it
@@ -73,6 +149,14 @@ func (pl *pool) acquire(ctx context.Context) (*instance, error) {
 		pl.mu.Unlock()
 		return in, nil
 	}
+	// An instance idle in another caller's lane serves before a new one
+	// is made.
+	for i := range pl.lanes {
+		if in := pl.lanes[i].in.Swap(nil); in != nil {
+			pl.mu.Unlock()
+			return in, nil
+		}
+	}
 	if pl.total < pl.p.opts.MaxInstances {
 		pl.total++
 		pl.mu.Unlock()
@@ -80,7 +164,13 @@ func (pl *pool) acquire(ctx context.Context) (*instance, error) {
 	}
 	ch := make(chan *instance, 1)
 	pl.waiters = append(pl.waiters, ch)
+	pl.waiting.Store(int32(len(pl.waiters)))
 	pl.mu.Unlock()
+	// Instances idle in the lanes go to the waiters, first come first
+	// served (this one or an earlier one).
+	for _, in := range pl.drainLanes(nil) {
+		pl.put(in, false, false)
+	}
 
 	select {
 	case in := <-ch:
@@ -90,6 +180,7 @@ func (pl *pool) acquire(ctx context.Context) (*instance, error) {
 		for i, w := range pl.waiters {
 			if w == ch {
 				pl.waiters = append(pl.waiters[:i], pl.waiters[i+1:]...)
+				pl.waiting.Store(int32(len(pl.waiters)))
 				pl.mu.Unlock()
 				return nil, ctx.Err()
 			}
@@ -152,9 +243,7 @@ func (pl *pool) release(in *instance, failed bool) { pl.put(in, failed, true) }
 // MaxAge shorter than its instantiation would otherwise be closed and
 // refilled again and again.
 func (pl *pool) put(in *instance, failed, counted bool) {
-	o := &pl.p.opts // MaxCalls and MaxAge: zero or less means never
-	retire := failed || counted && (o.MaxCalls > 0 && in.calls >= o.MaxCalls ||
-		o.MaxAge > 0 && in.calls%ageCheckEvery == 0 && time.Since(in.born) >= o.MaxAge)
+	retire := failed || pl.retire(in, counted)
 	pl.mu.Lock()
 	if counted {
 		pl.calls++
@@ -178,6 +267,7 @@ func (pl *pool) put(in *instance, failed, counted bool) {
 	if len(pl.waiters) > 0 {
 		w := pl.waiters[0]
 		pl.waiters = pl.waiters[1:]
+		pl.waiting.Store(int32(len(pl.waiters)))
 		pl.mu.Unlock()
 		w <- in
 		return
@@ -186,6 +276,14 @@ func (pl *pool) put(in *instance, failed, counted bool) {
 	pl.lastActive = in.idleSince
 	pl.idle = append(pl.idle, in)
 	pl.mu.Unlock()
+}
+
+// retire reports whether in, put back after a call if counted, is past
+// MaxCalls or MaxAge (zero or less means never).
+func (pl *pool) retire(in *instance, counted bool) bool {
+	o := &pl.p.opts
+	return counted && (o.MaxCalls > 0 && in.calls >= o.MaxCalls ||
+		o.MaxAge > 0 && in.calls%ageCheckEvery == 0 && time.Since(in.born) >= o.MaxAge)
 }
 
 // reap closes the instances idle since before now - IdleTimeout*5/4 (the
@@ -201,7 +299,20 @@ func (pl *pool) reap(now int64) int {
 // while more than keep instances are live, and returns how many.
 func (pl *pool) trim(cutoff int64, keep int, count bool) int {
 	pl.mu.Lock()
-	if pl.closed || len(pl.idle) == 0 {
+	if pl.closed {
+		pl.mu.Unlock()
+		return 0
+	}
+	// The lanes' instances join the idle list, oldest first; a caller
+	// finds its lane empty and takes one from the list.
+	if laned := pl.drainLanes(nil); len(laned) > 0 {
+		slices.SortFunc(laned, func(a, b *instance) int { return cmp.Compare(a.idleSince, b.idleSince) })
+		pl.idle = append(laned, pl.idle...)
+		for _, in := range laned {
+			pl.lastActive = max(pl.lastActive, in.idleSince)
+		}
+	}
+	if len(pl.idle) == 0 {
 		pl.mu.Unlock()
 		return 0
 	}
@@ -252,6 +363,7 @@ func (pl *pool) wakeLocked() {
 	if len(pl.waiters) > 0 && pl.total < pl.p.opts.MaxInstances {
 		w := pl.waiters[0]
 		pl.waiters = pl.waiters[1:]
+		pl.waiting.Store(int32(len(pl.waiters)))
 		pl.total++
 		w <- nil
 	}
@@ -288,7 +400,8 @@ func (pl *pool) close() {
 		return
 	}
 	pl.closed = true
-	idle := pl.idle
+	pl.shut.Store(true)
+	idle := pl.drainLanes(pl.idle)
 	pl.idle = nil
 	pl.total -= len(idle)
 	for _, w := range pl.waiters {
@@ -296,6 +409,7 @@ func (pl *pool) close() {
 		close(w)
 	}
 	pl.waiters = nil
+	pl.waiting.Store(0)
 	pl.finishIfDoneLocked()
 	pl.mu.Unlock()
 	for _, in := range idle {
@@ -329,5 +443,12 @@ func (pl *pool) wait(ctx context.Context) {
 func (pl *pool) counts() (total, idle int, calls uint64) {
 	pl.mu.Lock()
 	defer pl.mu.Unlock()
-	return pl.total, len(pl.idle), pl.calls
+	idle, calls = len(pl.idle), pl.calls
+	for i := range pl.lanes {
+		if pl.lanes[i].in.Load() != nil {
+			idle++
+		}
+		calls += pl.lanes[i].calls.Load()
+	}
+	return pl.total, idle, calls
 }

@@ -20,7 +20,7 @@ type dedup struct {
 	seed     maphash.Seed
 	cur      dedupGen
 	prev     dedupGen
-	curStart int64 // bus time when cur began
+	curStart int64  // bus time when cur began
 	sink     uint32 // what touch loaded, kept so that its loads stay
 }
 
