@@ -452,12 +452,33 @@ func Worker(ctx context.Context) (int, bool) {
 	return w, ok
 }
 
+// worker is the state of one of a runner's workers.
+type worker struct {
+	ctx      context.Context // the dispatcher's hard context, naming the worker (Worker)
+	inflight *counter        // the deliveries it is handling now
+	// deferred: the worker acks the deliveries of a batch that are done,
+	// and reports its runs to the observer, at the batch's end, in that
+	// order; the next run of a batch starts when the previous one ended.
+	deferred bool
+	runs     []ran     // the batch's runs done, to report before their acks
+	next     time.Time // when the batch's last run ended, if deferred
+}
+
+// ran is one run, for the observer.
+type ran struct {
+	ev      *event.Event
+	attempt int
+	out     Outcome
+	start   time.Time
+	took    time.Duration
+}
+
 // work is the worker w of r; inflight counts the deliveries it is
 // handling.
 func (r *runner) work(w int, inflight *counter) {
 	defer r.wg.Done()
-	ctx := context.WithValue(r.d.hardCtx, workerKey{}, w)
 	fair, _ := r.sub.(bus.FairFetcher)
+	wk := &worker{ctx: context.WithValue(r.d.hardCtx, workerKey{}, w), inflight: inflight, deferred: fair != nil}
 	batch := 1
 	if r.route.Concurrency == 1 || fair != nil {
 		batch = r.d.opts.Batch
@@ -475,18 +496,23 @@ func (r *runner) work(w int, inflight *counter) {
 		} else {
 			n, err = r.sub.Fetch(r.d.hardCtx, buf)
 		}
+		wk.next = time.Time{} // the batch's first run starts after the fetch
 		done := 0
 		for i := 0; i < n; i++ {
 			dl := buf[i]
 			buf[i] = bus.Delivery{}
 			inflight.n.Add(1)
-			acked := r.handle(ctx, dl, holding{buf[:done], buf[i+1 : n]}, fair != nil)
+			acked := r.handle(wk, dl, holding{buf[:done], buf[i+1 : n]})
 			inflight.n.Add(-1)
 			if acked {
 				buf[done] = dl
 				done++
 			}
 		}
+		// Runs are reported before their deliveries are acked, as one at a
+		// time does: what reads the run log or the metrics after an ack
+		// finds the run there.
+		r.reportRuns(wk)
 		r.ackAll(buf[:done], errs)
 		if err != nil {
 			if !errors.Is(err, bus.ErrClosed) && !errors.Is(err, context.Canceled) {
@@ -494,6 +520,25 @@ func (r *runner) work(w int, inflight *counter) {
 			}
 			return
 		}
+	}
+}
+
+// reportRuns reports the runs w deferred, in order, and forgets them.
+func (r *runner) reportRuns(w *worker) {
+	for _, rn := range w.runs {
+		r.report(rn)
+	}
+	clear(w.runs)
+	w.runs = w.runs[:0]
+}
+
+// report tells the observer about a run.
+func (r *runner) report(rn ran) {
+	switch {
+	case r.run != nil:
+		r.run.Ran(rn.ev, rn.attempt, rn.out, rn.start, rn.took)
+	case r.obs != nil:
+		r.obs.Handled(r.route.Name, rn.ev, rn.attempt, rn.out, rn.took)
 	}
 }
 
@@ -525,16 +570,20 @@ func (r *runner) ackAll(done []bus.Delivery, errs []error) {
 	clear(done)
 }
 
-// handle runs one delivery and settles it, except that with deferAck a
-// delivery done is left to the caller to ack, with the rest of its batch,
-// and handle returns true. held is what the worker holds besides dl, which
-// a wait on backpressure or on the rate limit extends too.
-func (r *runner) handle(ctx context.Context, dl bus.Delivery, held holding, deferAck bool) (ack bool) {
+// handle runs one delivery on the worker w and settles it, except that
+// when w defers a delivery done is left to the caller to ack, with the rest
+// of its batch, and handle returns true (and its run is left in w.runs).
+// held is what the worker holds besides dl, which a wait on backpressure
+// or on the rate limit extends too.
+func (r *runner) handle(w *worker, dl bus.Delivery, held holding) (ack bool) {
 	ev := dl.Event()
 	var start time.Time
 	obs := r.obs
 	if obs != nil {
-		start = r.d.clock.now()
+		if start = w.next; start.IsZero() {
+			start = r.d.clock.now()
+		}
+		w.next = time.Time{}
 	}
 	box := r.handler.Load()
 	if box.filter != nil {
@@ -555,7 +604,7 @@ func (r *runner) handle(ctx context.Context, dl bus.Delivery, held holding, defe
 		}
 		return
 	}
-	out := box.h.Handle(ctx, ev, dl.Attempt())
+	out := box.h.Handle(w.ctx, ev, dl.Attempt())
 	var err error
 	switch out.Status {
 	case Done:
@@ -571,7 +620,7 @@ func (r *runner) handle(ctx context.Context, dl bus.Delivery, held holding, defe
 			}
 		}
 		if out.Status == Done {
-			if ack = deferAck; !ack {
+			if ack = w.deferred; !ack {
 				err = dl.Ack()
 			}
 		}
@@ -596,11 +645,20 @@ func (r *runner) handle(ctx context.Context, dl bus.Delivery, held holding, defe
 	if err != nil && !errors.Is(err, bus.ErrClosed) {
 		r.failed(slog.LevelWarn, "settling delivery", ev, dl.Attempt(), err.Error())
 	}
-	switch {
-	case r.run != nil:
-		r.run.Ran(ev, dl.Attempt(), out, start, time.Since(start))
-	case obs != nil:
-		obs.Handled(r.route.Name, ev, dl.Attempt(), out, time.Since(start))
+	if obs != nil {
+		end := r.d.clock.now()
+		rn := ran{ev: ev, attempt: dl.Attempt(), out: out, start: start, took: end.Sub(start)}
+		if w.deferred {
+			w.next = end
+		}
+		if ack {
+			w.runs = append(w.runs, rn)
+		} else {
+			// A run that failed is reported now, after the batch's runs
+			// before it: its retry may run on another worker at once.
+			r.reportRuns(w)
+			r.report(rn)
+		}
 	}
 	return ack
 }

@@ -773,3 +773,76 @@ func TestRouteObserverGetsEveryRunWithItsStart(t *testing.T) {
 		t.Fatalf("RunObservers made: %v, want a: 2 (a start and a restart)", obs.routes)
 	}
 }
+
+// A worker that takes a batch from the memory bus reports each run to the
+// observer in the order handled, a failed one at once and the done ones
+// before their acks; each run of a batch starts when the one before it
+// ended (one clock reading between them).
+func TestBatchRunsReportedBeforeTheirAcks(t *testing.T) {
+	b := membus.New(membus.Options{})
+	runs := make(chan observedRun, 10)
+	pendingAtRun := make(chan int64, 10)
+	obs := &routeObserver{routes: map[string]int{}, runs: runs}
+	d := dispatch.New(b, dispatch.Options{Logger: slog.New(slog.DiscardHandler), Observer: runTap{obs, func() {
+		pendingAtRun <- b.Pending()["a"]
+	}}})
+	t.Cleanup(func() {
+		d.Close(context.Background())
+		b.Close(context.Background())
+	})
+	h := dispatch.HandlerFunc(func(_ context.Context, e *event.Event, _ int) dispatch.Outcome {
+		if e.Type == "bad" {
+			return dispatch.Outcome{Status: dispatch.Reject, Reason: "bad"}
+		}
+		return dispatch.Outcome{}
+	})
+	route := dispatch.Route{Name: "a", Patterns: []string{"t", "bad"}, Handler: h, Concurrency: 1}
+	// Subscribe, pause, publish three, resume: the worker takes all three
+	// in one batch.
+	route.Paused = true
+	if err := d.Apply(context.Background(), []dispatch.Route{route}); err != nil {
+		t.Fatal(err)
+	}
+	evs := []*event.Event{ev("t"), ev("bad"), ev("t")}
+	for _, e := range evs {
+		publish(t, b, e)
+	}
+	if err := d.Resume(context.Background(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	var got []observedRun
+	for range evs {
+		got = append(got, recv(t, runs))
+	}
+	for i, r := range got {
+		if r.id != evs[i].ID {
+			t.Fatalf("run %d reported for %s, want %s (the order handled)", i, r.id, evs[i].ID)
+		}
+		if i > 0 && !r.start.Equal(got[i-1].start.Add(got[i-1].took)) {
+			t.Errorf("run %d started %v, not when run %d ended (%v)", i, r.start, i-1, got[i-1].start.Add(got[i-1].took))
+		}
+	}
+	// The first is reported when the second has failed (dead-lettered: 2
+	// held), then the second, and the third at the batch's end, before the
+	// two done are acked (still 2 held: one at a time, 0).
+	for i, want := range []int64{2, 2, 2} {
+		if p := recv(t, pendingAtRun); p != want {
+			t.Errorf("run %d reported with %d events held, want %d", i, p, want)
+		}
+	}
+	waitFor(t, func() bool { return b.Pending()["a"] == 0 })
+}
+
+// runTap is a RouteObserver that calls tap before passing each run on.
+type runTap struct {
+	*routeObserver
+	tap func()
+}
+
+func (o runTap) Route(name string) dispatch.RunObserver {
+	next := o.routeObserver.Route(name)
+	return runObserverFunc(func(e *event.Event, attempt int, out dispatch.Outcome, start time.Time, took time.Duration) {
+		o.tap()
+		next.Ran(e, attempt, out, start, took)
+	})
+}
