@@ -51,22 +51,27 @@ type BatchAcker interface {
 }
 
 // AckAll acks every delivery of dls and sets errs[i] (len(errs) >=
-// len(dls)) to the error of dls[i]'s ack: at once when up to 64 share one
+// len(dls)) to the error of dls[i]'s ack: 16 at a time when they share one
 // Settler that is a BatchAcker, else one by one.
 func AckAll(dls []Delivery, errs []error) {
 	if len(dls) == 0 {
 		return
 	}
-	if ba, ok := dls[0].s.(BatchAcker); ok && len(dls) <= 64 && sameSettler(dls) {
-		var tokens [64]uint64
+	ba, ok := dls[0].s.(BatchAcker)
+	if !ok || !sameSettler(dls) {
 		for i, d := range dls {
-			tokens[i] = d.token
+			errs[i] = d.Ack()
 		}
-		ba.AckBatch(tokens[:len(dls)], errs)
 		return
 	}
-	for i, d := range dls {
-		errs[i] = d.Ack()
+	var tokens [16]uint64 // small: it is zeroed at every call
+	for len(dls) > 0 {
+		n := min(len(dls), len(tokens))
+		for i := range n {
+			tokens[i] = dls[i].token
+		}
+		ba.AckBatch(tokens[:n], errs[:n])
+		dls, errs = dls[n:], errs[n:]
 	}
 }
 
