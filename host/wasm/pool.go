@@ -303,14 +303,14 @@ func (pl *pool) trim(cutoff int64, keep int, count bool) int {
 		pl.mu.Unlock()
 		return 0
 	}
-	// The lanes' instances join the idle list, oldest first; a caller
-	// finds its lane empty and takes one from the list.
-	if laned := pl.drainLanes(nil); len(laned) > 0 {
-		slices.SortFunc(laned, func(a, b *instance) int { return cmp.Compare(a.idleSince, b.idleSince) })
-		pl.idle = append(laned, pl.idle...)
-		for _, in := range laned {
+	// The lanes' instances join the idle list, which stays oldest first;
+	// a caller then finds its lane empty and takes one from the list.
+	listed := len(pl.idle)
+	if pl.idle = pl.drainLanes(pl.idle); len(pl.idle) > listed {
+		for _, in := range pl.idle[listed:] {
 			pl.lastActive = max(pl.lastActive, in.idleSince)
 		}
+		slices.SortStableFunc(pl.idle, func(a, b *instance) int { return cmp.Compare(a.idleSince, b.idleSince) })
 	}
 	if len(pl.idle) == 0 {
 		pl.mu.Unlock()
