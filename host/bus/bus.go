@@ -210,14 +210,19 @@ type Subscriber interface {
 }
 
 // FairFetcher is implemented by a Subscriber that several callers can
-// each fetch batches from without one holding deliveries another could run:
-// FetchShare takes more than one delivery only while at least len(buf) are
-// ready for each of the n callers. Its deliveries are cheaper to ack
-// together, with AckAll, than one by one. The memory bus implements it.
+// each fetch batches from without one holding deliveries another could run,
+// and that settles a caller's last batch in the same step. The memory bus
+// implements it.
 type FairFetcher interface {
 	Subscriber
-	// FetchShare is Fetch for one of n callers sharing the Subscriber.
-	FetchShare(ctx context.Context, buf []Delivery, n int) (int, error)
+	// AckFetch acks the deliveries of done, which this Subscriber
+	// delivered, setting errs[i] (len(errs) >= len(done)) to what
+	// done[i].Ack() would have returned; then, unless buf is empty, it is
+	// Fetch for one of n callers sharing the Subscriber: it takes more than
+	// one delivery only while at least len(buf) are ready for each of the
+	// n. The acks and the fetch take the subscription's lock once. done
+	// and buf must not overlap.
+	AckFetch(ctx context.Context, done []Delivery, errs []error, buf []Delivery, n int) (int, error)
 }
 
 // Subscription is the configuration of a durable subscription.

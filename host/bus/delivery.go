@@ -41,51 +41,6 @@ type Settler interface {
 	Extend(token uint64) error
 }
 
-// BatchAcker is implemented by a Settler that can settle many of its
-// deliveries as done at once, cheaper than one by one (the memory bus:
-// one take of the subscription's lock).
-type BatchAcker interface {
-	// AckBatch acks each of tokens, setting errs[i] to what
-	// Ack(tokens[i]) would have returned.
-	AckBatch(tokens []uint64, errs []error)
-}
-
-// AckAll acks every delivery of dls and sets errs[i] (len(errs) >=
-// len(dls)) to the error of dls[i]'s ack: 16 at a time when they share one
-// Settler that is a BatchAcker, else one by one.
-func AckAll(dls []Delivery, errs []error) {
-	if len(dls) == 0 {
-		return
-	}
-	ba, ok := dls[0].s.(BatchAcker)
-	if !ok || !sameSettler(dls) {
-		for i, d := range dls {
-			errs[i] = d.Ack()
-		}
-		return
-	}
-	var tokens [16]uint64 // small: it is zeroed at every call
-	for len(dls) > 0 {
-		n := min(len(dls), len(tokens))
-		for i := range n {
-			tokens[i] = dls[i].token
-		}
-		ba.AckBatch(tokens[:n], errs[:n])
-		dls, errs = dls[n:], errs[n:]
-	}
-}
-
-// sameSettler reports whether every delivery of dls has the Settler of
-// the first.
-func sameSettler(dls []Delivery) bool {
-	for _, d := range dls[1:] {
-		if d.s != dls[0].s {
-			return false
-		}
-	}
-	return true
-}
-
 // NewDelivery is for bus implementations: it returns the delivery of e, on
 // its attempt-th attempt (1 for the first), that s settles under token.
 func NewDelivery(e *event.Event, attempt int, s Settler, token uint64) Delivery {
@@ -95,6 +50,10 @@ func NewDelivery(e *event.Event, attempt int, s Settler, token uint64) Delivery 
 // Event returns the delivered event. It is shared with the other
 // subscriptions and must not be modified. It is nil for the zero Delivery.
 func (d Delivery) Event() *event.Event { return d.ev }
+
+// Token returns the Settler of d and the token it settles d under: for a
+// bus implementation that settles many of its deliveries at once.
+func (d Delivery) Token() (Settler, uint64) { return d.s, d.token }
 
 // Attempt returns the number of this attempt: 1 for the first delivery of
 // the event to the subscription, 2 for the first redelivery, and so on.

@@ -125,10 +125,10 @@ type Options struct {
 	// holds deliveries that an idle worker of the same route could run,
 	// unless the bus is a bus.FairFetcher: they take a batch each then
 	// only while there is one ready for every worker. From a FairFetcher a
-	// worker acks the deliveries of a batch it handled together, after
-	// the last (see host/RATIONALE.md). A worker holds at most Batch deliveries
-	// unsettled, so a subscription's AckWait should exceed Batch times its
-	// handler's timeout.
+	// worker acks the deliveries of a batch it handled together, with its
+	// next fetch (see host/RATIONALE.md). A worker holds at most Batch
+	// deliveries unsettled, so a subscription's AckWait should exceed Batch
+	// times its handler's timeout.
 	Batch int
 	// Middleware wraps every route's handler, outermost first, around
 	// Recover, which always wraps the handler itself.
@@ -456,9 +456,9 @@ func Worker(ctx context.Context) (int, bool) {
 type worker struct {
 	ctx      context.Context // the dispatcher's hard context, naming the worker (Worker)
 	inflight *counter        // the deliveries it is handling now
-	// deferred: the worker acks the deliveries of a batch that are done,
-	// and reports its runs to the observer, at the batch's end, in that
-	// order; the next run of a batch starts when the previous one ended.
+	// deferred: the worker reports a batch's runs to the observer at the
+	// batch's end, then acks the deliveries done with its next fetch; the
+	// next run of a batch starts when the previous one ended.
 	deferred bool
 	runs     []ran     // the batch's runs done, to report before their acks
 	next     time.Time // when the batch's last run ended, if deferred
@@ -483,38 +483,44 @@ func (r *runner) work(w int, inflight *counter) {
 	if r.route.Concurrency == 1 || fair != nil {
 		batch = r.d.opts.Batch
 	}
-	// buf holds the batch: the deliveries handled and waiting for their
-	// ack at its front (only from a FairFetcher), those not yet handled
-	// behind them.
+	// buf holds the batch; acks, from a FairFetcher, the deliveries of the
+	// batch done, which the next fetch acks.
 	buf := make([]bus.Delivery, batch)
-	errs := make([]error, batch)
+	var acks []bus.Delivery
+	var errs []error
+	if fair != nil {
+		acks, errs = make([]bus.Delivery, 0, batch), make([]error, batch)
+	}
 	for {
 		var n int
 		var err error
 		if fair != nil {
-			n, err = fair.FetchShare(r.d.hardCtx, buf, r.route.Concurrency)
+			n, err = fair.AckFetch(r.d.hardCtx, acks, errs, buf, r.route.Concurrency)
+			r.ackFailed(acks, errs)
+			acks = acks[:0]
 		} else {
 			n, err = r.sub.Fetch(r.d.hardCtx, buf)
 		}
 		wk.next = time.Time{} // the batch's first run starts after the fetch
-		done := 0
 		for i := 0; i < n; i++ {
 			dl := buf[i]
 			buf[i] = bus.Delivery{}
 			inflight.n.Add(1)
-			acked := r.handle(wk, dl, holding{buf[:done], buf[i+1 : n]})
+			acked := r.handle(wk, dl, holding{acks, buf[i+1 : n]})
 			inflight.n.Add(-1)
 			if acked {
-				buf[done] = dl
-				done++
+				acks = append(acks, dl)
 			}
 		}
 		// Runs are reported before their deliveries are acked, as one at a
 		// time does: what reads the run log or the metrics after an ack
 		// finds the run there.
 		r.reportRuns(wk)
-		r.ackAll(buf[:done], errs)
 		if err != nil {
+			if len(acks) > 0 {
+				fair.AckFetch(r.d.hardCtx, acks, errs, nil, 1)
+				r.ackFailed(acks, errs)
+			}
 			if !errors.Is(err, bus.ErrClosed) && !errors.Is(err, context.Canceled) {
 				r.log.Error("fetching deliveries", slog.Any("err", err))
 			}
@@ -558,16 +564,15 @@ func (h holding) extend(dl bus.Delivery) {
 	}
 }
 
-// ackAll acks the deliveries the worker handled, done, and clears them.
-func (r *runner) ackAll(done []bus.Delivery, errs []error) {
-	bus.AckAll(done, errs)
-	for i, err := range errs[:len(done)] {
+// ackFailed logs the acks of acks that failed (errs) and clears both.
+func (r *runner) ackFailed(acks []bus.Delivery, errs []error) {
+	for i, err := range errs[:len(acks)] {
 		if err != nil && !errors.Is(err, bus.ErrClosed) {
-			r.failed(slog.LevelWarn, "settling delivery", done[i].Event(), done[i].Attempt(), err.Error())
+			r.failed(slog.LevelWarn, "settling delivery", acks[i].Event(), acks[i].Attempt(), err.Error())
 		}
 		errs[i] = nil
 	}
-	clear(done)
+	clear(acks)
 }
 
 // handle runs one delivery on the worker w and settles it, except that

@@ -407,10 +407,10 @@ func TestPublishBatchAllOrNothing(t *testing.T) {
 	}
 }
 
-// FetchShare takes a batch only while one is ready for each of the callers
-// sharing the consumer, else one delivery; AckAll settles a batch with one
-// take of the lock, and reports a delivery settled already.
-func TestFetchShareAndAckAll(t *testing.T) {
+// AckFetch takes a batch only while one is ready for each of the callers
+// sharing the consumer, else one delivery; it acks the deliveries given
+// first, in the same take of the lock, and reports one settled already.
+func TestAckFetch(t *testing.T) {
 	b := newBus(t, membus.Options{})
 	sub := subscribe(t, b, bus.Subscription{Name: "s", Patterns: []string{"x"}, Queue: 100})
 	fair, ok := sub.(bus.FairFetcher)
@@ -427,29 +427,47 @@ func TestFetchShareAndAckAll(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	buf := make([]bus.Delivery, 4)
+	errs := make([]error, 4)
+	first := make([]bus.Delivery, 4)
 	publishN(7) // fewer than 4 for each of 2 callers
-	if n, err := fair.FetchShare(ctx, buf, 2); n != 1 || err != nil {
-		t.Fatalf("7 ready, 2 callers: FetchShare took %d (%v), want 1", n, err)
+	if n, err := fair.AckFetch(ctx, nil, errs, first, 2); n != 1 || err != nil {
+		t.Fatalf("7 ready, 2 callers: took %d (%v), want 1", n, err)
 	}
-	if n, err := fair.FetchShare(ctx, buf[1:], 1); n != 3 || err != nil {
-		t.Fatalf("6 ready, 1 caller: FetchShare took %d (%v), want 3", n, err)
+	if n, err := fair.AckFetch(ctx, nil, errs, first[1:], 1); n != 3 || err != nil {
+		t.Fatalf("6 ready, 1 caller: took %d (%v), want 3", n, err)
 	}
-	publishN(5) // 8 ready: 4 for each of 2
-	got := make([]bus.Delivery, 4)
-	if n, err := fair.FetchShare(ctx, got, 2); n != 4 || err != nil {
-		t.Fatalf("8 ready, 2 callers: FetchShare took %d (%v), want 4", n, err)
-	}
-	if err := buf[0].Ack(); err != nil {
+	if err := first[0].Ack(); err != nil {
 		t.Fatal(err)
 	}
-	errs := make([]error, 4)
-	bus.AckAll(buf, errs)
-	if !errors.Is(errs[0], bus.ErrSettled) || errs[1] != nil || errs[2] != nil || errs[3] != nil {
-		t.Fatalf("AckAll errors %v, want ErrSettled for the one acked already, then nil", errs)
+	publishN(5) // 8 ready: 4 for each of 2
+	second := make([]bus.Delivery, 4)
+	if n, err := fair.AckFetch(ctx, first, errs, second, 2); n != 4 || err != nil {
+		t.Fatalf("8 ready, 2 callers: took %d (%v), want 4", n, err)
 	}
-	bus.AckAll(got, errs)
-	if p := b.Pending()["s"]; p != 4 || errors.Join(errs...) != nil {
-		t.Fatalf("pending %d (%v), want the 4 never fetched", p, errs)
+	if !errors.Is(errs[0], bus.ErrSettled) || errs[1] != nil || errs[2] != nil || errs[3] != nil {
+		t.Fatalf("ack errors %v, want ErrSettled for the one acked already, then nil", errs)
+	}
+	if p := b.Pending()["s"]; p != 8 {
+		t.Fatalf("pending %d after acking the first 4 of 12, want 8", p)
+	}
+	// Acks only (no buffer), then a delivery of another subscription.
+	if n, err := fair.AckFetch(ctx, second, errs, nil, 2); n != 0 || err != nil || errors.Join(errs...) != nil {
+		t.Fatalf("acks only: %d, %v, %v", n, err, errs)
+	}
+	if p := b.Pending()["s"]; p != 4 {
+		t.Fatalf("pending %d, want the 4 never fetched", p)
+	}
+	other := subscribe(t, b, bus.Subscription{Name: "o", Patterns: []string{"x"}, Queue: 100})
+	publishN(1)
+	dl, err := other.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fair.AckFetch(ctx, []bus.Delivery{dl}, errs, nil, 1)
+	if !errors.Is(errs[0], bus.ErrSettled) {
+		t.Fatalf("a delivery of another subscription: %v, want ErrSettled", errs[0])
+	}
+	if err := dl.Ack(); err != nil {
+		t.Fatalf("the other subscription's delivery was settled: %v", err)
 	}
 }

@@ -321,19 +321,6 @@ func (s *subscription) Ack(t uint64) error {
 	return err
 }
 
-// AckBatch implements bus.BatchAcker: one take of the lock for them all.
-func (s *subscription) AckBatch(tokens []uint64, errs []error) {
-	s.mu.Lock()
-	for i, t := range tokens {
-		idx, err := s.settleLocked(t)
-		if err == nil {
-			s.releaseLocked(idx)
-		}
-		errs[i] = err
-	}
-	s.mu.Unlock()
-}
-
 // Nak implements bus.Settler.
 func (s *subscription) Nak(t uint64, delay time.Duration, reason string) error {
 	s.mu.Lock()
@@ -432,20 +419,47 @@ func (c *consumer) Next(ctx context.Context) (bus.Delivery, error) {
 
 // Fetch implements bus.Subscriber.
 func (c *consumer) Fetch(ctx context.Context, buf []bus.Delivery) (int, error) {
-	return c.FetchShare(ctx, buf, 1)
-}
-
-// FetchShare implements bus.FairFetcher.
-func (c *consumer) FetchShare(ctx context.Context, buf []bus.Delivery, share int) (int, error) {
 	if len(buf) == 0 {
 		return 0, nil
 	}
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	return c.fetchLocked(ctx, buf, 1)
+}
+
+// AckFetch implements bus.FairFetcher.
+func (c *consumer) AckFetch(ctx context.Context, done []bus.Delivery, errs []error, buf []bus.Delivery, share int) (int, error) {
 	s := c.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for i, d := range done {
+		st, t := d.Token()
+		if st != bus.Settler(s) {
+			errs[i] = fmt.Errorf("membus: a delivery of another subscription than %q: %w", s.name, bus.ErrSettled)
+			continue
+		}
+		idx, err := s.settleLocked(t)
+		if err == nil {
+			s.releaseLocked(idx)
+		}
+		errs[i] = err
+	}
+	if len(buf) == 0 {
+		return 0, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.fetchLocked(ctx, buf, share)
+}
+
+// fetchLocked is Fetch for one of share callers; s.mu is held, and
+// released while it waits.
+func (c *consumer) fetchLocked(ctx context.Context, buf []bus.Delivery, share int) (int, error) {
+	s := c.s
 	for {
 		if err := c.errLocked(); err != nil {
 			s.passWakeLocked()
