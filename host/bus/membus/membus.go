@@ -249,12 +249,17 @@ func (b *Bus) stageLocked(e *event.Event) error {
 	return nil
 }
 
+// flushRun is the most events flushStagedLocked enqueues in one take of a
+// subscription's lock, so that the subscription's workers, which take it
+// to ack and fetch, never wait for a whole batch (see RATIONALE.md).
+const flushRun = 32
+
 // flushStagedLocked enqueues the events stageLocked staged; b.pubMu is held.
 func (b *Bus) flushStagedLocked() {
 	for _, s := range b.staging {
-		if len(s.staged) > 0 {
+		for i := 0; i < len(s.staged); i += flushRun {
 			s.mu.Lock()
-			for _, e := range s.staged {
+			for _, e := range s.staged[i:min(i+flushRun, len(s.staged))] {
 				s.enqueueLocked(e, 1)
 			}
 			s.mu.Unlock()
