@@ -74,6 +74,28 @@ type routeObserver struct {
 	m    *metrics.Route
 }
 
+// RanAll implements dispatch.RunsObserver: the records of the runs go to
+// the recorder together, with one take of its lock per 16.
+func (o *routeObserver) RanAll(runs []dispatch.Run) {
+	var recs [16]runlog.Run
+	for len(runs) > 0 {
+		n := min(len(runs), len(recs))
+		for i, rn := range runs[:n] {
+			o.m.Handled(rn.Event, rn.Attempt, rn.Outcome, rn.Took)
+			recs[i] = runlog.Run{
+				Event: rn.Event, Attempt: rn.Attempt, Status: rn.Outcome.Status.String(), Reason: rn.Outcome.Reason,
+				Emits: rn.Outcome.Emits, Start: rn.Start, Took: rn.Took,
+			}
+			if o.next != nil {
+				o.next.Handled(o.name, rn.Event, rn.Attempt, rn.Outcome, rn.Took)
+			}
+		}
+		o.rec.HandledAll(o.name, recs[:n])
+		clear(recs[:n])
+		runs = runs[n:]
+	}
+}
+
 // Ran implements dispatch.RunObserver.
 func (o *routeObserver) Ran(ev *event.Event, attempt int, out dispatch.Outcome, start time.Time, took time.Duration) {
 	o.m.Handled(ev, attempt, out, took)

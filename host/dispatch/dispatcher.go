@@ -103,6 +103,15 @@ type RunObserver interface {
 	Ran(ev *event.Event, attempt int, out Outcome, start time.Time, took time.Duration)
 }
 
+// RunsObserver is a RunObserver that can be told about several runs at
+// once: a worker that handles a batch of deliveries reports the runs done
+// together, in the order handled, before it acks them. The slice and its
+// events are the caller's again once RanAll returns.
+type RunsObserver interface {
+	RunObserver
+	RanAll(runs []Run)
+}
+
 // FilterObserver is an Observer that is also told about the deliveries a
 // route's Filter acknowledged without a call; err is the filter's error,
 // if it could not be evaluated.
@@ -364,6 +373,7 @@ type runner struct {
 	rate     *rateShare    // the route's rate limit, or nil
 	obs      Observer      // Options.Observer, or nil
 	run      RunObserver   // the route's, when obs is a RouteObserver
+	runs     RunsObserver  // run, when it is a RunsObserver too
 }
 
 // start subscribes r and starts its workers, pausing the subscription
@@ -388,6 +398,7 @@ func (d *Dispatcher) start(ctx context.Context, r Route, pause bool) (*runner, e
 	run := &runner{d: d, route: r, sub: sub, log: d.log.With(slog.String("subscription", r.Name)), stopping: make(chan struct{}), obs: d.opts.Observer}
 	if ro, ok := run.obs.(RouteObserver); ok {
 		run.run = ro.Route(r.Name)
+		run.runs, _ = run.run.(RunsObserver)
 	}
 	if r.Rate > 0 {
 		run.rate = d.shareRate(&r, run.stopping)
@@ -460,17 +471,17 @@ type worker struct {
 	// batch's end, then acks the deliveries done with its next fetch; the
 	// next run of a batch starts when the previous one ended.
 	deferred bool
-	runs     []ran     // the batch's runs done, to report before their acks
+	runs     []Run     // the batch's runs done, to report before their acks
 	next     time.Time // when the batch's last run ended, if deferred
 }
 
-// ran is one run, for the observer.
-type ran struct {
-	ev      *event.Event
-	attempt int
-	out     Outcome
-	start   time.Time
-	took    time.Duration
+// Run is one handled delivery, as a RunsObserver is told about it.
+type Run struct {
+	Event   *event.Event
+	Attempt int
+	Outcome Outcome
+	Start   time.Time     // when the run started (wall and monotonic time)
+	Took    time.Duration // how long it lasted
 }
 
 // work is the worker w of r; inflight counts the deliveries it is
@@ -531,20 +542,27 @@ func (r *runner) work(w int, inflight *counter) {
 
 // reportRuns reports the runs w deferred, in order, and forgets them.
 func (r *runner) reportRuns(w *worker) {
-	for _, rn := range w.runs {
-		r.report(rn)
+	switch {
+	case len(w.runs) == 0:
+		return
+	case r.runs != nil:
+		r.runs.RanAll(w.runs)
+	default:
+		for _, rn := range w.runs {
+			r.report(rn)
+		}
 	}
 	clear(w.runs)
 	w.runs = w.runs[:0]
 }
 
 // report tells the observer about a run.
-func (r *runner) report(rn ran) {
+func (r *runner) report(rn Run) {
 	switch {
 	case r.run != nil:
-		r.run.Ran(rn.ev, rn.attempt, rn.out, rn.start, rn.took)
+		r.run.Ran(rn.Event, rn.Attempt, rn.Outcome, rn.Start, rn.Took)
 	case r.obs != nil:
-		r.obs.Handled(r.route.Name, rn.ev, rn.attempt, rn.out, rn.took)
+		r.obs.Handled(r.route.Name, rn.Event, rn.Attempt, rn.Outcome, rn.Took)
 	}
 }
 
@@ -652,7 +670,7 @@ func (r *runner) handle(w *worker, dl bus.Delivery, held holding) (ack bool) {
 	}
 	if obs != nil {
 		end := r.d.clock.now()
-		rn := ran{ev: ev, attempt: dl.Attempt(), out: out, start: start, took: end.Sub(start)}
+		rn := Run{Event: ev, Attempt: dl.Attempt(), Outcome: out, Start: start, Took: end.Sub(start)}
 		if w.deferred {
 			w.next = end
 		}

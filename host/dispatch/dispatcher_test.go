@@ -846,3 +846,70 @@ func (o runTap) Route(name string) dispatch.RunObserver {
 		next.Ran(e, attempt, out, start, took)
 	})
 }
+
+// batchObserver is a RouteObserver whose RunObservers are RunsObservers:
+// it logs each call, "all:" with the ids given together, "one:" for Ran.
+type batchObserver struct {
+	mu    sync.Mutex
+	calls []string
+	got   chan struct{}
+}
+
+func (o *batchObserver) Handled(string, *event.Event, int, dispatch.Outcome, time.Duration) {
+	panic("Handled called on a RouteObserver")
+}
+func (o *batchObserver) Route(string) dispatch.RunObserver { return o }
+func (o *batchObserver) Ran(e *event.Event, _ int, _ dispatch.Outcome, _ time.Time, _ time.Duration) {
+	o.log("one:" + e.ID)
+}
+func (o *batchObserver) RanAll(runs []dispatch.Run) {
+	ids := make([]string, len(runs))
+	for i, r := range runs {
+		ids[i] = r.Event.ID
+	}
+	o.log("all:" + strings.Join(ids, ","))
+}
+func (o *batchObserver) log(s string) {
+	o.mu.Lock()
+	o.calls = append(o.calls, s)
+	o.mu.Unlock()
+	o.got <- struct{}{}
+}
+
+// A RunsObserver is told about a batch's runs done together (RanAll), in
+// order; a failed run alone (Ran), after the runs before it.
+func TestRunsObserverGetsABatchTogether(t *testing.T) {
+	b := membus.New(membus.Options{})
+	obs := &batchObserver{got: make(chan struct{}, 10)}
+	d := dispatch.New(b, dispatch.Options{Logger: slog.New(slog.DiscardHandler), Observer: obs})
+	t.Cleanup(func() {
+		d.Close(context.Background())
+		b.Close(context.Background())
+	})
+	h := dispatch.HandlerFunc(func(_ context.Context, e *event.Event, _ int) dispatch.Outcome {
+		if e.Type == "bad" {
+			return dispatch.Outcome{Status: dispatch.Reject, Reason: "bad"}
+		}
+		return dispatch.Outcome{}
+	})
+	route := dispatch.Route{Name: "a", Patterns: []string{"t", "bad"}, Handler: h, Paused: true}
+	if err := d.Apply(context.Background(), []dispatch.Route{route}); err != nil {
+		t.Fatal(err)
+	}
+	evs := []*event.Event{ev("t"), ev("t"), ev("bad"), ev("t")}
+	for _, e := range evs {
+		publish(t, b, e)
+	}
+	if err := d.Resume(context.Background(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		recv(t, obs.got)
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	want := []string{"all:" + evs[0].ID + "," + evs[1].ID, "one:" + evs[2].ID, "all:" + evs[3].ID}
+	if strings.Join(obs.calls, " ") != strings.Join(want, " ") {
+		t.Fatalf("observer calls %q, want %q", obs.calls, want)
+	}
+}

@@ -140,26 +140,75 @@ func (r *Recorder) Handled(route string, ev *event.Event, attempt int, status, r
 // HandledAt is Handled for a caller that knows when the run started: it
 // reads no clock.
 func (r *Recorder) HandledAt(route string, ev *event.Event, attempt int, status, reason string, emits []*event.Event, start time.Time, took time.Duration) {
+	var plugin, version string
+	if d := r.opts.Describe; d != nil {
+		plugin, version = d(route)
+	}
+	rec := delivery(route, plugin, version, &Run{Event: ev, Attempt: attempt, Status: status, Reason: reason, Emits: emits, Start: start, Took: took})
+	r.add(&rec)
+}
+
+// Run is one run of a route, for HandledAll: the arguments of HandledAt.
+type Run struct {
+	Event          *event.Event
+	Attempt        int
+	Status, Reason string
+	Emits          []*event.Event
+	Start          time.Time
+	Took           time.Duration
+}
+
+// HandledAll is HandledAt for several runs of route, in order, with one
+// take of the Recorder's lock: what the buffer has no room for is dropped
+// and counted, as with Add.
+func (r *Recorder) HandledAll(route string, runs []Run) {
+	var plugin, version string
+	if d := r.opts.Describe; d != nil {
+		plugin, version = d(route)
+	}
+	r.mu.Lock()
+	was := len(r.pending)
+	for i := range runs {
+		if r.closed || len(r.pending)+r.appending >= r.opts.Buffer {
+			r.dropped.Add(uint64(len(runs) - i))
+			break
+		}
+		if runs[i].Event == nil || runs[i].Event.ID == "" {
+			r.dropped.Add(1)
+			continue
+		}
+		r.pending = append(r.pending, delivery(route, plugin, version, &runs[i]))
+	}
+	n := len(r.pending)
+	r.mu.Unlock()
+	if was == 0 && n > 0 || was < r.opts.Batch && n >= r.opts.Batch { // first, or a batch full (see linger)
+		r.signal()
+	}
+}
+
+// delivery returns the record of the run rn of route, served by version
+// of plugin. Emits are kept only for a done run, the only kind whose emits
+// the dispatcher publishes.
+func delivery(route, plugin, version string, rn *Run) Record {
 	rec := Record{
 		Kind:         KindDelivery,
 		Subscription: route,
-		EventID:      ev.ID,
-		EventSource:  ev.Source,
-		EventType:    ev.Type,
-		EventTime:    ev.Time,
-		Attempt:      attempt,
-		Status:       status,
-		Reason:       reason,
-		Start:        start,
-		Duration:     took,
+		Plugin:       plugin,
+		Version:      version,
+		EventID:      rn.Event.ID,
+		EventSource:  rn.Event.Source,
+		EventType:    rn.Event.Type,
+		EventTime:    rn.Event.Time,
+		Attempt:      rn.Attempt,
+		Status:       rn.Status,
+		Reason:       rn.Reason,
+		Start:        rn.Start,
+		Duration:     rn.Took,
 	}
-	if status == StatusDone && len(emits) > 0 {
-		rec.Emits = append([]*event.Event(nil), emits...)
+	if rn.Status == StatusDone && len(rn.Emits) > 0 {
+		rec.Emits = append([]*event.Event(nil), rn.Emits...)
 	}
-	if d := r.opts.Describe; d != nil {
-		rec.Plugin, rec.Version = d(route)
-	}
-	r.add(&rec)
+	return rec
 }
 
 // Add hands a copy of rec to the Recorder and reports whether it was

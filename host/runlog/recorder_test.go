@@ -272,3 +272,59 @@ func TestRecorderHandledAt(t *testing.T) {
 		t.Errorf("record = %+v", r)
 	}
 }
+
+// HandledAll records several runs of a route in order, each as HandledAt
+// would, with the plugin and version of the route; what the buffer has no
+// room for is dropped and counted.
+func TestRecorderHandledAll(t *testing.T) {
+	s := newGateStore(false)
+	describes := 0
+	rec := runlog.NewRecorder(s, runlog.RecorderOptions{Buffer: 3, Batch: 100, Describe: func(route string) (string, string) {
+		describes++
+		return route + "-plugin", "v7"
+	}})
+	start := time.Date(2026, 12, 7, 6, 0, 0, 0, time.UTC)
+	emit := &event.Event{ID: "x", Source: "/s", Type: "t2", SpecVersion: "1.0"}
+	var runs []runlog.Run
+	for i := range 5 {
+		runs = append(runs, runlog.Run{
+			Event:   &event.Event{ID: fmt.Sprint("e", i), Source: "/shop", Type: "t", SpecVersion: "1.0"},
+			Attempt: i + 1, Status: runlog.StatusDone, Emits: []*event.Event{emit},
+			Start: start.Add(time.Duration(i) * time.Second), Took: time.Millisecond,
+		})
+	}
+	runs[1].Status, runs[1].Reason = "retry", "busy"
+	rec.HandledAll("pay", runs)
+	if describes != 1 {
+		t.Errorf("Describe called %d times for one batch, want 1", describes)
+	}
+	// One take of the lock: the drainer takes none of them meanwhile.
+	if d := rec.Dropped(); d != 2 {
+		t.Errorf("Dropped = %d, want the 2 runs past the buffer of 3", d)
+	}
+	const kept = 3
+	close(s.gate)
+	if err := rec.Flush(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close(ctxT(t))
+	for i := range kept {
+		got, err := s.ByEvent(ctxT(t), fmt.Sprint("e", i))
+		if err != nil || len(got) != 1 {
+			t.Fatalf("run %d: %+v, %v; want 1 record", i, got, err)
+		}
+		r := got[0]
+		if r.Subscription != "pay" || r.Plugin != "pay-plugin" || r.Version != "v7" || r.Attempt != i+1 || !r.Start.Equal(runs[i].Start) || r.Status != runs[i].Status || r.Reason != runs[i].Reason {
+			t.Errorf("run %d recorded as %+v", i, r)
+		}
+		if wantEmits := map[bool]int{true: 1, false: 0}[runs[i].Status == runlog.StatusDone]; len(r.Emits) != wantEmits {
+			t.Errorf("run %d (%s): %d emits kept, want %d", i, r.Status, len(r.Emits), wantEmits)
+		}
+		if i > 0 {
+			prev, _ := s.ByEvent(ctxT(t), fmt.Sprint("e", i-1))
+			if prev[0].Seq >= r.Seq {
+				t.Errorf("run %d stored before run %d", i, i-1)
+			}
+		}
+	}
+}
