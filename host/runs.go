@@ -77,11 +77,11 @@ type routeObserver struct {
 // RanAll implements dispatch.RunsObserver: the records of the runs go to
 // the recorder together, with one take of its lock per 16.
 func (o *routeObserver) RanAll(runs []dispatch.Run) {
+	o.m.HandledAll(runs)
 	var recs [16]runlog.Run
 	for len(runs) > 0 {
 		n := min(len(runs), len(recs))
 		for i, rn := range runs[:n] {
-			o.m.Handled(rn.Event, rn.Attempt, rn.Outcome, rn.Took)
 			recs[i] = runlog.Run{
 				Event: rn.Event, Attempt: rn.Attempt, Status: rn.Outcome.Status.String(), Reason: rn.Outcome.Reason,
 				Emits: rn.Outcome.Emits, Start: rn.Start, Took: rn.Took,

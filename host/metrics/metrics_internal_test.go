@@ -117,24 +117,33 @@ func BenchmarkMetricsObserver(b *testing.B) {
 // have and in whatever order (its cached type is only a shortcut), and
 // allocates nothing per event, the type changing or not.
 func TestRouteCountsAsHandled(t *testing.T) {
-	byRoute, byName := New(Options{}), New(Options{})
-	for _, m := range []*Metrics{byRoute, byName} {
+	byRoute, byName, byBatch := New(Options{}), New(Options{}), New(Options{})
+	for _, m := range []*Metrics{byRoute, byName, byBatch} {
 		m.Applied([]dispatch.Route{{Name: "a", MaxAttempts: 2}})
 	}
 	r := byRoute.Route("a")
-	types := []string{"x", "x", "y", "x", "y", "y", "z"}
-	outs := []dispatch.Outcome{{Status: dispatch.Done}, {Status: dispatch.Retry}, {Status: dispatch.Reject}}
+	types := []string{"x", "x", "y", "x", "y", "y", "z", "z", "x", "y"}
+	emit := &event.Event{ID: "e", Source: "test", Type: "w"}
+	outs := []dispatch.Outcome{{Status: dispatch.Done}, {Status: dispatch.Retry}, {Status: dispatch.Done}, {Status: dispatch.Reject}, {Status: dispatch.Done, Emits: []*event.Event{emit}}}
+	var runs []dispatch.Run
 	for i, typ := range types {
 		ev := &event.Event{ID: fmt.Sprint(i), Source: "test", Type: typ}
 		out := outs[i%len(outs)]
 		r.Handled(ev, 2, out, time.Millisecond)
 		byName.Handled("a", ev, 2, out, time.Millisecond)
+		runs = append(runs, dispatch.Run{Event: ev, Attempt: 2, Outcome: out, Took: time.Millisecond})
 	}
-	for _, typ := range []string{"x", "y", "z"} {
-		for _, stage := range []string{"handled", "failed", "dead_lettered"} {
-			got := testutil.ToFloat64(byRoute.byType.WithLabelValues(typ, stage))
-			if want := testutil.ToFloat64(byName.byType.WithLabelValues(typ, stage)); got != want {
-				t.Errorf("%s/%s: %v through a Route, %v through Handled", typ, stage, got, want)
+	batched := byBatch.Route("a")
+	for i := 0; i < len(runs); i += 3 {
+		batched.HandledAll(runs[i:min(i+3, len(runs))])
+	}
+	for _, typ := range []string{"x", "y", "z", "w"} {
+		for _, stage := range []string{"handled", "failed", "dead_lettered", "published"} {
+			want := testutil.ToFloat64(byName.byType.WithLabelValues(typ, stage))
+			for via, m := range map[string]*Metrics{"a Route": byRoute, "HandledAll": byBatch} {
+				if got := testutil.ToFloat64(m.byType.WithLabelValues(typ, stage)); got != want {
+					t.Errorf("%s/%s: %v through %s, %v through Handled", typ, stage, got, via, want)
+				}
 			}
 		}
 	}
@@ -143,10 +152,19 @@ func TestRouteCountsAsHandled(t *testing.T) {
 		"failed":   func(m *Metrics) float64 { return testutil.ToFloat64(m.failed.WithLabelValues("a")) },
 		"rejected": func(m *Metrics) float64 { return testutil.ToFloat64(m.rejected.WithLabelValues("a")) },
 		"dead":     func(m *Metrics) float64 { return testutil.ToFloat64(m.dead.WithLabelValues("a")) },
+		"emitted":  func(m *Metrics) float64 { return testutil.ToFloat64(m.emitted) },
 	} {
 		if got, want := vec(byRoute), vec(byName); got != want || got == 0 {
 			t.Errorf("%s: %v through a Route, %v through Handled (want equal, not 0)", name, got, want)
 		}
+		if got, want := vec(byBatch), vec(byName); got != want {
+			t.Errorf("%s: %v through HandledAll, %v through Handled", name, got, want)
+		}
+	}
+	h1, f1, d1 := byBatch.Counts("a")
+	h2, f2, d2 := byName.Counts("a")
+	if got, want := [3]uint64{h1, f1, d1}, [3]uint64{h2, f2, d2}; got != want {
+		t.Errorf("Counts: %v through HandledAll, %v through Handled", got, want)
 	}
 	x, y := &event.Event{ID: "1", Source: "test", Type: "x"}, &event.Event{ID: "2", Source: "test", Type: "y"}
 	if n := testing.AllocsPerRun(1000, func() {
