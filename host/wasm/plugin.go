@@ -309,13 +309,23 @@ func (p *Plugin) CallAttemptOn(ctx context.Context, ev *event.Event, attempt, la
 		p.commandCalls.Add(1)
 		return p.callCommand(ctx, ev, attempt)
 	}
-	in, err := p.pool.acquireOn(ctx, lane)
-	if err != nil {
-		return Result{Status: Retry, Reason: err.Error(), Err: err}
+	pl := p.pool
+	laned := uint(lane) < uint(len(pl.lanes))
+	var in *instance
+	if laned {
+		in = pl.lanes[lane].in.Swap(nil)
+	}
+	if in == nil {
+		var err error
+		if in, err = pl.acquire(ctx); err != nil {
+			return Result{Status: Retry, Reason: err.Error(), Err: err}
+		}
 	}
 	var res Result
 	in.callInto(ctx, ev, attempt, &res)
-	p.pool.releaseOn(in, res.Err != nil, lane)
+	if failed := res.Err != nil; failed || !laned || !pl.park(in, lane) {
+		pl.release(in, failed)
+	}
 	return res
 }
 

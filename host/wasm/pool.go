@@ -23,9 +23,10 @@ import (
 type pool struct {
 	p *Plugin
 
-	lanes   []lane
-	waiting atomic.Int32 // len(waiters), for the lanes' lock-free release
-	shut    atomic.Bool  // closed, for the lanes' lock-free release
+	lanes    []lane
+	recycles bool         // MaxCalls or MaxAge is set
+	waiting  atomic.Int32 // len(waiters), for the lanes' lock-free release
+	shut     atomic.Bool  // closed, for the lanes' lock-free release
 
 	mu       sync.Mutex
 	idle     []*instance
@@ -56,34 +57,24 @@ type lane struct {
 func newPool(p *Plugin) *pool {
 	return &pool{
 		p: p, idle: make([]*instance, 0, p.opts.MaxInstances), done: make(chan struct{}), lastActive: p.r.coarse.Load(),
-		lanes: make([]lane, min(p.opts.MaxInstances, maxLanes)),
+		lanes:    make([]lane, min(p.opts.MaxInstances, maxLanes)),
+		recycles: p.opts.MaxCalls > 0 || p.opts.MaxAge > 0,
 	}
 }
 
-// acquireOn is acquire for the caller of lane l (negative: none): the
-// instance it left in its lane, if it is still there.
-func (pl *pool) acquireOn(ctx context.Context, l int) (*instance, error) {
-	if l >= 0 && l < len(pl.lanes) {
-		if in := pl.lanes[l].in.Swap(nil); in != nil {
-			return in, nil
-		}
-	}
-	return pl.acquire(ctx)
-}
-
-// releaseOn is release for the caller of lane l (negative: none): a
-// healthy instance goes into the lane's slot when it is empty and nobody
-// waits for an instance.
-func (pl *pool) releaseOn(in *instance, failed bool, l int) {
-	if failed || l < 0 || l >= len(pl.lanes) || pl.retire(in, true) || pl.waiting.Load() > 0 || pl.shut.Load() {
-		pl.release(in, failed)
-		return
+// park puts in, released after a call by the caller of lane l, into its
+// lane, and reports whether it did: not when in is due to retire, someone
+// waits for an instance, the pool is closed or the lane is taken (the
+// caller then releases it). The caller of lane l takes the instance back
+// with lanes[l].in.Swap(nil), before it acquires one.
+func (pl *pool) park(in *instance, l int) bool {
+	if pl.retire(in, true) || pl.waiting.Load() > 0 || pl.shut.Load() {
+		return false
 	}
 	ln := &pl.lanes[l]
 	in.idleSince = pl.p.r.coarse.Load()
 	if !ln.in.CompareAndSwap(nil, in) {
-		pl.release(in, false)
-		return
+		return false
 	}
 	ln.calls.Add(1)
 	// A caller may have started to wait, or the pool to close, since the
@@ -95,6 +86,7 @@ func (pl *pool) releaseOn(in *instance, failed bool, l int) {
 			pl.put(back, false, false)
 		}
 	}
+	return true
 }
 
 // drainLanes takes the instances out of the lanes and returns them.
@@ -279,11 +271,17 @@ func (pl *pool) put(in *instance, failed, counted bool) {
 }
 
 // retire reports whether in, put back after a call if counted, is past
-// MaxCalls or MaxAge (zero or less means never).
+// MaxCalls or MaxAge (zero or less means never). It is small enough to be
+// inlined where instances are put back: the usual pool never retires.
 func (pl *pool) retire(in *instance, counted bool) bool {
+	return counted && pl.recycles && pl.expired(in)
+}
+
+// expired is retire for a pool with MaxCalls or MaxAge.
+func (pl *pool) expired(in *instance) bool {
 	o := &pl.p.opts
-	return counted && (o.MaxCalls > 0 && in.calls >= o.MaxCalls ||
-		o.MaxAge > 0 && in.calls%ageCheckEvery == 0 && time.Since(in.born) >= o.MaxAge)
+	return o.MaxCalls > 0 && in.calls >= o.MaxCalls ||
+		o.MaxAge > 0 && in.calls%ageCheckEvery == 0 && time.Since(in.born) >= o.MaxAge
 }
 
 // reap closes the instances idle since before now - IdleTimeout*5/4 (the
