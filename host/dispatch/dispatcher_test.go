@@ -783,33 +783,8 @@ func TestBatchRunsReportedBeforeTheirAcks(t *testing.T) {
 	runs := make(chan observedRun, 10)
 	pendingAtRun := make(chan int64, 10)
 	obs := &routeObserver{routes: map[string]int{}, runs: runs}
-	d := dispatch.New(b, dispatch.Options{Logger: slog.New(slog.DiscardHandler), Observer: runTap{obs, func() {
-		pendingAtRun <- b.Pending()["a"]
-	}}})
-	t.Cleanup(func() {
-		d.Close(context.Background())
-		b.Close(context.Background())
-	})
-	h := dispatch.HandlerFunc(func(_ context.Context, e *event.Event, _ int) dispatch.Outcome {
-		if e.Type == "bad" {
-			return dispatch.Outcome{Status: dispatch.Reject, Reason: "bad"}
-		}
-		return dispatch.Outcome{}
-	})
-	route := dispatch.Route{Name: "a", Patterns: []string{"t", "bad"}, Handler: h, Concurrency: 1}
-	// Subscribe, pause, publish three, resume: the worker takes all three
-	// in one batch.
-	route.Paused = true
-	if err := d.Apply(context.Background(), []dispatch.Route{route}); err != nil {
-		t.Fatal(err)
-	}
 	evs := []*event.Event{ev("t"), ev("bad"), ev("t")}
-	for _, e := range evs {
-		publish(t, b, e)
-	}
-	if err := d.Resume(context.Background(), "a"); err != nil {
-		t.Fatal(err)
-	}
+	runBatch(t, b, runTap{obs, func() { pendingAtRun <- b.Pending()["a"] }}, evs)
 	var got []observedRun
 	for range evs {
 		got = append(got, recv(t, runs))
@@ -879,8 +854,25 @@ func (o *batchObserver) log(s string) {
 // A RunsObserver is told about a batch's runs done together (RanAll), in
 // order; a failed run alone (Ran), after the runs before it.
 func TestRunsObserverGetsABatchTogether(t *testing.T) {
-	b := membus.New(membus.Options{})
 	obs := &batchObserver{got: make(chan struct{}, 10)}
+	evs := []*event.Event{ev("t"), ev("t"), ev("bad"), ev("t")}
+	runBatch(t, membus.New(membus.Options{}), obs, evs)
+	for range 3 {
+		recv(t, obs.got)
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	want := []string{"all:" + evs[0].ID + "," + evs[1].ID, "one:" + evs[2].ID, "all:" + evs[3].ID}
+	if strings.Join(obs.calls, " ") != strings.Join(want, " ") {
+		t.Fatalf("observer calls %q, want %q", obs.calls, want)
+	}
+}
+
+// runBatch starts a dispatcher over b that tells obs, with the route "a"
+// of one worker (types t and bad; a bad event is rejected) applied paused,
+// publishes evs and resumes the route: its worker takes them in one batch.
+func runBatch(t *testing.T, b *membus.Bus, obs dispatch.Observer, evs []*event.Event) {
+	t.Helper()
 	d := dispatch.New(b, dispatch.Options{Logger: slog.New(slog.DiscardHandler), Observer: obs})
 	t.Cleanup(func() {
 		d.Close(context.Background())
@@ -892,24 +884,14 @@ func TestRunsObserverGetsABatchTogether(t *testing.T) {
 		}
 		return dispatch.Outcome{}
 	})
-	route := dispatch.Route{Name: "a", Patterns: []string{"t", "bad"}, Handler: h, Paused: true}
+	route := dispatch.Route{Name: "a", Patterns: []string{"t", "bad"}, Handler: h, Concurrency: 1, Paused: true}
 	if err := d.Apply(context.Background(), []dispatch.Route{route}); err != nil {
 		t.Fatal(err)
 	}
-	evs := []*event.Event{ev("t"), ev("t"), ev("bad"), ev("t")}
 	for _, e := range evs {
 		publish(t, b, e)
 	}
 	if err := d.Resume(context.Background(), "a"); err != nil {
 		t.Fatal(err)
-	}
-	for range 3 {
-		recv(t, obs.got)
-	}
-	obs.mu.Lock()
-	defer obs.mu.Unlock()
-	want := []string{"all:" + evs[0].ID + "," + evs[1].ID, "one:" + evs[2].ID, "all:" + evs[3].ID}
-	if strings.Join(obs.calls, " ") != strings.Join(want, " ") {
-		t.Fatalf("observer calls %q, want %q", obs.calls, want)
 	}
 }
