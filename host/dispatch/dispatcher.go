@@ -465,8 +465,7 @@ func Worker(ctx context.Context) (int, bool) {
 
 // worker is the state of one of a runner's workers.
 type worker struct {
-	ctx      context.Context // the dispatcher's hard context, naming the worker (Worker)
-	inflight *counter        // the deliveries it is handling now
+	ctx context.Context // the dispatcher's hard context, naming the worker (Worker)
 	// deferred: the worker reports a batch's runs to the observer at the
 	// batch's end, then acks the deliveries done with its next fetch; the
 	// next run of a batch starts when the previous one ended.
@@ -489,7 +488,7 @@ type Run struct {
 func (r *runner) work(w int, inflight *counter) {
 	defer r.wg.Done()
 	fair, _ := r.sub.(bus.FairFetcher)
-	wk := &worker{ctx: context.WithValue(r.d.hardCtx, workerKey{}, w), inflight: inflight, deferred: fair != nil}
+	wk := &worker{ctx: context.WithValue(r.d.hardCtx, workerKey{}, w), deferred: fair != nil}
 	batch := 1
 	if r.route.Concurrency == 1 || fair != nil {
 		batch = r.d.opts.Batch

@@ -130,11 +130,7 @@ func (b *Bus) Publish(ctx context.Context, e *event.Event) (bus.PubAck, error) {
 		return bus.PubAck{}, err
 	}
 	b.pubMu.Lock()
-	var h uint64
-	if e != nil {
-		h = b.dedup.hash(dedupKey{source: e.Source, id: e.ID})
-	}
-	ack, err := b.publishLocked(e, h, b.now())
+	ack, err := b.publishLocked(e, b.hashOf(e), b.now())
 	b.flushStagedLocked()
 	b.pubMu.Unlock()
 	return ack, err
@@ -151,11 +147,7 @@ func (b *Bus) PublishBatch(ctx context.Context, events []*event.Event) ([]bus.Pu
 	now := b.now()
 	hs := b.hashes[:0]
 	for _, e := range events {
-		var h uint64
-		if e != nil {
-			h = b.dedup.hash(dedupKey{source: e.Source, id: e.ID})
-		}
-		hs = append(hs, h)
+		hs = append(hs, b.hashOf(e))
 	}
 	b.hashes = hs
 	b.dedup.touch(hs)
@@ -169,6 +161,15 @@ func (b *Bus) PublishBatch(ctx context.Context, events []*event.Event) ([]bus.Pu
 	}
 	b.flushStagedLocked()
 	return acks, err
+}
+
+// hashOf returns the dedup hash of e (0 for nil, which publishLocked
+// refuses).
+func (b *Bus) hashOf(e *event.Event) uint64 {
+	if e == nil {
+		return 0
+	}
+	return b.dedup.hash(dedupKey{source: e.Source, id: e.ID})
 }
 
 // publishLocked publishes e, of dedup hash h, staging it for the

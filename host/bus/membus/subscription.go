@@ -313,11 +313,16 @@ func (s *subscription) Extend(t uint64) error {
 // Ack implements bus.Settler.
 func (s *subscription) Ack(t uint64) error {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ackLocked(t)
+}
+
+// ackLocked acks the delivery of token t; s.mu is held.
+func (s *subscription) ackLocked(t uint64) error {
 	idx, err := s.settleLocked(t)
 	if err == nil {
 		s.releaseLocked(idx)
 	}
-	s.mu.Unlock()
 	return err
 }
 
@@ -419,15 +424,7 @@ func (c *consumer) Next(ctx context.Context) (bus.Delivery, error) {
 
 // Fetch implements bus.Subscriber.
 func (c *consumer) Fetch(ctx context.Context, buf []bus.Delivery) (int, error) {
-	if len(buf) == 0 {
-		return 0, nil
-	}
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	c.s.mu.Lock()
-	defer c.s.mu.Unlock()
-	return c.fetchLocked(ctx, buf, 1)
+	return c.AckFetch(ctx, nil, nil, buf, 1)
 }
 
 // AckFetch implements bus.FairFetcher.
@@ -441,11 +438,7 @@ func (c *consumer) AckFetch(ctx context.Context, done []bus.Delivery, errs []err
 			errs[i] = fmt.Errorf("membus: a delivery of another subscription than %q: %w", s.name, bus.ErrSettled)
 			continue
 		}
-		idx, err := s.settleLocked(t)
-		if err == nil {
-			s.releaseLocked(idx)
-		}
-		errs[i] = err
+		errs[i] = s.ackLocked(t)
 	}
 	if len(buf) == 0 {
 		return 0, nil
