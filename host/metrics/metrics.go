@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/evhost/evhost/host/api"
 	"github.com/evhost/evhost/host/bus"
@@ -76,7 +75,6 @@ type Metrics struct {
 	failed    *prometheus.CounterVec // subscription
 	rejected  *prometheus.CounterVec // subscription
 	dead      *prometheus.CounterVec // subscription
-	latency   *prometheus.HistogramVec
 	reloads   *prometheus.CounterVec // kind, result
 	filtered  *prometheus.CounterVec // subscription, result
 	webhooks  *prometheus.CounterVec // endpoint, status
@@ -99,7 +97,7 @@ type Metrics struct {
 // routeMetrics are the label children of one subscription.
 type routeMetrics struct {
 	handled, failed, rejected, dead prometheus.Counter
-	latency                         prometheus.Observer
+	latency                         latency
 	maxAttempts                     atomic.Int64
 	// Mirrors of handled, failed and dead, for Counts.
 	nHandled, nFailed, nDead atomic.Uint64
@@ -143,11 +141,6 @@ func New(opts Options) *Metrics {
 			Name: "evhost_dead_lettered_total",
 			Help: "Events dead-lettered (rejected, or failed on their last attempt), per subscription.",
 		}, sub),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "evhost_handler_duration_seconds",
-			Help:    "Time to handle one delivery (the handler call, publishing its emits and settling), per subscription.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
-		}, sub),
 		filtered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "evhost_filtered_total",
 			Help: "Events a subscription's filter acknowledged without a call, per subscription and result (rejected: the filter was false; error: it could not be evaluated for the event).",
@@ -175,8 +168,8 @@ func New(opts Options) *Metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.ingested, m.published, m.handled, m.failed, m.rejected, m.dead, m.latency, m.reloads, m.webhooks, m.byType, m.filtered, m.denied,
-		pluginCollector{m},
+		m.ingested, m.published, m.handled, m.failed, m.rejected, m.dead, m.reloads, m.webhooks, m.byType, m.filtered, m.denied,
+		pluginCollector{m}, latencyCollector{m},
 	)
 	return m
 }
@@ -213,8 +206,8 @@ func (m *Metrics) route(name string) *routeMetrics {
 		failed:   m.failed.WithLabelValues(name),
 		rejected: m.rejected.WithLabelValues(name),
 		dead:     m.dead.WithLabelValues(name),
-		latency:  m.latency.WithLabelValues(name),
 	}
+	rm.latency.created = time.Now()
 	rm.maxAttempts.Store(int64(bus.DefaultMaxAttempts))
 	next := make(map[string]*routeMetrics, len(cur)+1)
 	for k, v := range cur {
@@ -318,21 +311,22 @@ func (r *Route) typeOf(t string) *typeMetrics {
 }
 
 // HandledAll counts the runs of a batch of the route, as Handled each,
-// but adds the runs done without emits to the counters once per batch (and
-// per event type in a row), not once per run: the counters are shared by
-// the route's workers, and every write moves their cache line to the
-// writer's core.
+// but adds the runs done without emits to the counters and the latency
+// histogram once per batch (and per event type in a row), not once per
+// run: they are shared by the route's workers, and every write moves their
+// cache line to the writer's core.
 func (r *Route) HandledAll(runs []dispatch.Run) {
 	var done uint64
 	var tm *typeMetrics
 	var tmDone float64
+	var lat latencyBatch
 	for i := range runs {
 		rn := &runs[i]
 		if rn.Outcome.Status != dispatch.Done || len(rn.Outcome.Emits) > 0 {
 			r.Handled(rn.Event, rn.Attempt, rn.Outcome, rn.Took)
 			continue
 		}
-		r.rm.latency.Observe(rn.Took.Seconds())
+		lat.add(rn.Took)
 		if t := r.typeOf(rn.Event.Type); t != tm {
 			if tmDone > 0 {
 				tm.handled.Add(tmDone)
@@ -346,6 +340,7 @@ func (r *Route) HandledAll(runs []dispatch.Run) {
 		tm.handled.Add(tmDone)
 	}
 	if done > 0 {
+		r.rm.latency.addBatch(&lat)
 		r.rm.handled.Add(float64(done))
 		r.rm.nHandled.Add(done)
 	}
@@ -354,7 +349,7 @@ func (r *Route) HandledAll(runs []dispatch.Run) {
 // handledBy counts one handled delivery with the children of its route
 // and event type.
 func (m *Metrics) handledBy(rm *routeMetrics, tm *typeMetrics, attempt int, out dispatch.Outcome, took time.Duration) {
-	rm.latency.Observe(took.Seconds())
+	rm.latency.observe(took)
 	switch out.Status {
 	case dispatch.Done:
 		rm.handled.Inc()
@@ -513,19 +508,8 @@ func (m *Metrics) Counts(name string) (handled, failed, deadLettered uint64) {
 // the upper bounds in seconds, the cumulative count of each, and the count
 // of every observation (the +Inf bucket).
 func (m *Metrics) Latency(name string) (bounds []float64, cumulative []uint64, count uint64) {
-	h, ok := m.route(name).latency.(prometheus.Metric)
-	if !ok {
-		return nil, nil, 0
-	}
-	var out dto.Metric
-	if err := h.Write(&out); err != nil || out.Histogram == nil {
-		return nil, nil, 0
-	}
-	for _, b := range out.Histogram.GetBucket() {
-		bounds = append(bounds, b.GetUpperBound())
-		cumulative = append(cumulative, b.GetCumulativeCount())
-	}
-	return bounds, cumulative, out.Histogram.GetSampleCount()
+	cumulative, count = m.route(name).latency.read()
+	return append([]float64(nil), latencyBounds[:]...), cumulative, count
 }
 
 // Totals returns the events accepted from producers, and the events

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/evhost/evhost/host/bus"
@@ -172,5 +173,62 @@ func TestRouteCountsAsHandled(t *testing.T) {
 		r.Handled(y, 1, dispatch.Outcome{}, time.Millisecond)
 	}); n != 0 {
 		t.Errorf("%v allocations per pair of events, want 0", n)
+	}
+}
+
+// TestLatencyIsAPrometheusHistogram checks that the latency histogram, fed
+// one run at a time or a batch at a time, exports what a
+// prometheus.Histogram with the same buckets would: the bounds are
+// inclusive, as Prometheus's "le" is, and a negative duration counts as 0.
+func TestLatencyIsAPrometheusHistogram(t *testing.T) {
+	ref := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "evhost_handler_duration_seconds",
+		Help:    "Time to handle one delivery (the handler call, publishing its emits and settling), per subscription.",
+		Buckets: latencyBounds[:],
+	}, []string{"subscription"})
+	refReg := prometheus.NewRegistry()
+	refReg.MustRegister(ref)
+	one, batched := New(Options{}), New(Options{})
+	var runs []dispatch.Run
+	ev := &event.Event{ID: "1", Source: "test", Type: "x"}
+	took := []time.Duration{-time.Second, 0, 1, 500 * time.Microsecond, 500*time.Microsecond + 1, time.Millisecond,
+		3 * time.Millisecond, time.Second, 30 * time.Second, 31 * time.Second, time.Hour}
+	for _, d := range took {
+		ref.WithLabelValues("a").Observe(max(d, 0).Seconds())
+		one.Route("a").Handled(ev, 1, dispatch.Outcome{}, d)
+		runs = append(runs, dispatch.Run{Event: ev, Attempt: 1, Took: d})
+	}
+	batched.Route("a").HandledAll(runs[:4])
+	batched.Route("a").HandledAll(runs[4:])
+	gather := func(g prometheus.Gatherer) string {
+		t.Helper()
+		mfs, err := g.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "evhost_handler_duration_seconds" {
+				for _, m := range mf.GetMetric() {
+					if c := m.GetHistogram().GetCreatedTimestamp(); c == nil || c.AsTime().After(time.Now()) {
+						t.Errorf("created timestamp %v, want one before now", c)
+					}
+					m.GetHistogram().CreatedTimestamp = nil // when each was made
+				}
+				return mf.String()
+			}
+		}
+		t.Fatal("no evhost_handler_duration_seconds")
+		return ""
+	}
+	want := gather(refReg)
+	for via, m := range map[string]*Metrics{"Handled": one, "HandledAll": batched} {
+		if got := gather(m.Registry()); got != want {
+			t.Errorf("through %s:\n%s\nwant\n%s", via, got, want)
+		}
+		bounds, cum, count := m.Latency("a")
+		if len(bounds) != len(latencyBounds) || len(cum) != len(bounds) || count != uint64(len(took)) || cum[0] != 4 || cum[len(cum)-1] != 9 {
+			t.Errorf("Latency through %s: %v %v %d; want the %d bounds, 4 runs in the first bucket, 9 up to 30s, %d in all",
+				via, bounds, cum, count, len(latencyBounds), len(took))
+		}
 	}
 }
