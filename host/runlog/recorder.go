@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,7 +57,9 @@ type RecorderOptions struct {
 // with NewRecorder and stop it with Close. It is safe for concurrent use.
 //
 // Recording never delays handling: Handled and Add copy what they need,
-// put the record in a bounded buffer and return, and when the buffer is
+// put the record in a bounded buffer and return (yielding the processor to
+// the Recorder's goroutine first when a backlog of two batches has built
+// up, so that callers that never block do not starve it), and when the buffer is
 // full (the store is slower than the handlers, or unreachable) the record
 // is dropped and counted (Dropped). Blocking instead would make the run
 // log, which is a record of what happened, throttle what happens: a slow
@@ -92,6 +95,8 @@ type Recorder struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the drainer has returned
 
+	yieldAt int // pending records past which a caller yields to the drainer
+
 	dropped  atomic.Uint64
 	failed   atomic.Uint64
 	appended atomic.Uint64
@@ -114,11 +119,12 @@ func NewRecorder(s Store, opts RecorderOptions) *Recorder {
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := &Recorder{
-		store: s,
-		opts:  opts,
-		log:   log,
-		wake:  make(chan struct{}, 1),
-		done:  make(chan struct{}),
+		store:   s,
+		opts:    opts,
+		yieldAt: max(1, min(2*opts.Batch, opts.Buffer/4)),
+		log:     log,
+		wake:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	go r.drain()
@@ -184,6 +190,20 @@ func (r *Recorder) HandledAll(route string, runs []Run) {
 	if was == 0 && n > 0 || was < r.opts.Batch && n >= r.opts.Batch { // first, or a batch full (see linger)
 		r.signal()
 	}
+	r.yield(n)
+}
+
+// yield lets the drainer run when n records are pending, a backlog that
+// means it was woken but has not had a processor since: the workers that
+// hand records over never block while they have deliveries to run, and
+// the Go scheduler would otherwise run the drainer only when it preempts
+// one of them, 10 ms later, by which time a buffer of 8192 records
+// overflows at a million runs per second. See RATIONALE.md, "Why does a
+// worker yield to the Recorder's drainer?".
+func (r *Recorder) yield(n int) {
+	if n >= r.yieldAt {
+		runtime.Gosched()
+	}
 }
 
 // delivery returns the record of the run rn of route, served by version
@@ -232,11 +252,13 @@ func (r *Recorder) add(rec *Record) bool {
 		return false
 	}
 	r.pending = append(r.pending, *rec)
-	wake := len(r.pending) == 1 || len(r.pending) == r.opts.Batch // first, or a batch full (see linger)
+	n := len(r.pending)
+	wake := n == 1 || n == r.opts.Batch // first, or a batch full (see linger)
 	r.mu.Unlock()
 	if wake {
 		r.signal()
 	}
+	r.yield(n)
 	return true
 }
 

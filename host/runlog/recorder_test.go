@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -327,4 +328,44 @@ func TestRecorderHandledAll(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestRecorderKeepsUpWithBusyWorkers: a worker that never blocks, as the
+// dispatcher's do while they have deliveries, hands over records faster
+// than the buffer holds in the 10 ms a Go scheduler takes to preempt it.
+// With one processor, where the drainer can run only when the worker lets
+// it, none is dropped, because the worker yields to the drainer once a
+// backlog builds up. Without the yield the drainer waits for a preemption
+// and thousands are dropped.
+func TestRecorderKeepsUpWithBusyWorkers(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	store := runlog.NewMemory(1 << 16)
+	rec := runlog.NewRecorder(store, runlog.RecorderOptions{Buffer: 2048, Batch: 64})
+	const total, batch = 100_000, 8
+	ev := &event.Event{ID: "e", Source: "/t", Type: "t"}
+	runs := make([]runlog.Run, batch)
+	for i := range runs {
+		runs[i] = runlog.Run{Event: ev, Attempt: 1, Status: runlog.StatusDone}
+	}
+	for range total / batch {
+		spin(batch * 1000) // a batch's handling (about a microsecond a run), without blocking
+		rec.HandledAll("route", runs)
+	}
+	if err := rec.Close(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if d, a := rec.Dropped(), rec.Appended(); d != 0 || a != total {
+		t.Errorf("dropped %d, appended %d of %d records; want none dropped", d, a, total)
+	}
+}
+
+var spun atomic.Uint64
+
+// spin does about n steps of work that the compiler cannot remove.
+func spin(n int) {
+	x := uint64(n)
+	for i := 0; i < n; i++ {
+		x = x*6364136223846793005 + 1442695040888963407
+	}
+	spun.Add(x & 1)
 }
