@@ -136,8 +136,9 @@ type Options struct {
 	// only while there is one ready for every worker. From a FairFetcher a
 	// worker acks the deliveries of a batch it handled together, with its
 	// next fetch (see host/RATIONALE.md). A worker holds at most Batch
-	// deliveries unsettled, so a subscription's AckWait should exceed Batch
-	// times its handler's timeout.
+	// deliveries unsettled; before each run it starts their ack wait again
+	// when a third of it has passed since the batch's first run or the last
+	// time, so that a batch of slow runs does not outlast it.
 	Batch int
 	// Middleware wraps every route's handler, outermost first, around
 	// Recover, which always wraps the handler itself.
@@ -472,6 +473,9 @@ type worker struct {
 	deferred bool
 	runs     []Run     // the batch's runs done, to report before their acks
 	next     time.Time // when the batch's last run ended, if deferred
+	// held is when the ack wait of what the worker holds last started:
+	// its batch's first run, or the last extension; zero before the first.
+	held time.Time
 }
 
 // Run is one handled delivery, as a RunsObserver is told about it.
@@ -511,7 +515,7 @@ func (r *runner) work(w int, inflight *counter) {
 		} else {
 			n, err = r.sub.Fetch(r.d.hardCtx, buf)
 		}
-		wk.next = time.Time{} // the batch's first run starts after the fetch
+		wk.next, wk.held = time.Time{}, time.Time{} // the batch's first run starts after the fetch
 		for i := 0; i < n; i++ {
 			dl := buf[i]
 			buf[i] = bus.Delivery{}
@@ -599,14 +603,13 @@ func (r *runner) ackFailed(acks []bus.Delivery, errs []error) {
 // or on the rate limit extends too.
 func (r *runner) handle(w *worker, dl bus.Delivery, held holding) (ack bool) {
 	ev := dl.Event()
-	var start time.Time
 	obs := r.obs
-	if obs != nil {
-		if start = w.next; start.IsZero() {
-			start = r.d.clock.now()
-		}
-		w.next = time.Time{}
+	start := w.next
+	if start.IsZero() {
+		start = r.d.clock.now()
 	}
+	w.next = time.Time{}
+	r.keepHeld(w, start, dl, held)
 	box := r.handler.Load()
 	if box.filter != nil {
 		if ok, ferr := box.filter(ev); !ok {
@@ -685,6 +688,30 @@ func (r *runner) handle(w *worker, dl bus.Delivery, held holding) (ack bool) {
 	return ack
 }
 
+// keepHeld starts the ack wait of dl and of what the worker w holds again
+// (held) when a third of it has passed since it last started, as of now:
+// the deliveries of a batch wait for the runs before theirs, which can
+// take longer than the ack wait in all, and a delivery whose ack wait
+// passes is delivered again, to another worker. It reads no clock: now is
+// the run's start.
+func (r *runner) keepHeld(w *worker, now time.Time, dl bus.Delivery, held holding) {
+	switch {
+	case w.held.IsZero():
+		w.held = now
+	case now.Sub(w.held) >= r.ackWait()/3:
+		held.extend(dl)
+		w.held = now
+	}
+}
+
+// ackWait returns the route's ack wait.
+func (r *runner) ackWait() time.Duration {
+	if r.route.AckWait > 0 {
+		return r.route.AckWait
+	}
+	return bus.DefaultAckWait
+}
+
 // publishEmits publishes the emits of a run that succeeded. A transient
 // failure is retried for up to a quarter of the ack wait. A full
 // subscription downstream (backpressure) is waited out for as long as it
@@ -694,10 +721,7 @@ func (r *runner) handle(w *worker, dl bus.Delivery, held holding) (ack bool) {
 // dispatcher stops hard; the backpressure error is then returned (and dl
 // is retried, which counts an attempt).
 func (r *runner) publishEmits(emits []*event.Event, dl bus.Delivery, held holding) error {
-	ackWait := r.route.AckWait
-	if ackWait <= 0 {
-		ackWait = bus.DefaultAckWait
-	}
+	ackWait := r.ackWait()
 	giveUp := time.Now().Add(ackWait / 4) // transient failures only
 	maxPause := min(time.Second, ackWait/3)
 	extended, waited := time.Now(), false

@@ -78,10 +78,7 @@ func (r *runner) waitTurn(dl bus.Delivery, held holding) bool {
 	if wait <= 0 {
 		return true
 	}
-	ackWait := r.route.AckWait
-	if ackWait <= 0 {
-		ackWait = bus.DefaultAckWait
-	}
+	ackWait := r.ackWait()
 	turn := time.NewTimer(wait)
 	defer turn.Stop()
 	extend := time.NewTicker(min(time.Second, ackWait/3))

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/evhost/evhost/host/bus"
 	"github.com/evhost/evhost/host/dispatch"
 	"github.com/evhost/evhost/host/event"
 )
@@ -91,5 +92,36 @@ func TestRateLimitWaitKeepsAttempts(t *testing.T) {
 	}
 	if s.attempts[1] != n || len(s.attempts) != 1 {
 		t.Errorf("attempts %v, want every event on its first", s.attempts)
+	}
+}
+
+// A batch whose runs outlast the ack wait is extended as it goes, not
+// redelivered: with an ack wait of 300ms and runs of 150ms, the worker's
+// second batch (the events published while the first run took) holds
+// deliveries for 600ms, and each still starts on its first attempt, once.
+func TestSlowBatchKeepsAttempts(t *testing.T) {
+	const n = 5
+	b, d := setup(t)
+	s := newStarts(n)
+	slow := dispatch.HandlerFunc(func(ctx context.Context, e *event.Event, attempt int) dispatch.Outcome {
+		out := s.handler().Handle(ctx, e, attempt)
+		time.Sleep(150 * time.Millisecond) // the handler's own work
+		return out
+	})
+	if err := d.Apply(context.Background(), []dispatch.Route{{
+		Name: "slow", Patterns: []string{"slow"}, Handler: slow, Concurrency: 1,
+		AckWait: 300 * time.Millisecond,
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		publish(t, b, ev("slow"))
+	}
+	recv(t, s.all)
+	waitFor(t, func() bool { return b.(bus.States).Pending()["slow"] == 0 })
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.attempts[1] != n || len(s.attempts) != 1 || len(s.at) != n {
+		t.Errorf("%d starts, attempts %v; want %d, every event on its first", len(s.at), s.attempts, n)
 	}
 }
