@@ -126,19 +126,21 @@ type Options struct {
 	Logger *slog.Logger
 	// Observer, if set, is told about every handled delivery.
 	Observer Observer
-	// Batch is the number of deliveries the worker of a route with
-	// concurrency 1 takes from the bus at once when they are ready
-	// (default 8): fewer trips to the bus, and nothing to lose since that
-	// worker handles them in order anyway. Workers of a route with more
-	// concurrency take one delivery at a time, so that one slow call never
-	// holds deliveries that an idle worker of the same route could run,
-	// unless the bus is a bus.FairFetcher: they take a batch each then
-	// only while there is one ready for every worker. From a FairFetcher a
-	// worker acks the deliveries of a batch it handled together, with its
-	// next fetch (see host/RATIONALE.md). A worker holds at most Batch
-	// deliveries unsettled; before each run it starts their ack wait again
-	// when a third of it has passed since the batch's first run or the last
-	// time, so that a batch of slow runs does not outlast it.
+	// Batch is the most deliveries the worker of a route with concurrency
+	// 1 takes from the bus at once when they are ready (default 32): fewer
+	// trips to the bus, and nothing to lose since that worker handles them
+	// in order anyway. Workers of a route with more concurrency take one
+	// delivery at a time, so that one slow call never holds deliveries that
+	// an idle worker of the same route could run, unless the bus is a
+	// bus.FairFetcher: they take a batch each then only while there is one
+	// ready for every worker. From a FairFetcher a worker acks the
+	// deliveries of a batch it handled together, with its next fetch (see
+	// host/RATIONALE.md). A worker takes fewer once it knows its runs: as
+	// many as they would handle in about a millisecond, so that slow runs
+	// are taken, and acked, one at a time. Before each run it starts the
+	// ack wait of the deliveries it holds again when a third of it has
+	// passed since the batch's first run or the last time, so that a
+	// batch of slow runs does not outlast it.
 	Batch int
 	// Middleware wraps every route's handler, outermost first, around
 	// Recover, which always wraps the handler itself.
@@ -168,7 +170,7 @@ func New(b bus.Bus, opts Options) *Dispatcher {
 		opts.Logger = slog.Default()
 	}
 	if opts.Batch <= 0 {
-		opts.Batch = 8
+		opts.Batch = 32
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Dispatcher{bus: b, opts: opts, log: opts.Logger, hardCtx: ctx, hardStop: cancel, routes: map[string]*runner{}}
@@ -476,6 +478,48 @@ type worker struct {
 	// held is when the ack wait of what the worker holds last started:
 	// its batch's first run, or the last extension; zero before the first.
 	held time.Time
+	// size is how many deliveries the worker takes next (see batch), 0
+	// for Batch; first and last are when its batch's first run started
+	// and its last run ended, zero before a run.
+	size        int
+	first, last time.Time
+}
+
+// batchTime is about how long a worker's batch may take: a worker whose
+// batches take longer takes fewer deliveries at once, so that its acks and
+// the reports of its runs, which wait for the batch's end, wait about that
+// long at most. See Options.Batch.
+const batchTime = time.Millisecond
+
+// batch returns how many deliveries the worker takes next, up to most.
+func (w *worker) batch(most int) int {
+	if w.size <= 0 {
+		return most
+	}
+	return min(w.size, most)
+}
+
+// resize sets the size of the worker's next batch from the one that has
+// just ended, whose n runs started at w.first and ended at w.last: as many
+// as would have taken batchTime when it took longer (at least one), else
+// twice as many as the last time, up to most. One slow run among fast ones
+// (a preemption, a collection) thus costs a few small batches, not a long
+// average's worth.
+func (w *worker) resize(n, most int) {
+	if n == 0 || w.first.IsZero() {
+		return
+	}
+	took := w.last.Sub(w.first)
+	switch {
+	case took > batchTime:
+		w.size = int(max(1, int64(n)*int64(batchTime)/int64(took)))
+	case w.size > 0:
+		w.size *= 2
+		if w.size >= most {
+			w.size = 0
+		}
+	}
+	w.first = time.Time{}
 }
 
 // Run is one handled delivery, as a RunsObserver is told about it.
@@ -508,12 +552,13 @@ func (r *runner) work(w int, inflight *counter) {
 	for {
 		var n int
 		var err error
+		want := buf[:wk.batch(len(buf))]
 		if fair != nil {
-			n, err = fair.AckFetch(r.d.hardCtx, acks, errs, buf, r.route.Concurrency)
+			n, err = fair.AckFetch(r.d.hardCtx, acks, errs, want, r.route.Concurrency)
 			r.ackFailed(acks, errs)
 			acks = acks[:0]
 		} else {
-			n, err = r.sub.Fetch(r.d.hardCtx, buf)
+			n, err = r.sub.Fetch(r.d.hardCtx, want)
 		}
 		wk.next, wk.held = time.Time{}, time.Time{} // the batch's first run starts after the fetch
 		for i := 0; i < n; i++ {
@@ -526,6 +571,7 @@ func (r *runner) work(w int, inflight *counter) {
 				acks = append(acks, dl)
 			}
 		}
+		wk.resize(n, batch)
 		// Runs are reported before their deliveries are acked, as one at a
 		// time does: what reads the run log or the metrics after an ack
 		// finds the run there.
@@ -670,12 +716,16 @@ func (r *runner) handle(w *worker, dl bus.Delivery, held holding) (ack bool) {
 	if err != nil && !errors.Is(err, bus.ErrClosed) {
 		r.failed(slog.LevelWarn, "settling delivery", ev, dl.Attempt(), err.Error())
 	}
+	end := r.d.clock.now()
+	if w.first.IsZero() {
+		w.first = start
+	}
+	w.last = end
+	if w.deferred {
+		w.next = end
+	}
 	if obs != nil {
-		end := r.d.clock.now()
 		rn := Run{Event: ev, Attempt: dl.Attempt(), Outcome: out, Start: start, Took: end.Sub(start)}
-		if w.deferred {
-			w.next = end
-		}
 		if ack {
 			w.runs = append(w.runs, rn)
 		} else {

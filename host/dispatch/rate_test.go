@@ -96,9 +96,9 @@ func TestRateLimitWaitKeepsAttempts(t *testing.T) {
 }
 
 // A batch whose runs outlast the ack wait is extended as it goes, not
-// redelivered: with an ack wait of 300ms and runs of 150ms, the worker's
-// second batch (the events published while the first run took) holds
-// deliveries for 600ms, and each still starts on its first attempt, once.
+// redelivered: with an ack wait of 300ms and runs of 150ms, a worker's
+// first batch (taken whole, before it knows how long its runs take) holds
+// 5 deliveries for 750ms, and each still starts on its first attempt, once.
 func TestSlowBatchKeepsAttempts(t *testing.T) {
 	const n = 5
 	b, d := setup(t)
@@ -108,14 +108,17 @@ func TestSlowBatchKeepsAttempts(t *testing.T) {
 		time.Sleep(150 * time.Millisecond) // the handler's own work
 		return out
 	})
-	if err := d.Apply(context.Background(), []dispatch.Route{{
-		Name: "slow", Patterns: []string{"slow"}, Handler: slow, Concurrency: 1,
-		AckWait: 300 * time.Millisecond,
-	}}); err != nil {
+	ctx := context.Background()
+	route := dispatch.Route{Name: "slow", Patterns: []string{"slow"}, Handler: slow, Concurrency: 1,
+		AckWait: 300 * time.Millisecond, Paused: true}
+	if err := d.Apply(ctx, []dispatch.Route{route}); err != nil {
 		t.Fatal(err)
 	}
 	for range n {
 		publish(t, b, ev("slow"))
+	}
+	if err := d.Resume(ctx, "slow"); err != nil { // the worker takes the 5 at once
+		t.Fatal(err)
 	}
 	recv(t, s.all)
 	waitFor(t, func() bool { return b.(bus.States).Pending()["slow"] == 0 })
@@ -123,5 +126,37 @@ func TestSlowBatchKeepsAttempts(t *testing.T) {
 	defer s.mu.Unlock()
 	if s.attempts[1] != n || len(s.attempts) != 1 || len(s.at) != n {
 		t.Errorf("%d starts, attempts %v; want %d, every event on its first", len(s.at), s.attempts, n)
+	}
+}
+
+// A worker whose runs are slow takes one delivery at a time, so that each
+// is acked when the next is fetched, not when a batch ends: with runs of
+// 20ms (against a batch's budget of about a millisecond), the last of 6
+// events starts with the 5 before it acked.
+func TestSlowRunsAreNotBatched(t *testing.T) {
+	const n = 6
+	b, d := setup(t)
+	started := make(chan int64, n)
+	slow := dispatch.HandlerFunc(func(context.Context, *event.Event, int) dispatch.Outcome {
+		started <- b.(bus.States).Pending()["slow"]
+		time.Sleep(20 * time.Millisecond) // the handler's own work
+		return dispatch.Outcome{}
+	})
+	if err := d.Apply(context.Background(), []dispatch.Route{{
+		Name: "slow", Patterns: []string{"slow"}, Handler: slow, Concurrency: 1,
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, b, ev("slow"))
+	recv(t, started) // the first run has started: the rest wait for it
+	for range n - 1 {
+		publish(t, b, ev("slow"))
+	}
+	var last int64
+	for range n - 1 {
+		last = recv(t, started)
+	}
+	if last != 1 {
+		t.Errorf("the last run started with %d events held, want 1 (itself): the runs before it were acked in a batch", last)
 	}
 }
