@@ -135,9 +135,10 @@ type Options struct {
 	// bus.FairFetcher: they take a batch each then only while there is one
 	// ready for every worker. From a FairFetcher a worker acks the
 	// deliveries of a batch it handled together, with its next fetch (see
-	// host/RATIONALE.md). A worker takes fewer once it knows its runs: as
-	// many as they would handle in about a millisecond, so that slow runs
-	// are taken, and acked, one at a time. Before each run it starts the
+	// host/RATIONALE.md). A worker takes at most 8 at first, and then as
+	// many as its last batch shows it would handle in about a millisecond
+	// (twice as many each time a batch is quicker, up to Batch), so that
+	// slow runs are taken, and acked, one at a time. Before each run it starts the
 	// ack wait of the deliveries it holds again when a third of it has
 	// passed since the batch's first run or the last time, so that a
 	// batch of slow runs does not outlast it.
@@ -478,9 +479,9 @@ type worker struct {
 	// held is when the ack wait of what the worker holds last started:
 	// its batch's first run, or the last extension; zero before the first.
 	held time.Time
-	// size is how many deliveries the worker takes next (see batch), 0
-	// for Batch; first and last are when its batch's first run started
-	// and its last run ended, zero before a run.
+	// size is how many deliveries the worker takes next (see resize);
+	// first and last are when its batch's first run started and its last
+	// run ended, zero before a run.
 	size        int
 	first, last time.Time
 }
@@ -491,13 +492,11 @@ type worker struct {
 // long at most. See Options.Batch.
 const batchTime = time.Millisecond
 
-// batch returns how many deliveries the worker takes next, up to most.
-func (w *worker) batch(most int) int {
-	if w.size <= 0 {
-		return most
-	}
-	return min(w.size, most)
-}
+// firstBatch is the most deliveries a worker takes before it knows how
+// long its runs take: what a bus that pulls ahead (natsbus) asks for, and
+// holds with their ack wait running, before the worker can tell that its
+// runs are slow.
+const firstBatch = 8
 
 // resize sets the size of the worker's next batch from the one that has
 // just ended, whose n runs started at w.first and ended at w.last: as many
@@ -510,14 +509,10 @@ func (w *worker) resize(n, most int) {
 		return
 	}
 	took := w.last.Sub(w.first)
-	switch {
-	case took > batchTime:
+	if took > batchTime {
 		w.size = int(max(1, int64(n)*int64(batchTime)/int64(took)))
-	case w.size > 0:
-		w.size *= 2
-		if w.size >= most {
-			w.size = 0
-		}
+	} else {
+		w.size = min(most, 2*w.size)
 	}
 	w.first = time.Time{}
 }
@@ -544,6 +539,7 @@ func (r *runner) work(w int, inflight *counter) {
 	// buf holds the batch; acks, from a FairFetcher, the deliveries of the
 	// batch done, which the next fetch acks.
 	buf := make([]bus.Delivery, batch)
+	wk.size = min(firstBatch, batch)
 	var acks []bus.Delivery
 	var errs []error
 	if fair != nil {
@@ -552,7 +548,7 @@ func (r *runner) work(w int, inflight *counter) {
 	for {
 		var n int
 		var err error
-		want := buf[:wk.batch(len(buf))]
+		want := buf[:wk.size]
 		if fair != nil {
 			n, err = fair.AckFetch(r.d.hardCtx, acks, errs, want, r.route.Concurrency)
 			r.ackFailed(acks, errs)
