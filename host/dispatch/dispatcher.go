@@ -138,10 +138,10 @@ type Options struct {
 	// host/RATIONALE.md). A worker takes at most 8 at first, and then as
 	// many as its last batch shows it would handle in about a millisecond
 	// (twice as many each time a batch is quicker, up to Batch), so that
-	// slow runs are taken, and acked, one at a time. Before each run it starts the
-	// ack wait of the deliveries it holds again when a third of it has
-	// passed since the batch's first run or the last time, so that a
-	// batch of slow runs does not outlast it.
+	// slow runs are taken, and acked, one at a time. Before each run it
+	// starts the ack wait of the deliveries it holds again when a third of
+	// it has passed since the batch's first run or the last time, so that
+	// a batch of slow runs does not outlast it.
 	Batch int
 	// Middleware wraps every route's handler, outermost first, around
 	// Recover, which always wraps the handler itself.
