@@ -199,10 +199,12 @@ backoff = "1ms"
 		t.Error("evhost_plugin_instances{plugin=echo} < 1 after calls")
 	}
 	// Both plugins' modules are in memory, within the default budget;
-	// nothing was idle long enough to be closed or evicted.
+	// nothing was idle long enough to be closed or evicted; the reserve of
+	// linear memory has its default bound.
 	for name, want := range map[string]float64{
 		"evhost_wasm_compiled_modules": 2, "evhost_wasm_compiled_budget_bytes": 256 << 20,
 		"evhost_wasm_evictions_total": 0, "evhost_wasm_idle_closes_total": 0,
+		"evhost_wasm_memory_reserve_budget_bytes": 32 << 20,
 	} {
 		if got := value(mfs, name); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)

@@ -141,9 +141,11 @@ func TestStatusPageInChromium(t *testing.T) {
 	if cells := strings.Split(rows[0], "|"); len(cells) != 7 || cells[2] != p.Version[:12] || cells[5] != "2" {
 		t.Errorf("plugin row %q: want the version %.12s and 2 calls", rows[0], p.Version)
 	}
-	// The compiled modules in memory, under the default budget.
+	// The compiled modules in memory, under the default budget, and the
+	// linear memory kept for new instances, under the default reserve.
 	if w := evalString("the wasm line", `document.getElementById("wasm").textContent`); !strings.HasPrefix(w, "Compiled modules in memory: 1 (") ||
-		!strings.Contains(w, " of 256.0 MiB) · evicted 0 · compiled again 0 · idle instances closed 0") {
+		!strings.Contains(w, " of 256.0 MiB) · evicted 0 · compiled again 0 · idle instances closed 0") ||
+		!strings.HasSuffix(w, " · linear memory kept for new instances 0.0 MiB of 32.0 MiB") {
 		t.Errorf("wasm line %q", w)
 	}
 

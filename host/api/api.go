@@ -408,8 +408,10 @@ type WasmStats struct {
 	// IdleCloses counts instances closed after their idle_timeout.
 	IdleCloses uint64 `json:"idle_closes"`
 	// ReservedBytes is the cleared linear memory that closed instances
-	// left for new ones (at most [host] memory_reserve).
+	// left for new ones, at most ReserveBudget ([host] memory_reserve; 0
+	// keeps none).
 	ReservedBytes int64 `json:"reserved_bytes"`
+	ReserveBudget int64 `json:"reserve_budget"`
 }
 
 // HostStatus describes the daemon.

@@ -573,6 +573,8 @@ var (
 		"Evicted modules compiled again (from the on-disk cache) for an event.", nil, nil)
 	descReserved = prometheus.NewDesc("evhost_wasm_memory_reserved_bytes",
 		"Cleared linear memory that closed plugin instances left for new ones (at most [host] memory_reserve).", nil, nil)
+	descReserveBudget = prometheus.NewDesc("evhost_wasm_memory_reserve_budget_bytes",
+		"[host] memory_reserve: the bound of evhost_wasm_memory_reserved_bytes (0: none kept).", nil, nil)
 	descWasmIdleCloses = prometheus.NewDesc("evhost_wasm_idle_closes_total",
 		"Instances closed after their plugin's idle_timeout, all plugins and versions.", nil, nil)
 	descPaused = prometheus.NewDesc("evhost_subscription_paused",
@@ -595,7 +597,7 @@ type pluginCollector struct{ m *Metrics }
 // Describe implements prometheus.Collector.
 func (c pluginCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInstances, descIdle, descInstantiations, descDiscards, descRecycles, descCalls, descLag, descPaused, descOldest, descRetention,
-		descIdleCloses, descPluginEvictions, descCompiledModules, descCompiledBytes, descCompiledBudget, descEvictions, descRecompiles, descWasmIdleCloses, descReserved} {
+		descIdleCloses, descPluginEvictions, descCompiledModules, descCompiledBytes, descCompiledBudget, descEvictions, descRecompiles, descWasmIdleCloses, descReserved, descReserveBudget} {
 		ch <- d
 	}
 }
@@ -624,6 +626,7 @@ func (c pluginCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descRecompiles, prometheus.CounterValue, float64(w.Recompiles))
 		ch <- prometheus.MustNewConstMetric(descWasmIdleCloses, prometheus.CounterValue, float64(w.IdleCloses))
 		ch <- prometheus.MustNewConstMetric(descReserved, prometheus.GaugeValue, float64(w.ReservedBytes))
+		ch <- prometheus.MustNewConstMetric(descReserveBudget, prometheus.GaugeValue, float64(w.ReserveBudget))
 	}
 	if o.Paused != nil {
 		for name, p := range o.Paused() {

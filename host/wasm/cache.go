@@ -291,8 +291,10 @@ type RuntimeStats struct {
 	// IdleCloses counts instances closed after their idle timeout.
 	IdleCloses uint64 `json:"idle_closes"`
 	// ReservedBytes is the cleared linear memory that closed instances
-	// left for new ones (at most [host] memory_reserve).
+	// left for new ones, at most ReserveBudget ([host] memory_reserve; 0
+	// keeps none).
 	ReservedBytes int64 `json:"reserved_bytes"`
+	ReserveBudget int64 `json:"reserve_budget"`
 }
 
 // Stats returns the runtime's counters.
@@ -305,5 +307,6 @@ func (r *Runtime) Stats() RuntimeStats {
 		Recompiles:      r.recompiles.Load(),
 		IdleCloses:      r.idleCloses.Load(),
 		ReservedBytes:   r.mem.held(),
+		ReserveBudget:   r.mem.budgetBytes(),
 	}
 }

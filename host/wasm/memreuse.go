@@ -67,6 +67,14 @@ func (r *memReserve) give(b []byte) {
 	r.mu.Unlock()
 }
 
+// budgetBytes returns the bytes the reserve may hold; 0 for none.
+func (r *memReserve) budgetBytes() int64 {
+	if r == nil {
+		return 0
+	}
+	return r.budget
+}
+
 // held returns the bytes of capacity the reserve holds (0 for none).
 func (r *memReserve) held() int64 {
 	if r == nil {

@@ -172,7 +172,9 @@
     document.getElementById("wasm").textContent = w
       ? "Compiled modules in memory: " + w.compiled_modules + " (" + fmtMiB(w.compiled_bytes) +
         (w.compiled_budget > 0 ? " of " + fmtMiB(w.compiled_budget) : "") + ") · evicted " + w.evictions +
-        " · compiled again " + w.recompiles + " · idle instances closed " + w.idle_closes
+        " · compiled again " + w.recompiles + " · idle instances closed " + w.idle_closes +
+        " · linear memory kept for new instances " + fmtMiB(w.reserved_bytes || 0) +
+        (w.reserve_budget > 0 ? " of " + fmtMiB(w.reserve_budget) : "")
       : "";
 
     fill("schedules", (st.schedules || []).map((s) => el("tr", { "data-name": s.name },
