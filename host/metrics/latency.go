@@ -25,8 +25,8 @@ var descLatency = prometheus.NewDesc("evhost_handler_duration_seconds",
 
 // latency is the handler latency histogram of one subscription. Unlike a
 // prometheus.Histogram it can take a batch of observations in one atomic
-// add per bucket they fell in (see RATIONALE.md, "Why is the latency
-// histogram evhost's own?"). It is safe for concurrent use.
+// add per bucket they fell in (see host/RATIONALE.md, "Why is the handler
+// latency histogram evhost's own...?"). It is safe for concurrent use.
 type latency struct {
 	counts  [len(latencyBounds) + 1]atomic.Uint64 // per bucket, not cumulative; the last is +Inf
 	sumNS   atomic.Int64
@@ -77,7 +77,8 @@ func (l *latency) addBatch(b *latencyBatch) {
 
 // read returns the cumulative count of each bucket but +Inf, and the count
 // of every observation. Each bucket is read once, so the counts agree with
-// each other; the sum, read apart, may miss observations made meanwhile.
+// each other; the sum, read after them, may include observations made
+// meanwhile.
 func (l *latency) read() (cumulative []uint64, count uint64) {
 	cumulative = make([]uint64, len(latencyBounds))
 	for i := range l.counts {

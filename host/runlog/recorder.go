@@ -57,16 +57,17 @@ type RecorderOptions struct {
 // with NewRecorder and stop it with Close. It is safe for concurrent use.
 //
 // Recording never delays handling: Handled and Add copy what they need,
-// put the record in a bounded buffer and return (yielding the processor to
-// the Recorder's goroutine first when a backlog of two batches has built
-// up, so that callers that never block do not starve it), and when the buffer is
-// full (the store is slower than the handlers, or unreachable) the record
-// is dropped and counted (Dropped). Blocking instead would make the run
-// log, which is a record of what happened, throttle what happens: a slow
-// or unavailable store would stall every subscription's handling and
-// hold its deliveries past their ack wait. The guarantees of evhost are
-// about events, which the bus keeps; a missing run record costs a gap in
-// a trace. See RATIONALE.md, "Why does the Recorder drop records?".
+// put the record in a bounded buffer and return (yielding the processor
+// to the Recorder's goroutine first when a backlog of two batches has
+// built up, so that callers that never block do not starve it), and when
+// the buffer is full (the store is slower than the handlers, or
+// unreachable) the record is dropped and counted (Dropped). Blocking
+// instead would make the run log, which is a record of what happened,
+// throttle what happens: a slow or unavailable store would stall every
+// subscription's handling and hold its deliveries past their ack wait.
+// The guarantees of evhost are about events, which the bus keeps; a
+// missing run record costs a gap in a trace. See RATIONALE.md, "Why does
+// the Recorder drop records?".
 //
 // The dispatcher's Observer reports a dispatch.Outcome, which this
 // package cannot name (it must not import dispatch); the daemon adapts
