@@ -147,12 +147,8 @@ func (r *Recorder) Handled(route string, ev *event.Event, attempt int, status, r
 // HandledAt is Handled for a caller that knows when the run started: it
 // reads no clock.
 func (r *Recorder) HandledAt(route string, ev *event.Event, attempt int, status, reason string, emits []*event.Event, start time.Time, took time.Duration) {
-	var plugin, version string
-	if d := r.opts.Describe; d != nil {
-		plugin, version = d(route)
-	}
-	rec := delivery(route, plugin, version, &Run{Event: ev, Attempt: attempt, Status: status, Reason: reason, Emits: emits, Start: start, Took: took})
-	r.add(&rec)
+	run := [1]Run{{Event: ev, Attempt: attempt, Status: status, Reason: reason, Emits: emits, Start: start, Took: took}}
+	r.HandledAll(route, run[:])
 }
 
 // Run is one run of a route, for HandledAll: the arguments of HandledAt.
