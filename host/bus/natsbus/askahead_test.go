@@ -3,6 +3,8 @@ package natsbus_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -100,5 +102,83 @@ func TestAskAhead(t *testing.T) {
 		if err := d.Ack(); err != nil {
 			t.Fatalf("Ack: %v", err)
 		}
+	}
+}
+
+// TestAskAheadBurstIsNotARate: callers that were all waiting take a burst
+// of deliveries at once (a fresh consumer's workers); the next request, a
+// moment later, asks for the caller behind it, not ahead at the burst's
+// pace. Measured between those two requests, the burst made a rate of
+// thousands a second and the consumer pulled maxPull messages that its
+// callers would take seconds to reach, and that another process sharing
+// the subscription waited for (TestRateLimitTwoDaemons in cmd/evhost
+// failed so).
+func TestAskAheadBurstIsNotARate(t *testing.T) {
+	srv := standalone(t, t.TempDir(), -1)
+	b := open(t, natsbus.Options{URLs: []string{srv.ClientURL()}, Prefix: uniquePrefix()})
+	defer closeBus(t, b)
+	spy, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spy.Close()
+	var most atomic.Int64 // the largest batch a pull request asked for
+	if _, err := spy.Subscribe("$JS.API.CONSUMER.MSG.NEXT.>", func(m *nats.Msg) {
+		var req struct{ Batch int64 }
+		if err := json.Unmarshal(m.Data, &req); err != nil {
+			t.Errorf("pull request %q: %v", m.Data, err)
+		}
+		for cur := most.Load(); req.Batch > cur && !most.CompareAndSwap(cur, req.Batch); cur = most.Load() {
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := spy.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	sub := bus.Subscription{Name: "burst", Patterns: []string{"order.placed"}, Queue: 10_000}
+	a := subscribe(t, b, sub)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	evs := make([]*event.Event, 1000)
+	for i := range evs {
+		evs[i] = newEvent("order.placed")
+	}
+	if _, err := b.PublishBatch(ctx, evs); err != nil {
+		t.Fatalf("PublishBatch: %v", err)
+	}
+	// 16 callers wait together: one request serves them all.
+	const callers = 16
+	var started, wg sync.WaitGroup
+	started.Add(callers)
+	for range callers {
+		wg.Go(func() {
+			started.Done()
+			d, err := a.Next(ctx)
+			if err != nil {
+				t.Errorf("Next: %v", err)
+				return
+			}
+			if err := d.Ack(); err != nil {
+				t.Errorf("Ack: %v", err)
+			}
+		})
+	}
+	started.Wait()
+	wg.Wait()
+	// One of them comes back for its next delivery.
+	d, err := a.Next(ctx)
+	if err != nil {
+		t.Fatalf("Next: %v", err)
+	}
+	if err := d.Ack(); err != nil {
+		t.Fatal(err)
+	}
+	if err := spy.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if m := most.Load(); m > callers {
+		t.Errorf("a pull request asked for %d messages after %d callers took one each; want at most %d", m, callers, callers)
 	}
 }
