@@ -664,12 +664,17 @@ func (r *runner) handle(w *worker, dl bus.Delivery, held holding) (ack bool) {
 			return
 		}
 	}
-	if !r.waitTurn(dl, held) {
+	switch ok, waited := r.waitTurn(dl, held); {
+	case !ok:
 		// The route stops: the event goes back (which counts an attempt).
 		if err := dl.Nak(0, "the route stopped while the event waited for its rate limit"); err != nil && !errors.Is(err, bus.ErrClosed) {
 			r.failed(slog.LevelWarn, "settling delivery", ev, dl.Attempt(), err.Error())
 		}
 		return
+	case waited:
+		// The run starts now: its duration, the latency histogram and
+		// the run log leave the wait for the rate limit out.
+		start = r.d.clock.now()
 	}
 	out := box.h.Handle(w.ctx, ev, dl.Attempt())
 	var err error

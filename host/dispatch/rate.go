@@ -68,15 +68,16 @@ func (r *runner) leave() {
 // waitTurn waits until the route's rate limit lets dl's handler start,
 // extending dl and the deliveries the worker holds (held) meanwhile so
 // that the wait uses up no attempt. It returns false when the route or
-// the dispatcher stops first.
-func (r *runner) waitTurn(dl bus.Delivery, held holding) bool {
+// the dispatcher stops first, and whether it waited at all: the run then
+// starts after the wait, which is not part of it.
+func (r *runner) waitTurn(dl bus.Delivery, held holding) (ok, waited bool) {
 	if r.rate == nil {
-		return true
+		return true, false
 	}
 	res := r.rate.lim.Reserve()
 	wait := res.Delay()
 	if wait <= 0 {
-		return true
+		return true, false
 	}
 	ackWait := r.ackWait()
 	turn := time.NewTimer(wait)
@@ -86,15 +87,15 @@ func (r *runner) waitTurn(dl bus.Delivery, held holding) bool {
 	for {
 		select {
 		case <-turn.C:
-			return true
+			return true, true
 		case <-extend.C:
 			held.extend(dl)
 		case <-r.stopping:
 			res.Cancel()
-			return false
+			return false, true
 		case <-r.d.hardCtx.Done():
 			res.Cancel()
-			return false
+			return false, true
 		}
 	}
 }

@@ -2,12 +2,14 @@ package dispatch_test
 
 import (
 	"context"
+	"log/slog"
 	"math"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/evhost/evhost/host/bus"
+	"github.com/evhost/evhost/host/bus/membus"
 	"github.com/evhost/evhost/host/dispatch"
 	"github.com/evhost/evhost/host/event"
 )
@@ -159,4 +161,55 @@ func TestSlowRunsAreNotBatched(t *testing.T) {
 	if last != 1 {
 		t.Errorf("the last run started with %d events held, want 1 (itself): the runs before it were acked in a batch", last)
 	}
+}
+
+// A run starts when its turn comes: the wait for the rate limit is not
+// part of its duration (which the latency histogram and the run log
+// show). At 4 starts a second, the second and third events wait 250 and
+// 500 ms for theirs; the handler returns at once.
+func TestRateLimitWaitIsNotTheRun(t *testing.T) {
+	const n = 3
+	b := membus.New(membus.Options{})
+	var mu sync.Mutex
+	var took []time.Duration
+	d := dispatch.New(b, dispatch.Options{Logger: slog.New(slog.DiscardHandler), Observer: tookObserver(func(d time.Duration) {
+		mu.Lock()
+		took = append(took, d)
+		mu.Unlock()
+	})})
+	t.Cleanup(func() {
+		d.Close(context.Background())
+		b.Close(context.Background())
+	})
+	s := newStarts(n)
+	if err := d.Apply(context.Background(), []dispatch.Route{{
+		Name: "metered", Patterns: []string{"metered"}, Handler: s.handler(), Concurrency: 2,
+		Rate: 4, Burst: 1,
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		publish(t, b, ev("metered"))
+	}
+	recv(t, s.all)
+	d.Close(context.Background()) // every run reported
+	mu.Lock()
+	defer mu.Unlock()
+	if len(took) != n {
+		t.Fatalf("%d runs reported, want %d", len(took), n)
+	}
+	for i, d := range took {
+		// A quarter of a second is the wait; a run of a handler that
+		// returns at once takes microseconds.
+		if d >= 125*time.Millisecond {
+			t.Errorf("run %d took %v: the wait for the rate limit is counted in", i+1, d)
+		}
+	}
+}
+
+// tookObserver is told how long each run took.
+type tookObserver func(took time.Duration)
+
+func (f tookObserver) Handled(_ string, _ *event.Event, _ int, _ dispatch.Outcome, took time.Duration) {
+	f(took)
 }
