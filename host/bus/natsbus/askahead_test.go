@@ -107,12 +107,13 @@ func TestAskAhead(t *testing.T) {
 
 // TestAskAheadBurstIsNotARate: callers that were all waiting take a burst
 // of deliveries at once (a fresh consumer's workers); the next request, a
-// moment later, asks for the caller behind it, not ahead at the burst's
-// pace. Measured between those two requests, the burst made a rate of
-// thousands a second and the consumer pulled maxPull messages that its
-// callers would take seconds to reach, and that another process sharing
-// the subscription waited for (TestRateLimitTwoDaemons in cmd/evhost
-// failed so).
+// moment later, asks ahead for at most twice what they took, not at the
+// burst's pace. Measured between those two requests, the burst made a
+// rate of thousands a second and the consumer pulled up to maxPull
+// messages that its callers would take seconds to reach, and that another
+// process sharing the subscription waited for (TestRateLimitTwoDaemons in
+// cmd/evhost failed so). TestAskBoundsABurst checks the arithmetic on a
+// clock of its own.
 func TestAskAheadBurstIsNotARate(t *testing.T) {
 	srv := standalone(t, t.TempDir(), -1)
 	b := open(t, natsbus.Options{URLs: []string{srv.ClientURL()}, Prefix: uniquePrefix()})
@@ -178,7 +179,7 @@ func TestAskAheadBurstIsNotARate(t *testing.T) {
 	if err := spy.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if m := most.Load(); m > callers {
-		t.Errorf("a pull request asked for %d messages after %d callers took one each; want at most %d", m, callers, callers)
+	if m := most.Load(); m > 2*callers {
+		t.Errorf("a pull request asked for %d messages after %d callers took one each; want at most %d", m, callers, 2*callers)
 	}
 }

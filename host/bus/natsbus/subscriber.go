@@ -32,8 +32,9 @@ const (
 	maxPull = 512
 	// askAhead is how much work a pull request may ask for beyond what
 	// the callers waiting want: as many messages as the callers took in
-	// that long, at their rate, measured over windows at least that long
-	// (see RATIONALE.md, "Why ask ahead?").
+	// that long, at the rate measured between the last two requests, and
+	// at most twice as many as they took between them (see RATIONALE.md,
+	// "Why ask ahead?").
 	askAhead = 50 * time.Millisecond
 )
 
@@ -82,9 +83,9 @@ type subscriber struct {
 	scratch []*nats.Msg
 	req     []byte
 	timer   *time.Timer
-	handed  int       // deliveries handed out since the window started
-	since   time.Time // when the rate's current window started
-	rate    float64   // deliveries handed out per second over the last window
+	handed  int       // deliveries handed out since the last request
+	lastReq time.Time // when the last request was sent
+	rate    float64   // deliveries handed out per second between the last two requests
 
 	mu          sync.Mutex
 	ready       []*nats.Msg // delivered by the server, not handed out yet
@@ -354,27 +355,31 @@ func (c *subscriber) Fetch(ctx context.Context, buf []bus.Delivery) (int, error)
 // it asks ahead. It asks for n, for this caller, or for one message per
 // caller waiting behind it (one round trip serves them all), and waits up
 // to pullExpiry for them. While the callers take deliveries quickly, it
-// asks ahead instead: for as many as they took in askAhead at their rate
-// (up to maxPull), of the messages stored now only, so that busy callers
-// get their next deliveries without a round trip each time, and events
-// published later still go to whichever consumer asks for them.
+// asks ahead instead: for as many as they took in askAhead at the rate
+// measured since the previous request, and at most twice as many as they
+// took since then (up to maxPull), of the messages stored now only, so
+// that busy callers get their next deliveries without a round trip each
+// time, and events published later still go to whichever consumer asks
+// for them.
 //
-// The rate is measured over windows of at least askAhead, from one request
-// to a later one: callers that were all waiting take a burst of deliveries
-// within a few milliseconds (a fresh consumer's workers, or workers that
-// waited for events), which is a backlog of callers, not a rate; measured
-// between two requests that close, it asked for maxPull while each caller
-// came back once a second, hoarding messages that another process sharing
-// the subscription waited for (see RATIONALE.md, "Why ask ahead?"). The
-// caller holds sem.
+// Why twice at most? Callers that were all waiting take a burst of
+// deliveries within a few milliseconds (a fresh consumer's workers, or
+// workers that waited for events), which is a backlog of callers, not a
+// rate: measured between two requests that close, it made thousands a
+// second, and the consumer asked for maxPull while each caller came back
+// once a second, hoarding messages that another process sharing the
+// subscription waited for (see RATIONALE.md, "Why ask ahead?"). Callers
+// that keep up take all they asked for, so each request asks for twice
+// the last, and maxPull is reached within a few round trips. The caller
+// holds sem.
 func (c *subscriber) ask(n int, now time.Time) (int, bool) {
-	switch el := now.Sub(c.since); {
-	case c.since.IsZero():
-		c.since, c.handed = now, 0
-	case el >= askAhead:
-		c.rate = float64(c.handed) / el.Seconds()
-		c.since, c.handed = now, 0
+	if !c.lastReq.IsZero() {
+		if el := now.Sub(c.lastReq); el > 0 {
+			c.rate = float64(c.handed) / el.Seconds()
+		}
 	}
+	took := c.handed
+	c.lastReq, c.handed = now, 0
 	if c.sub.cfg.Load().partitions > 0 {
 		// The server hands out one message at a time (MaxAckPending 1):
 		// one long request serves them all, and skipped messages need no
@@ -382,7 +387,7 @@ func (c *subscriber) ask(n int, now time.Time) (int, bool) {
 		return maxPull, false
 	}
 	n = min(max(n, int(c.callers.Load())), maxPull)
-	if ahead := min(int(c.rate*askAhead.Seconds()), maxPull); ahead > n {
+	if ahead := min(int(c.rate*askAhead.Seconds()), 2*took, maxPull); ahead > n {
 		return ahead, true
 	}
 	return n, false
