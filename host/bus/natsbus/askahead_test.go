@@ -26,24 +26,13 @@ func TestAskAhead(t *testing.T) {
 	b := open(t, natsbus.Options{URLs: []string{srv.ClientURL()}, Prefix: uniquePrefix()})
 	defer closeBus(t, b)
 
-	// A second connection sees every pull request of the consumers.
-	spy, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer spy.Close()
 	var requests, ahead atomic.Int64
-	if _, err := spy.Subscribe("$JS.API.CONSUMER.MSG.NEXT.>", func(m *nats.Msg) {
+	spy := spyPulls(t, srv.ClientURL(), func(m *nats.Msg) {
 		requests.Add(1)
 		if bytes.Contains(m.Data, []byte(`"no_wait":true`)) {
 			ahead.Add(1)
 		}
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := spy.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	})
 
 	sub := bus.Subscription{Name: "ahead", Patterns: []string{"order.placed"}, Queue: 10_000}
 	a := subscribe(t, b, sub)
@@ -118,25 +107,15 @@ func TestAskAheadBurstIsNotARate(t *testing.T) {
 	srv := standalone(t, t.TempDir(), -1)
 	b := open(t, natsbus.Options{URLs: []string{srv.ClientURL()}, Prefix: uniquePrefix()})
 	defer closeBus(t, b)
-	spy, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer spy.Close()
 	var most atomic.Int64 // the largest batch a pull request asked for
-	if _, err := spy.Subscribe("$JS.API.CONSUMER.MSG.NEXT.>", func(m *nats.Msg) {
+	spy := spyPulls(t, srv.ClientURL(), func(m *nats.Msg) {
 		var req struct{ Batch int64 }
 		if err := json.Unmarshal(m.Data, &req); err != nil {
 			t.Errorf("pull request %q: %v", m.Data, err)
 		}
 		for cur := most.Load(); req.Batch > cur && !most.CompareAndSwap(cur, req.Batch); cur = most.Load() {
 		}
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := spy.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	})
 
 	sub := bus.Subscription{Name: "burst", Patterns: []string{"order.placed"}, Queue: 10_000}
 	a := subscribe(t, b, sub)
@@ -182,4 +161,23 @@ func TestAskAheadBurstIsNotARate(t *testing.T) {
 	if m := most.Load(); m > 2*callers {
 		t.Errorf("a pull request asked for %d messages after %d callers took one each; want at most %d", m, callers, 2*callers)
 	}
+}
+
+// spyPulls connects to url and calls f with every pull request any
+// consumer sends, from the time it returns; it returns the connection,
+// whose Flush returns after the server sent it what came before.
+func spyPulls(t *testing.T, url string, f nats.MsgHandler) *nats.Conn {
+	t.Helper()
+	spy, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(spy.Close)
+	if _, err := spy.Subscribe("$JS.API.CONSUMER.MSG.NEXT.>", f); err != nil {
+		t.Fatal(err)
+	}
+	if err := spy.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return spy
 }
