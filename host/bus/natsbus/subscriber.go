@@ -367,11 +367,11 @@ func (c *subscriber) Fetch(ctx context.Context, buf []bus.Delivery) (int, error)
 // workers that waited for events), which is a backlog of callers, not a
 // rate: measured between two requests that close, it makes thousands a
 // second, and without this bound the consumer asked for maxPull while each
-// caller came back once a second, hoarding messages that another process sharing the
-// subscription waited for (see RATIONALE.md, "Why ask ahead?"). Callers
-// that keep up take all they asked for, so each request asks for twice
-// the last, and maxPull is reached within a few round trips. The caller
-// holds sem.
+// caller came back once a second, hoarding messages that another process
+// sharing the subscription waited for (see RATIONALE.md, "Why ask
+// ahead?"). Callers that keep up take all they asked for, so each request
+// asks for twice the last, and maxPull is reached within a few round
+// trips. The caller holds sem.
 func (c *subscriber) ask(n int, now time.Time) (int, bool) {
 	if !c.lastReq.IsZero() {
 		if el := now.Sub(c.lastReq); el > 0 {
