@@ -64,8 +64,9 @@
 // the Next or Fetch calls waiting asked for (up to 512), open until it has
 // them or two seconds have passed. While its callers take deliveries
 // quickly, a consumer asks ahead instead: for as many as they took in the
-// last 50 ms at their recent rate (up to 512), of the messages stored at
-// that moment only (a request that does not wait), so that a busy
+// last 50 ms at their recent rate, and at most twice as many as they took
+// since its last request (up to 512), of the messages stored at that
+// moment only (a request that does not wait), so that a busy
 // consumer does not pay a round trip per delivery and events published
 // later still go to the consumer that asks. Messages of a request that
 // arrive after the call returned (it took what was there, it asked ahead,
