@@ -21,8 +21,14 @@ const waitLimit = 20 * time.Second // a failure bound only, never a synchronisat
 
 func setup(t *testing.T) (bus.Bus, *dispatch.Dispatcher) {
 	t.Helper()
+	return setupObserved(t, nil)
+}
+
+// setupObserved is setup with obs as the dispatcher's Observer.
+func setupObserved(t *testing.T, obs dispatch.Observer) (bus.Bus, *dispatch.Dispatcher) {
+	t.Helper()
 	b := membus.New(membus.Options{})
-	d := dispatch.New(b, dispatch.Options{Logger: slog.New(slog.DiscardHandler)})
+	d := dispatch.New(b, dispatch.Options{Logger: slog.New(slog.DiscardHandler), Observer: obs})
 	t.Cleanup(func() {
 		d.Close(context.Background())
 		b.Close(context.Background())
@@ -725,13 +731,8 @@ func (f runObserverFunc) Ran(e *event.Event, attempt int, out dispatch.Outcome, 
 // starts (again when it restarts), and that one is told about every run,
 // with when it started and how long it took.
 func TestRouteObserverGetsEveryRunWithItsStart(t *testing.T) {
-	b := membus.New(membus.Options{})
 	obs := &routeObserver{routes: map[string]int{}, runs: make(chan observedRun, 10)}
-	d := dispatch.New(b, dispatch.Options{Logger: slog.New(slog.DiscardHandler), Observer: obs})
-	t.Cleanup(func() {
-		d.Close(context.Background())
-		b.Close(context.Background())
-	})
+	b, d := setupObserved(t, obs)
 	var called atomic.Int64 // Unix nanoseconds of the last call's start
 	h := dispatch.HandlerFunc(func(_ context.Context, e *event.Event, _ int) dispatch.Outcome {
 		called.Store(time.Now().UnixNano())

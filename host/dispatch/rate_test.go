@@ -2,14 +2,12 @@ package dispatch_test
 
 import (
 	"context"
-	"log/slog"
 	"math"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/evhost/evhost/host/bus"
-	"github.com/evhost/evhost/host/bus/membus"
 	"github.com/evhost/evhost/host/dispatch"
 	"github.com/evhost/evhost/host/event"
 )
@@ -169,18 +167,13 @@ func TestSlowRunsAreNotBatched(t *testing.T) {
 // 500 ms for theirs; the handler returns at once.
 func TestRateLimitWaitIsNotTheRun(t *testing.T) {
 	const n = 3
-	b := membus.New(membus.Options{})
 	var mu sync.Mutex
 	var took []time.Duration
-	d := dispatch.New(b, dispatch.Options{Logger: slog.New(slog.DiscardHandler), Observer: tookObserver(func(d time.Duration) {
+	b, d := setupObserved(t, tookObserver(func(d time.Duration) {
 		mu.Lock()
 		took = append(took, d)
 		mu.Unlock()
-	})})
-	t.Cleanup(func() {
-		d.Close(context.Background())
-		b.Close(context.Background())
-	})
+	}))
 	s := newStarts(n)
 	if err := d.Apply(context.Background(), []dispatch.Route{{
 		Name: "metered", Patterns: []string{"metered"}, Handler: s.handler(), Concurrency: 2,
