@@ -19,6 +19,7 @@ import (
 	"github.com/evhost/evhost/host/api"
 
 	"github.com/evhost/evhost/host"
+	"github.com/evhost/evhost/host/bus"
 	"github.com/evhost/evhost/host/bus/membus"
 	"github.com/evhost/evhost/host/config"
 	"github.com/evhost/evhost/host/dispatch"
@@ -378,6 +379,9 @@ func testAdminDeadLetterRetryBackpressure(t *testing.T, broker string) {
 	if h := d.obs.next(t, 1)[0]; h.id != "hold" {
 		t.Fatalf("%+v", h)
 	}
+	// A run is reported before its delivery is acked (on the memory bus,
+	// with the worker's next fetch): room comes with the ack.
+	waitFor(t, "the held event's ack", func() bool { return d.h.Bus().(bus.States).Pending()["orders"] == 0 })
 	d.call(t, "POST", fmt.Sprintf("/v1/admin/dlq/%d/retry", id), http.StatusOK, nil)
 	if h := d.obs.next(t, 1)[0]; h != (handled{"orders", "o1", dispatch.Done}) {
 		t.Fatalf("after the retry: %+v", h)
