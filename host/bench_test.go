@@ -49,8 +49,18 @@ func benchEventsFrom(prefix string, n int) []*event.Event {
 // recorder's, the garbage collector's) and their ratio, evhost/raw-cpu,
 // which a machine shared with other work leaves as it is: it is what
 // evhost/raw comes to when both keep the cores busy.
+//
+// A third phase in each round runs the same events through a host whose
+// plugin, trivial.wat, returns at once: the CPU it spends per event,
+// floor-cpu-ns/event, is the host's own work per event (publish, dedup,
+// queue, fetch and ack, the pooled call, the run record, metrics) with
+// next to no guest code, which bounds evhost/raw-cpu from above at
+// raw-cpu-ns/event / (raw-cpu-ns/event + floor-cpu-ns/event) however
+// cheap the guest's instrumentation becomes. It is measured with the timer
+// stopped, so that B/op and allocs/op stay evhost's.
 func BenchmarkThroughput(b *testing.B) {
 	bin := wasmbuild.Go(b, "wasm/testdata/goplugins/bytecount")
+	trivial := wasmbuild.WATFile(b, "wasm/testdata/trivial.wat")
 	for _, workers := range []int{1, 2} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
 			h := startMemoryHost(b, bin, fmt.Sprintf(`
@@ -60,8 +70,14 @@ events = ["order.placed"]
 concurrency = %d
 `, workers))
 			raw := newRawLoop(b, bin, workers)
+			floor := startMemoryHost(b, trivial, fmt.Sprintf(`
+[plugins.count]
+path = %%[1]q
+events = ["order.placed"]
+concurrency = %d
+`, workers))
 			evs := benchEvents(b.N)
-			plugin := h.Plugin("count")
+			plugin, floorPlugin := h.Plugin("count"), floor.Plugin("count")
 
 			// Both are measured warm: evhost's buffers grown to their
 			// steady size (the queue's slots, both generations of the dedup
@@ -69,11 +85,12 @@ concurrency = %d
 			warm := benchEventsFrom("warm", warmEvents)
 			publishHandled(b, h, plugin, warm)
 			raw.run(warm)
+			publishHandled(b, floor, floorPlugin, warm)
 			b.ReportAllocs()
 			b.ResetTimer()
 			stopProfile := profileEvhost(b)
 			profiling := os.Getenv("EVHOST_BENCH_CPUPROFILE") != ""
-			var evhost, rawTook, evhostCPU, rawCPU time.Duration
+			var evhost, rawTook, evhostCPU, rawCPU, floorCPU time.Duration
 			per := (len(evs) + throughputRounds - 1) / throughputRounds
 			for i := 0; i < len(evs); i += per {
 				round := evs[i:min(i+per, len(evs))]
@@ -96,6 +113,12 @@ concurrency = %d
 				raw.run(round)
 				rawTook += time.Since(start)
 				rawCPU += cpuTime() - cpu0
+				b.StopTimer()
+				runtime.GC()
+				cpu0 = cpuTime()
+				publishHandled(b, floor, floorPlugin, round)
+				floorCPU += cpuTime() - cpu0
+				b.StartTimer()
 			}
 			stopProfile()
 			b.StopTimer()
@@ -109,6 +132,9 @@ concurrency = %d
 			if evhostCPU > 0 && rawCPU > 0 {
 				b.ReportMetric(float64(rawCPU)/float64(b.N), "raw-cpu-ns/event")
 				b.ReportMetric(float64(rawCPU)/float64(evhostCPU), "evhost/raw-cpu")
+			}
+			if floorCPU > 0 {
+				b.ReportMetric(float64(floorCPU)/float64(b.N), "floor-cpu-ns/event")
 			}
 			b.ReportMetric(float64(b.N)/rawTook.Seconds(), "raw-events/s")
 			b.ReportMetric(rawTook.Seconds()/evhost.Seconds(), "evhost/raw")
