@@ -187,8 +187,10 @@ func publishHandled(b *testing.B, h *host.Host, plugin *wasm.Plugin, evs []*even
 func publishCounted(b *testing.B, h *host.Host, evs []*event.Event, calls func() uint64) {
 	ctx := context.Background()
 	base := calls()
+	var acks []bus.PubAck
 	for i := 0; i < len(evs); {
-		acks, err := h.Bus().PublishBatch(ctx, evs[i:min(i+256, len(evs))])
+		var err error
+		acks, err = h.Bus().PublishBatch(ctx, evs[i:min(i+256, len(evs))], acks)
 		i += len(acks) // the accepted prefix
 		switch {
 		case err == nil:

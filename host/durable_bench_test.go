@@ -102,7 +102,7 @@ func BenchmarkDurable(b *testing.B) {
 							e.Time = now
 						}
 						for len(part) > 0 {
-							acks, err := h.Bus().PublishBatch(context.Background(), part)
+							acks, err := h.Bus().PublishBatch(context.Background(), part, nil)
 							part = part[len(acks):]
 							if err != nil {
 								b.Errorf("publish: %v", err)
@@ -168,7 +168,7 @@ func (r *rounds) round(b *testing.B, pb bus.Bus, evs []*event.Event) time.Durati
 				}
 				part := evs[lo:min(lo+batch, len(evs))]
 				for len(part) > 0 {
-					acks, err := pb.PublishBatch(context.Background(), part)
+					acks, err := pb.PublishBatch(context.Background(), part, nil)
 					part = part[len(acks):]
 					if err != nil {
 						b.Errorf("publish: %v", err)

@@ -234,7 +234,7 @@ func manyPlugins(b *testing.B, n int, goBin, watBin []byte) {
 		}
 		want := sig.count.Load() + int64(len(evs))
 		for i := 0; i < len(evs); {
-			acks, err := h.Bus().PublishBatch(ctx, evs[i:min(i+256, len(evs))])
+			acks, err := h.Bus().PublishBatch(ctx, evs[i:min(i+256, len(evs))], nil)
 			i += len(acks)
 			switch {
 			case err == nil:

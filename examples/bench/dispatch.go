@@ -128,8 +128,10 @@ func writeModule(dir, name string, bin []byte) (string, error) {
 // publishAll publishes evs in batches of 256 through the host's bus,
 // waiting 50 µs whenever a queue is full.
 func publishAll(ctx context.Context, b bus.Bus, evs []*event.Event) error {
+	var acks []bus.PubAck
 	for i := 0; i < len(evs); {
-		acks, err := b.PublishBatch(ctx, evs[i:min(i+256, len(evs))])
+		var err error
+		acks, err = b.PublishBatch(ctx, evs[i:min(i+256, len(evs))], acks)
 		i += len(acks)
 		switch {
 		case err == nil:

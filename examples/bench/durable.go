@@ -186,7 +186,7 @@ func evhostDurableRun(h *host.Host, obs *windowObserver, n int) func(context.Con
 		start := time.Now()
 		err := publishParallel(evs, obs.window, func(part []*event.Event) error {
 			for len(part) > 0 {
-				acks, err := h.Bus().PublishBatch(ctx, part)
+				acks, err := h.Bus().PublishBatch(ctx, part, nil)
 				part = part[len(acks):]
 				if err != nil {
 					return err

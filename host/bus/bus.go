@@ -12,7 +12,7 @@ import (
 // (metrics, tracing) wraps.
 type Publisher interface {
 	Publish(ctx context.Context, e *event.Event) (PubAck, error)
-	PublishBatch(ctx context.Context, events []*event.Event) (acks []PubAck, err error)
+	PublishBatch(ctx context.Context, events []*event.Event, buf []PubAck) (acks []PubAck, err error)
 }
 
 // States is implemented by a bus that estimates, without asking a server,
@@ -107,7 +107,12 @@ type Bus interface {
 	// events accepted, which are always events[:len(acks)], and the error
 	// of events[len(acks)] if one was refused. Each event is all or nothing
 	// on its own; the batch is not.
-	PublishBatch(ctx context.Context, events []*event.Event) (acks []PubAck, err error)
+	//
+	// The receipts are appended to buf[:0], in buf's array as long as it
+	// has room: a caller that publishes batch after batch passes the
+	// receipts it was given last time, and allocates nothing for them once
+	// they have room for a batch. buf may be nil.
+	PublishBatch(ctx context.Context, events []*event.Event, buf []PubAck) (acks []PubAck, err error)
 
 	// Subscribe attaches a new consumer to the subscription named sub.Name,
 	// creating the subscription if it does not exist. A subscription

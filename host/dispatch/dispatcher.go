@@ -484,6 +484,7 @@ type worker struct {
 	// run ended, zero before a run.
 	size        int
 	first, last time.Time
+	acks        []bus.PubAck // the receipts of the last emits published, for the next
 }
 
 // batchTime is about how long a worker's batch may take: a worker whose
@@ -681,7 +682,7 @@ func (r *runner) handle(w *worker, dl bus.Delivery, held holding) (ack bool) {
 	switch out.Status {
 	case Done:
 		if len(out.Emits) > 0 {
-			if perr := r.publishEmits(out.Emits, dl, held); perr != nil {
+			if perr := r.publishEmits(w, out.Emits, dl, held); perr != nil {
 				// Emits published before the failure have deterministic
 				// ids: the retry's are deduplicated.
 				out = Outcome{Status: Retry, Reason: "publishing emitted events: " + perr.Error()}
@@ -770,16 +771,17 @@ func (r *runner) ackWait() time.Duration {
 // the wait uses up no attempt: an event is never dead-lettered for
 // backpressure alone. The wait ends early only when the route stops or the
 // dispatcher stops hard; the backpressure error is then returned (and dl
-// is retried, which counts an attempt).
-func (r *runner) publishEmits(emits []*event.Event, dl bus.Delivery, held holding) error {
+// is retried, which counts an attempt). The receipts go into w's buffer.
+func (r *runner) publishEmits(w *worker, emits []*event.Event, dl bus.Delivery, held holding) error {
 	ackWait := r.ackWait()
 	giveUp := time.Now().Add(ackWait / 4) // transient failures only
 	maxPause := min(time.Second, ackWait/3)
 	extended, waited := time.Now(), false
 	for pause := 50 * time.Millisecond; ; pause = min(2*pause, maxPause) {
 		ctx, cancel := context.WithTimeout(r.d.hardCtx, ackWait/4)
-		acks, err := r.d.bus.PublishBatch(ctx, emits)
+		acks, err := r.d.bus.PublishBatch(ctx, emits, w.acks)
 		cancel()
+		w.acks = acks
 		emits = emits[len(acks):]
 		switch {
 		case err == nil || errors.Is(err, bus.ErrInvalidEvent) || errors.Is(err, bus.ErrClosed):

@@ -143,11 +143,11 @@ type flakyBus struct {
 	fails atomic.Int32
 }
 
-func (f *flakyBus) PublishBatch(ctx context.Context, events []*event.Event) ([]bus.PubAck, error) {
+func (f *flakyBus) PublishBatch(ctx context.Context, events []*event.Event, buf []bus.PubAck) ([]bus.PubAck, error) {
 	if f.fails.Add(-1) >= 0 {
 		return nil, errors.New("flaky: no stream answered")
 	}
-	return f.Bus.PublishBatch(ctx, events)
+	return f.Bus.PublishBatch(ctx, events, buf)
 }
 
 // A bus that fails to store a handler's emits for a moment does not cost
@@ -656,7 +656,7 @@ func TestSlowCallDoesNotHoldOthersOfItsRoute(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Both are ready at once, so a worker could take both in one fetch.
-	if _, err := b.PublishBatch(context.Background(), []*event.Event{ev("t"), ev("t")}); err != nil {
+	if _, err := b.PublishBatch(context.Background(), []*event.Event{ev("t"), ev("t")}, nil); err != nil {
 		t.Fatal(err)
 	}
 	recv(t, second) // handled while the first call still runs

@@ -194,10 +194,10 @@ type fakePublisher struct {
 	published []*event.Event
 }
 
-func (f *fakePublisher) PublishBatch(ctx context.Context, events []*event.Event) ([]bus.PubAck, error) {
+func (f *fakePublisher) PublishBatch(ctx context.Context, events []*event.Event, buf []bus.PubAck) ([]bus.PubAck, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var acks []bus.PubAck
+	acks := buf[:0]
 	for _, e := range events {
 		if f.room <= 0 {
 			return acks, f.err

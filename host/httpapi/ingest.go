@@ -180,7 +180,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request, events []*event
 		// span context: the parent of events that carry none themselves.
 		ctx = propagation.TraceContext{}.Extract(ctx, propagation.HeaderCarrier(r.Header))
 	}
-	acks, err := s.pub.PublishBatch(ctx, events)
+	acks, err := s.pub.PublishBatch(ctx, events, nil)
 	n := min(len(acks), len(events))
 	if err == nil && n < len(events) {
 		err = fmt.Errorf("httpapi: the publisher accepted %d of %d events and returned no error", n, len(events))

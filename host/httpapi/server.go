@@ -16,7 +16,7 @@ import (
 // its contract (events[:len(acks)] accepted, the error about
 // events[len(acks)]).
 type Publisher interface {
-	PublishBatch(ctx context.Context, events []*event.Event) ([]bus.PubAck, error)
+	PublishBatch(ctx context.Context, events []*event.Event, buf []bus.PubAck) ([]bus.PubAck, error)
 }
 
 // Readiness reports whether the daemon is ready to take events: Ready

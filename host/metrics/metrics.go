@@ -538,8 +538,8 @@ func (p *publisher) Publish(ctx context.Context, ev *event.Event) (bus.PubAck, e
 }
 
 // PublishBatch implements bus.Publisher.
-func (p *publisher) PublishBatch(ctx context.Context, events []*event.Event) ([]bus.PubAck, error) {
-	acks, err := p.next.PublishBatch(ctx, events)
+func (p *publisher) PublishBatch(ctx context.Context, events []*event.Event, buf []bus.PubAck) ([]bus.PubAck, error) {
+	acks, err := p.next.PublishBatch(ctx, events, buf)
 	p.m.ingest(p.source, events, acks, err)
 	return acks, err
 }

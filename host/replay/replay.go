@@ -172,7 +172,7 @@ func (rp *Replayer) replayOne(ctx context.Context, ph *registry.Plugin, rec bus.
 	} else {
 		rep.Emitted += len(out.Emits)
 		if !opts.NoEmit && len(out.Emits) > 0 {
-			acks, err := rp.Publisher.PublishBatch(ctx, out.Emits)
+			acks, err := rp.Publisher.PublishBatch(ctx, out.Emits, nil)
 			for _, a := range acks {
 				if a.Duplicate {
 					rep.Duplicates++

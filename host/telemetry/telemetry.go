@@ -206,7 +206,7 @@ func (p *publisher) Publish(ctx context.Context, ev *event.Event) (bus.PubAck, e
 // PublishBatch implements bus.Publisher: each event's span ends with the
 // batch, with the error of the event refused (the events after it were
 // not stored either).
-func (p *publisher) PublishBatch(ctx context.Context, events []*event.Event) ([]bus.PubAck, error) {
+func (p *publisher) PublishBatch(ctx context.Context, events []*event.Event, buf []bus.PubAck) ([]bus.PubAck, error) {
 	var spans []trace.Span
 	if p.t != nil {
 		spans = make([]trace.Span, len(events))
@@ -216,7 +216,7 @@ func (p *publisher) PublishBatch(ctx context.Context, events []*event.Event) ([]
 			spans[i] = sp
 		}
 	}
-	acks, err := p.next.PublishBatch(ctx, events)
+	acks, err := p.next.PublishBatch(ctx, events, buf)
 	for i, sp := range spans {
 		var perr error
 		if i >= len(acks) { // not stored

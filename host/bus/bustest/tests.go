@@ -579,7 +579,7 @@ func testClose(h *harness) {
 	}
 	_, err := h.b.Publish(context.Background(), newEvent("order.placed"))
 	h.wantErr("Publish after Close", err, bus.ErrClosed)
-	_, err = h.b.PublishBatch(context.Background(), []*event.Event{newEvent("order.placed")})
+	_, err = h.b.PublishBatch(context.Background(), []*event.Event{newEvent("order.placed")}, nil)
 	h.wantErr("PublishBatch after Close", err, bus.ErrClosed)
 	_, err = h.b.Subscribe(context.Background(), bus.Subscription{Name: "late", Patterns: []string{">"}})
 	h.wantErr("Subscribe after Close", err, bus.ErrClosed)
@@ -636,12 +636,12 @@ func testBackpressure(h *harness) {
 func testBackpressureBatch(h *harness) {
 	c := h.subscribe(bus.Subscription{Name: "batch", Patterns: []string{"x.a"}, Queue: 3})
 	evs := []*event.Event{newEvent("x.a"), newEvent("x.a"), newEvent("x.a"), newEvent("x.a"), newEvent("x.a")}
-	acks, err := h.b.PublishBatch(h.ctx(), evs)
+	acks, err := h.b.PublishBatch(h.ctx(), evs, nil)
 	if len(acks) != 3 || !errors.Is(err, bus.ErrBackpressure) {
 		h.t.Fatalf("PublishBatch of 5 into a queue of 3: %d accepted, %v; want 3 and ErrBackpressure", len(acks), err)
 	}
 	c.expect(evs[:len(acks)]...)
-	rest, err := h.b.PublishBatch(h.ctx(), evs[len(acks):])
+	rest, err := h.b.PublishBatch(h.ctx(), evs[len(acks):], nil)
 	if err != nil || len(rest) != len(evs)-len(acks) {
 		h.t.Fatalf("PublishBatch of the rest: %d accepted, %v", len(rest), err)
 	}
@@ -680,7 +680,7 @@ func testSharedSubscription(h *harness) {
 	h.stillBlocked(ra, "Next")
 	h.stillBlocked(rb, "Next")
 	e3, e4 := newEvent("order.placed"), newEvent("order.placed")
-	if _, err := h.b.PublishBatch(h.ctx(), []*event.Event{e3, e4}); err != nil {
+	if _, err := h.b.PublishBatch(h.ctx(), []*event.Event{e3, e4}, nil); err != nil {
 		h.t.Fatalf("PublishBatch: %v", err)
 	}
 	da, db := h.wait(ra, "the first consumer's delivery"), h.wait(rb, "the second consumer's delivery")
@@ -895,7 +895,7 @@ func testFetch(h *harness) {
 func testPublishBatch(h *harness) {
 	c := h.subscribe(bus.Subscription{Name: "batcher", Patterns: []string{"order.placed"}})
 	evs := []*event.Event{newEvent("order.placed"), newEvent("order.placed"), newEvent("order.placed")}
-	acks, err := h.b.PublishBatch(h.ctx(), evs)
+	acks, err := h.b.PublishBatch(h.ctx(), evs, nil)
 	if err != nil || len(acks) != 3 {
 		h.t.Fatalf("PublishBatch: %d acks, %v", len(acks), err)
 	}
@@ -907,14 +907,20 @@ func testPublishBatch(h *harness) {
 	bad := newEvent("order.placed")
 	bad.ID = ""
 	more := []*event.Event{newEvent("order.placed"), evs[0].Clone(), bad, newEvent("order.placed")}
-	acks, err = h.b.PublishBatch(h.ctx(), more)
+	// The receipts of the first batch given back as the buffer: the
+	// second's are written over them, from the start, in their array.
+	buf := acks
+	acks, err = h.b.PublishBatch(h.ctx(), more, buf)
 	if len(acks) != 2 || !errors.Is(err, bus.ErrInvalidEvent) {
 		h.t.Fatalf("PublishBatch with an invalid third event: %d acks, %v; want 2 and ErrInvalidEvent", len(acks), err)
 	}
 	if acks[0].Duplicate || !acks[1].Duplicate {
 		h.t.Errorf("acks %+v: want the second one only to be a duplicate", acks)
 	}
-	if acks, err := h.b.PublishBatch(h.ctx(), nil); len(acks) != 0 || err != nil {
+	if &acks[0] != &buf[0] || buf[1] != acks[1] {
+		h.t.Errorf("PublishBatch with a buffer of room %d did not write the receipts into it", cap(buf))
+	}
+	if acks, err := h.b.PublishBatch(h.ctx(), nil, nil); len(acks) != 0 || err != nil {
 		h.t.Errorf("empty PublishBatch: %v, %v", acks, err)
 	}
 	c.expect(evs[0], evs[1], evs[2], more[0])

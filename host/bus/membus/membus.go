@@ -137,11 +137,14 @@ func (b *Bus) Publish(ctx context.Context, e *event.Event) (bus.PubAck, error) {
 }
 
 // PublishBatch implements bus.Bus.
-func (b *Bus) PublishBatch(ctx context.Context, events []*event.Event) ([]bus.PubAck, error) {
+func (b *Bus) PublishBatch(ctx context.Context, events []*event.Event, buf []bus.PubAck) ([]bus.PubAck, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	acks := make([]bus.PubAck, 0, len(events))
+	acks := buf[:0]
+	if cap(acks) == 0 {
+		acks = make([]bus.PubAck, 0, len(events))
+	}
 	b.pubMu.Lock()
 	defer b.pubMu.Unlock()
 	now := b.now()

@@ -222,6 +222,21 @@ func TestPublishAckDoesNotAllocate(t *testing.T) {
 	if allocs != 0 {
 		t.Errorf("publish, fetch and ack allocate %v times, want 0", allocs)
 	}
+	// A batch whose receipts go into the last batch's: nothing either.
+	batch := []*event.Event{e, e, e, e}
+	dls := make([]bus.Delivery, len(batch))
+	var acks []bus.PubAck
+	allocs = testing.AllocsPerRun(1000, func() {
+		acks, _ = b.PublishBatch(ctx, batch, acks)
+		n, _ := s.Fetch(ctx, dls)
+		for _, d := range dls[:n] {
+			d.Ack()
+		}
+	})
+	if allocs != 0 || len(acks) != len(batch) {
+		t.Errorf("a batch published into the last one's receipts, fetched and acked: %d receipts, %v allocations, want %d and 0",
+			len(acks), allocs, len(batch))
+	}
 }
 
 // benchEvent is the template of the benchmarks' events.
@@ -300,7 +315,7 @@ func benchPublishAck(b *testing.B, consumers, batch int, fresh, dedup bool) {
 			}
 		} else {
 			var acks []bus.PubAck
-			acks, err = mb.PublishBatch(ctx, pending)
+			acks, err = mb.PublishBatch(ctx, pending, nil)
 			pending, i = pending[len(acks):], i+len(acks)
 		}
 		if err != nil {
@@ -384,7 +399,7 @@ func TestPublishBatchAllOrNothing(t *testing.T) {
 	small := subscribe(t, b, bus.Subscription{Name: "small", Patterns: []string{"x.a"}, Queue: 2})
 	big := subscribe(t, b, bus.Subscription{Name: "big", Patterns: []string{"x.*"}, Queue: 10})
 	evs := []*event.Event{newEvent("1", "x.a"), newEvent("2", "x.b"), newEvent("1", "x.a"), newEvent("3", "x.a"), newEvent("4", "x.a"), newEvent("5", "x.b")}
-	acks, err := b.PublishBatch(context.Background(), evs)
+	acks, err := b.PublishBatch(context.Background(), evs, nil)
 	var bp *bus.BackpressureError
 	if len(acks) != 4 || !errors.As(err, &bp) || bp.Subscription != "small" {
 		t.Fatalf("PublishBatch: %d accepted, %v; want 4 (the third a duplicate), then small full", len(acks), err)

@@ -44,7 +44,7 @@ func TestAskAhead(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for part := evs; len(part) > 0; {
-		acks, err := b.PublishBatch(ctx, part)
+		acks, err := b.PublishBatch(ctx, part, nil)
 		if err != nil {
 			t.Fatalf("PublishBatch: %v", err)
 		}
@@ -125,7 +125,7 @@ func TestAskAheadBurstIsNotARate(t *testing.T) {
 	for i := range evs {
 		evs[i] = newEvent("order.placed")
 	}
-	if _, err := b.PublishBatch(ctx, evs); err != nil {
+	if _, err := b.PublishBatch(ctx, evs, nil); err != nil {
 		t.Fatalf("PublishBatch: %v", err)
 	}
 	// 16 callers wait together: one request serves them all.

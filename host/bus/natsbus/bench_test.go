@@ -107,7 +107,7 @@ func publishAll(b *testing.B, nb *natsbus.Bus, evs []*event.Event, workers, batc
 				}
 				var err error
 				if batch > 0 {
-					_, err = nb.PublishBatch(ctx, evs[i:min(i+step, int64(len(evs)))])
+					_, err = nb.PublishBatch(ctx, evs[i:min(i+step, int64(len(evs)))], nil)
 				} else {
 					_, err = nb.Publish(ctx, evs[i])
 				}
@@ -288,7 +288,7 @@ func BenchmarkPartitioned(b *testing.B) {
 				}()
 			}
 			b.ResetTimer()
-			if _, err := nb.PublishBatch(ctx, evs); err != nil {
+			if _, err := nb.PublishBatch(ctx, evs, nil); err != nil {
 				b.Fatal(err)
 			}
 			<-done

@@ -50,7 +50,7 @@ func TestDelayedSurviveRestartOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := b.PublishBatch(ctx, events[50:]); err != nil {
+	if _, err := b.PublishBatch(ctx, events[50:], nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range events[:10] {

@@ -462,7 +462,7 @@ func (b *Bus) publishErr(ctx context.Context, err error) error {
 // connection), the later ones may have been accepted although they are not
 // among the receipts returned; publishing them again reports them as
 // duplicates within the dedup window, never doubles them.
-func (b *Bus) PublishBatch(ctx context.Context, events []*event.Event) ([]bus.PubAck, error) {
+func (b *Bus) PublishBatch(ctx context.Context, events []*event.Event, buf []bus.PubAck) ([]bus.PubAck, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -470,9 +470,9 @@ func (b *Bus) PublishBatch(ctx context.Context, events []*event.Event) ([]bus.Pu
 		return nil, errClosed
 	}
 	if len(events) == 0 {
-		return nil, nil
+		return buf[:0], nil
 	}
-	return b.publishBatch(ctx, events)
+	return b.publishBatch(ctx, events, buf)
 }
 
 // Subscribe implements bus.Bus: it creates the subscription's durable

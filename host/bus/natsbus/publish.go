@@ -203,7 +203,7 @@ func (b *Bus) publishOnce(ctx context.Context, msg *nats.Msg) (pubResult, error)
 
 // publishBatch publishes events in order with up to batchWindow of them
 // waiting for their acknowledgement, as PublishBatch documents.
-func (b *Bus) publishBatch(ctx context.Context, events []*event.Event) ([]bus.PubAck, error) {
+func (b *Bus) publishBatch(ctx context.Context, events []*event.Event, buf []bus.PubAck) ([]bus.PubAck, error) {
 	n := len(events)
 	results := make([]pubResult, n)
 	tokens := make([]uint64, n)
@@ -280,7 +280,10 @@ func (b *Bus) publishBatch(ctx context.Context, events []*event.Event) ([]bus.Pu
 		b.acks.cancel(tokens[:sent]...)
 	}
 	// The receipts: the accepted prefix, in order.
-	acks := make([]bus.PubAck, 0, sent)
+	acks := buf[:0]
+	if cap(acks) == 0 {
+		acks = make([]bus.PubAck, 0, sent)
+	}
 	var err error
 	for i := 0; i < sent; i++ {
 		r := results[i]
