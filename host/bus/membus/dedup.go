@@ -22,6 +22,10 @@ type dedup struct {
 	prev     dedupGen
 	curStart int64  // bus time when cur began
 	sink     uint32 // what touch loaded, kept so that its loads stay
+	// src is the source hash last hashed, and srcHash its hash (see hash).
+	src      string
+	srcHash  uint64
+	srcKnown bool
 }
 
 func newDedup(window int64, limit int) dedup {
@@ -30,11 +34,24 @@ func newDedup(window int64, limit int) dedup {
 
 // hashKey returns the hash of key under seed.
 func hashKey(seed maphash.Seed, key dedupKey) uint64 {
-	return maphash.String(seed, key.id) ^ bits.RotateLeft64(maphash.String(seed, key.source), 29)
+	return hashWith(seed, key.id, maphash.String(seed, key.source))
 }
 
-// hash returns the hash of key, for touch, lookup and add.
-func (d *dedup) hash(key dedupKey) uint64 { return hashKey(d.seed, key) }
+// hashWith returns the hash of the key of id and of the source whose
+// hash is sourceHash.
+func hashWith(seed maphash.Seed, id string, sourceHash uint64) uint64 {
+	return maphash.String(seed, id) ^ bits.RotateLeft64(sourceHash, 29)
+}
+
+// hash returns the hash of key, for touch, lookup and add. The hash of
+// the last source is kept: the events of a batch, and of a producer, come
+// from one source, so that most keys cost one string hash, not two.
+func (d *dedup) hash(key dedupKey) uint64 {
+	if !d.srcKnown || key.source != d.src {
+		d.src, d.srcHash, d.srcKnown = key.source, maphash.String(d.seed, key.source), true
+	}
+	return hashWith(d.seed, key.id, d.srcHash)
+}
 
 // touch loads the first slot that the lookup of each of hashes will probe,
 // in both generations, before any lookup is made. The tables are megabytes,

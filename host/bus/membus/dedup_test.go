@@ -69,3 +69,22 @@ func BenchmarkDedup(b *testing.B) {
 		}
 	}
 }
+
+// hash, which keeps the last source's hash, gives what hashKey gives (grow
+// places entries again with hashKey) for keys whose sources alternate,
+// repeat and differ only in their ids.
+func TestDedupHashKeepsTheSourcesHash(t *testing.T) {
+	d := newDedup(1<<62, 1<<10)
+	keys := []dedupKey{{"/a", "1"}, {"/a", "2"}, {"/b", "1"}, {"/a", "1"}, {"", "1"}, {"/a", "1"}, {"/b", "2"}, {"/b", "2"}}
+	seen := map[uint64]dedupKey{}
+	for _, k := range keys {
+		h := d.hash(k)
+		if want := hashKey(d.seed, k); h != want {
+			t.Fatalf("hash(%v) = %#x after the keys before it, hashKey %#x", k, h, want)
+		}
+		if o, ok := seen[h]; ok && o != k {
+			t.Fatalf("%v and %v hash alike", o, k)
+		}
+		seen[h] = k
+	}
+}
