@@ -63,19 +63,15 @@ func BenchmarkThroughput(b *testing.B) {
 	trivial := wasmbuild.WATFile(b, "wasm/testdata/trivial.wat")
 	for _, workers := range []int{1, 2} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
-			h := startMemoryHost(b, bin, fmt.Sprintf(`
+			count := fmt.Sprintf(`
 [plugins.count]
 path = %%[1]q
 events = ["order.placed"]
 concurrency = %d
-`, workers))
+`, workers)
+			h := startMemoryHost(b, bin, count)
 			raw := newRawLoop(b, bin, workers)
-			floor := startMemoryHost(b, trivial, fmt.Sprintf(`
-[plugins.count]
-path = %%[1]q
-events = ["order.placed"]
-concurrency = %d
-`, workers))
+			floor := startMemoryHost(b, trivial, count)
 			evs := benchEvents(b.N)
 			plugin, floorPlugin := h.Plugin("count"), floor.Plugin("count")
 

@@ -2,13 +2,9 @@ package host_test
 
 import (
 	"context"
-	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/evhost/evhost/host"
-	"github.com/evhost/evhost/host/config"
 	"github.com/evhost/evhost/host/event"
 )
 
@@ -16,17 +12,8 @@ import (
 // emit, all of one run with the same time: the clock is read when the
 // handler emits, not at every run (most runs emit nothing).
 func TestNativeEmitsAreStampedWithTheRunsTime(t *testing.T) {
-	dir := t.TempDir()
-	cfg, err := config.Parse(filepath.Join(dir, "config.toml"), []byte("[host]\ndata_dir = \"data\"\n[broker]\nkind = \"memory\"\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, _ := start(t, t.TempDir(), "[broker]\nkind = \"memory\"\n")
 	ctx := context.Background()
-	h, err := host.New(ctx, cfg, host.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close(ctx) })
 	ran := make(chan [2]time.Time, 1)
 	if err := h.Handle("split", []string{"order.placed"}, func(_ context.Context, _ *event.Event, emit func(*event.Event)) error {
 		before := time.Now()
@@ -42,9 +29,6 @@ func TestNativeEmitsAreStampedWithTheRunsTime(t *testing.T) {
 		got <- ev
 		return nil
 	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.Publish(ctx, &event.Event{Type: "order.placed", Data: []byte(`{}`)}); err != nil {
