@@ -262,7 +262,7 @@ const flushRun = 32
 func (b *Bus) flushStagedLocked() {
 	for _, s := range b.staging {
 		for i := 0; i < len(s.staged); i += flushRun {
-			s.mu.Lock()
+			lockSpinning(&s.mu)
 			for _, e := range s.staged[i:min(i+flushRun, len(s.staged))] {
 				s.enqueueLocked(e, 1)
 			}

@@ -430,7 +430,7 @@ func (c *consumer) Fetch(ctx context.Context, buf []bus.Delivery) (int, error) {
 // AckFetch implements bus.FairFetcher.
 func (c *consumer) AckFetch(ctx context.Context, done []bus.Delivery, errs []error, buf []bus.Delivery, share int) (int, error) {
 	s := c.s
-	s.mu.Lock()
+	lockSpinning(&s.mu)
 	defer s.mu.Unlock()
 	for i, d := range done {
 		st, t := d.Token()
