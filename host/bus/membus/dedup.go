@@ -22,14 +22,15 @@ type dedup struct {
 	prev     dedupGen
 	curStart int64  // bus time when cur began
 	sink     uint32 // what touch loaded, kept so that its loads stay
-	// src is the source hash last hashed, and srcHash its hash (see hash).
-	src      string
-	srcHash  uint64
-	srcKnown bool
+	// src is the source last hashed, and srcHash its hash (see hash); at
+	// first the empty source.
+	src     string
+	srcHash uint64
 }
 
 func newDedup(window int64, limit int) dedup {
-	return dedup{window: window, half: max(limit/2, 1), seed: maphash.MakeSeed()}
+	seed := maphash.MakeSeed()
+	return dedup{window: window, half: max(limit/2, 1), seed: seed, srcHash: maphash.String(seed, "")}
 }
 
 // hashKey returns the hash of key under seed.
@@ -47,8 +48,8 @@ func hashWith(seed maphash.Seed, id string, sourceHash uint64) uint64 {
 // the last source is kept: the events of a batch, and of a producer, come
 // from one source, so that most keys cost one string hash, not two.
 func (d *dedup) hash(key dedupKey) uint64 {
-	if !d.srcKnown || key.source != d.src {
-		d.src, d.srcHash, d.srcKnown = key.source, maphash.String(d.seed, key.source), true
+	if key.source != d.src {
+		d.src, d.srcHash = key.source, maphash.String(d.seed, key.source)
 	}
 	return hashWith(d.seed, key.id, d.srcHash)
 }
