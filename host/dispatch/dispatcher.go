@@ -774,9 +774,10 @@ func (r *runner) ackWait() time.Duration {
 // is retried, which counts an attempt). The receipts go into w's buffer.
 func (r *runner) publishEmits(w *worker, emits []*event.Event, dl bus.Delivery, held holding) error {
 	ackWait := r.ackWait()
-	giveUp := time.Now().Add(ackWait / 4) // transient failures only
+	now := time.Now()
+	giveUp := now.Add(ackWait / 4) // transient failures only
 	maxPause := min(time.Second, ackWait/3)
-	extended, waited := time.Now(), false
+	extended, waited := now, false
 	for pause := 50 * time.Millisecond; ; pause = min(2*pause, maxPause) {
 		ctx, cancel := context.WithTimeout(r.d.hardCtx, ackWait/4)
 		acks, err := r.d.bus.PublishBatch(ctx, emits, w.acks)
